@@ -1,0 +1,125 @@
+"""The platform-neutral inbound event, the conversation key, and the reply interface adapters implement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+
+class Platform(StrEnum):
+    """Where an event came from."""
+
+    SLACK = "slack"
+    DISCORD = "discord"
+    CONSOLE = "console"
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationKey:
+    """Identifies one conversation: platform + workspace + channel + thread.
+
+    Slack's ``thread_ts`` is unique only within a channel, so the channel is always part of the key.
+    Discord threads are channels of their own: their key uses the thread id as channel and thread.
+    """
+
+    platform: Platform
+    workspace: str
+    channel: str
+    thread: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.workspace}:{self.channel}:{self.thread}"
+
+    @classmethod
+    def parse(cls, text: str) -> ConversationKey:
+        """Inverse of ``str(key)``."""
+        platform, workspace, channel, thread = text.split(":", 3)
+        return cls(Platform(platform), workspace, channel, thread)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """The person who wrote a message."""
+
+    id: str
+    name: str = ""
+    is_bot: bool = False
+    is_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file that came with a message. ``data`` is filled by the adapter when it downloads the file."""
+
+    name: str
+    mime_type: str
+    size: int
+    url: str = ""
+    data: bytes | None = field(default=None, repr=False)
+
+    @property
+    def kind(self) -> str:
+        """``image``, ``audio``, ``video`` or ``file``."""
+        major = self.mime_type.split("/", 1)[0]
+        return major if major in {"image", "audio", "video"} else "file"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One message addressed to the engine, whatever platform it came from."""
+
+    key: ConversationKey
+    user: User
+    text: str
+    delivery_id: str
+    addressed: bool = True
+    attachments: tuple[Attachment, ...] = ()
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def platform(self) -> Platform:
+        return self.key.platform
+
+    @property
+    def workspace(self) -> str:
+        return self.key.workspace
+
+    @property
+    def channel(self) -> str:
+        return self.key.channel
+
+    @property
+    def thread(self) -> str:
+        return self.key.thread
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundFile:
+    """A file the engine asks an adapter to upload into the conversation (for example a generated image)."""
+
+    name: str
+    mime_type: str
+    data: bytes = field(repr=False)
+    title: str = ""
+
+
+@runtime_checkable
+class Reply(Protocol):
+    """How the engine answers one event. Adapters implement it; the engine never sees a platform type.
+
+    The engine calls ``begin`` once, ``append`` for each streamed piece of text, then exactly one of
+    ``finish`` (the whole final text, which may differ from what was streamed, e.g. after moderation).
+    ``notice`` posts a short message visible only to the user where the platform allows it.
+    """
+
+    async def begin(self) -> None: ...
+
+    async def append(self, delta: str) -> None: ...
+
+    async def finish(self, text: str) -> None: ...
+
+    async def notice(self, text: str) -> None: ...
+
+    async def upload(self, file: OutboundFile) -> None: ...

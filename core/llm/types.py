@@ -1,0 +1,111 @@
+"""Wire-neutral request, message and stream-event types shared by both OpenAI wire APIs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image given to the model, as a data: URL or an https URL."""
+
+    url: str
+    detail: Literal["low", "high", "auto"] = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function call the model asked for; ``arguments`` is the raw JSON text."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One item of context. ``tool`` messages carry ``tool_call_id``; assistant ones may carry calls."""
+
+    role: Role
+    text: str = ""
+    images: tuple[ImagePart, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function tool offered to the model; ``parameters`` is a strict JSON schema (object root)."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    strict: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class JsonSchemaFormat:
+    """Ask for structured output matching a strict JSON schema."""
+
+    name: str
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRequest:
+    """Everything one model call needs, independent of the wire API."""
+
+    model: str
+    messages: tuple[Message, ...]
+    instructions: str = ""
+    tools: tuple[ToolSpec, ...] = ()
+    temperature: float | None = None
+    max_output_tokens: int | None = None
+    response_format: JsonSchemaFormat | None = None
+    logprobs: bool = False
+    user: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    conversation: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts reported by the API for one call."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of streamed reply text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """The end of one model call: whole text, tool calls (if any), usage and the model that answered."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...]
+    usage: Usage
+    model: str
+    finish_reason: str = "stop"
+    mean_logprob: float | None = None
+    response_id: str = ""
+
+
+StreamEvent = TextDelta | Completed
