@@ -1,0 +1,18 @@
+"""Persistent state in SQLite."""
+
+from core.store.db import Database, SchemaTooNew, StoreError
+from core.store.records import Accepted, Conversation, StoredMessage
+from core.store.store import Store
+from core.store.usage import UsageRow, UsageTotals
+
+__all__ = [
+    "Accepted",
+    "Conversation",
+    "Database",
+    "SchemaTooNew",
+    "Store",
+    "StoreError",
+    "StoredMessage",
+    "UsageRow",
+    "UsageTotals",
+]

@@ -1,0 +1,97 @@
+"""The model-client interface: one streaming call, retried until the first text arrives."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, date, datetime
+
+import openai
+import structlog
+from tenacity import RetryCallState
+
+from core.llm.errors import StreamInterrupted
+from core.llm.retry import RetryPolicy, retrying
+from core.llm.types import Completed, ModelRequest, StreamEvent, TextDelta
+
+log = structlog.get_logger(__name__)
+
+
+class ModelClient(ABC):
+    """Streams one model call as `TextDelta`s then one `Completed`, whatever the wire API.
+
+    Failures before the first event are retried under the policy; a break after text was shown
+    raises `StreamInterrupted` (retrying would repeat text the user has already seen).
+    """
+
+    wire_api: str = ""
+
+    def __init__(
+        self,
+        openai_client: openai.AsyncOpenAI,
+        policy: RetryPolicy,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.openai = openai_client
+        self.policy = policy
+        self._sleep = sleep
+
+    @abstractmethod
+    def _stream_once(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        """One attempt on the wire, translated into wire-neutral events."""
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        """Stream a call, retrying transient failures until the first event arrives."""
+        events: AsyncIterator[StreamEvent] | None = None
+        first: StreamEvent | None = None
+        async for attempt in retrying(self.policy, sleep=self._sleep, on_retry=_log_retry):
+            with attempt:
+                events = self._stream_once(request)
+                try:
+                    first = await anext(events)
+                except BaseException:
+                    await events.aclose()
+                    raise
+        assert events is not None and first is not None
+        yield first
+        shown = isinstance(first, TextDelta)
+        try:
+            async for event in events:
+                shown = shown or isinstance(event, TextDelta)
+                yield event
+        except (openai.APIError, ValueError) as exc:
+            if shown:
+                raise StreamInterrupted(str(exc)) from exc
+            raise
+        finally:
+            await events.aclose()
+
+    async def complete(self, request: ModelRequest) -> Completed:
+        """Run a call to the end and return its `Completed` event."""
+        async for event in self.stream(request):
+            if isinstance(event, Completed):
+                return event
+        raise StreamInterrupted("the model's stream ended without a completion")
+
+    async def shutdown_date(self, model: str) -> date | None:
+        """The model's announced shutdown date (`GET /v1/models/{id}`), if any."""
+        info = await self.openai.models.retrieve(model)
+        raw = (info.model_extra or {}).get("shutdown_date")
+        if not raw:
+            return None
+        if isinstance(raw, int | float):
+            return datetime.fromtimestamp(raw, UTC).date()
+        return date.fromisoformat(str(raw)[:10])
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    log.warning(
+        "model_call_retry",
+        attempt=state.attempt_number,
+        wait_s=round(state.upcoming_sleep or 0.0, 3),
+        error=type(exc).__name__ if exc else None,
+        status=getattr(exc, "status_code", None),
+    )

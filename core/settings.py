@@ -1,0 +1,164 @@
+"""Typed settings from the environment and `.env`; names follow the runtime contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlparse
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+OPENAI_DEFAULT_HOST = "api.openai.com"
+
+
+# USD per 1M tokens: (input, cached input, output). Prices change: override with MODEL_PRICES (JSON).
+DEFAULT_PRICES: dict[str, tuple[float, float, float]] = {
+    "gpt-6-luna": (0.10, 0.01, 0.50),
+    "gpt-6.1-sol": (2.00, 0.20, 10.00),
+    "gpt-6-sol": (2.00, 0.20, 10.00),
+    "gpt-6.2-sol": (2.00, 0.20, 10.00),
+    "gpt-4o-mini": (0.15, 0.075, 0.60),
+    "gpt-4o": (2.50, 1.25, 10.00),
+}
+
+
+class Settings(BaseSettings):
+    """Everything the server reads from its environment. Secrets are `SecretStr`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        hide_input_in_errors=True,
+    )
+
+    # OpenAI
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_wire_api: Literal["responses", "chat", "auto"] = "auto"
+    openai_organization: str | None = None
+    openai_project: str | None = None
+    openai_timeout: float = Field(60.0, gt=0)
+    openai_retry_attempts: int = Field(4, ge=1, le=20)
+    openai_retry_max_seconds: float = Field(60.0, gt=0)
+    openai_retry_initial_wait: float = Field(0.5, ge=0)
+
+    # Models and generation
+    openai_model: str = "gpt-6-luna"
+    openai_strong_model: str = "gpt-6.1-sol"
+    openai_summary_model: str = "gpt-6-luna"
+    openai_transcription_model: str = "gpt-transcribe"
+    openai_embedding_model: str = "text-embedding-3-small"
+    openai_moderation_model: str = "omni-moderation-latest"
+    openai_image_model: str = "gpt-image-1"
+    system_prompt: str = (
+        "You are a helpful assistant in a team chat. Answer concisely and use Markdown sparingly."
+    )
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_output_tokens: int = Field(1024, ge=16)
+    model_prices: dict[str, tuple[float, float, float]] = Field(
+        default_factory=lambda: dict(DEFAULT_PRICES)
+    )
+    model_shutdown_warning_days: int = Field(30, ge=0)
+
+    # Storage and server
+    database_url: str = "sqlite:///data/bot.db"
+    port: int = Field(3000, ge=0, le=65535)
+    delivery_ttl_hours: float = Field(48.0, gt=0)
+
+    # Slack
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    # Discord
+    discord_token: SecretStr | None = None
+    discord_api_url: str | None = None
+    discord_gateway_url: str | None = None
+
+    # Logging
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] | None = None
+
+    # Administration
+    admin_user_ids: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(), validation_alias=AliasChoices("admin_user_ids", "ADMIN_USER_IDS")
+    )
+
+    @field_validator("admin_user_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("log_level", "log_format", "openai_wire_api", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value.startswith("sqlite:///"):
+            raise ValueError("use sqlite:///relative/path.db or sqlite:////absolute/path.db")
+        return value
+
+    @field_validator("openai_base_url", "slack_api_url", "discord_api_url", "discord_gateway_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in {"http", "https", "ws", "wss"} or not parsed.netloc:
+            raise ValueError("must be an absolute http(s) or ws(s) URL")
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file path from `DATABASE_URL`."""
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def wire_api(self) -> Literal["responses", "chat"]:
+        """The wire API actually used: `auto` picks Responses for OpenAI's own host only."""
+        if self.openai_wire_api != "auto":
+            return self.openai_wire_api
+        host = urlparse(self.openai_base_url).hostname if self.openai_base_url else None
+        return "responses" if host in (None, OPENAI_DEFAULT_HOST) else "chat"
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value, for log redaction."""
+        values = [
+            self.openai_api_key,
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.discord_token,
+        ]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line, names it and says how to fix it."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning validation errors into one readable line without values."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming each bad setting and the fix, never the value."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{name}: {message}")
+    return "invalid setting " + "; ".join(parts)

@@ -1,0 +1,56 @@
+"""Conversation rows: one per conversation key, with the epoch that a reset advances."""
+
+from __future__ import annotations
+
+import time
+
+import aiosqlite
+
+from core.events import ConversationKey
+from core.store.db import Database
+from core.store.records import Conversation
+
+UPSERT = (
+    "INSERT INTO conversations (key, platform, workspace, channel, thread, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at "
+    "RETURNING id, key, epoch"
+)
+
+
+async def upsert(conn: aiosqlite.Connection, key: ConversationKey, now: float) -> Conversation:
+    """Create the conversation if new (inside the caller's transaction) and return it."""
+    params = (str(key), key.platform.value, key.workspace, key.channel, key.thread, now, now)
+    async with conn.execute(UPSERT, params) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return Conversation(row["id"], row["key"], row["epoch"])
+
+
+class Conversations:
+    """Reads and resets of conversations."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, key: ConversationKey) -> Conversation | None:
+        """The conversation for `key`, if it exists."""
+        row = await self._db.fetchone(
+            "SELECT id, key, epoch FROM conversations WHERE key = ?", (str(key),)
+        )
+        return Conversation(row["id"], row["key"], row["epoch"]) if row else None
+
+    async def ensure(self, key: ConversationKey) -> Conversation:
+        """The conversation for `key`, created if needed."""
+        async with self._db.transaction() as conn:
+            return await upsert(conn, key, time.time())
+
+    async def reset(self, key: ConversationKey) -> int:
+        """Start a new epoch: older messages stay stored but are no longer sent. Returns the epoch."""
+        async with self._db.transaction() as conn:
+            conversation = await upsert(conn, key, time.time())
+            epoch = conversation.epoch + 1
+            await conn.execute(
+                "UPDATE conversations SET epoch = ? WHERE id = ?", (epoch, conversation.id)
+            )
+        return epoch

@@ -1,0 +1,102 @@
+"""Messages of a conversation and the newest-first window query."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Sequence
+
+import aiosqlite
+
+from core.llm.types import ToolCall
+from core.store.db import Database
+from core.store.records import Conversation, StoredMessage, decode_tool_calls, encode_tool_calls
+
+INSERT = (
+    "INSERT INTO messages (conversation_id, epoch, turn_id, role, user_id, user_name, content, "
+    "tool_calls, tool_call_id, attachments, tokens, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+)
+
+
+async def insert(
+    conn: aiosqlite.Connection,
+    conversation: Conversation,
+    *,
+    role: str,
+    content: str,
+    tokens: int,
+    turn_id: int | None = None,
+    user_id: str = "",
+    user_name: str = "",
+    tool_calls: tuple[ToolCall, ...] = (),
+    tool_call_id: str = "",
+    attachments: Sequence[dict[str, object]] = (),
+) -> int:
+    """Insert one message inside the caller's transaction; returns its id."""
+    params = (
+        conversation.id,
+        conversation.epoch,
+        turn_id,
+        role,
+        user_id,
+        user_name,
+        content,
+        encode_tool_calls(tool_calls),
+        tool_call_id,
+        json.dumps(list(attachments)) if attachments else None,
+        tokens,
+        time.time(),
+    )
+    async with conn.execute(INSERT, params) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _record(row: aiosqlite.Row) -> StoredMessage:
+    return StoredMessage(
+        id=row["id"],
+        role=row["role"],
+        content=row["content"],
+        user_id=row["user_id"],
+        user_name=row["user_name"],
+        tokens=row["tokens"],
+        tool_calls=decode_tool_calls(row["tool_calls"]),
+        tool_call_id=row["tool_call_id"],
+    )
+
+
+class Messages:
+    """Reads of stored messages."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def newest_first(
+        self, conversation: Conversation, *, before_id: int | None = None, after_id: int = 0
+    ) -> AsyncIterator[StoredMessage]:
+        """Messages of the current epoch from newest to oldest; stop iterating when you have enough.
+
+        Reads through the (conversation_id, epoch, id) index in chunks, so the cost depends on how
+        many rows the caller consumes, not on the length of the history.
+        """
+        sql = (
+            "SELECT id, role, content, user_id, user_name, tokens, tool_calls, tool_call_id "
+            "FROM messages WHERE conversation_id = ? AND epoch = ? AND id > ? AND id < ? "
+            "ORDER BY id DESC"
+        )
+        upper = before_id if before_id is not None else 2**62
+        params = (conversation.id, conversation.epoch, after_id, upper)
+        async with self._db.reader.execute(sql, params) as cursor:
+            async for row in cursor:
+                yield _record(row)
+
+    async def all(self, conversation: Conversation) -> list[StoredMessage]:
+        """Every message of the current epoch, oldest first (for small conversations and tests)."""
+        rows = await self._db.fetchall(
+            "SELECT id, role, content, user_id, user_name, tokens, tool_calls, tool_call_id "
+            "FROM messages WHERE conversation_id = ? AND epoch = ? ORDER BY id",
+            (conversation.id, conversation.epoch),
+        )
+        return [_record(row) for row in rows]

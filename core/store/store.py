@@ -1,0 +1,119 @@
+"""The store: one object that owns the database and the table-family helpers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.events import Event
+from core.llm.types import ToolCall
+from core.store import conversations, deliveries, messages
+from core.store.conversations import Conversations
+from core.store.db import Database
+from core.store.deliveries import Deliveries
+from core.store.messages import Messages
+from core.store.records import Accepted, Conversation
+from core.store.turns import Turns
+from core.store.usage import UsageLog
+
+
+class Store:
+    """All persistent state; the writes that belong together are single transactions here."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.conversations = Conversations(db)
+        self.messages = Messages(db)
+        self.turns = Turns(db)
+        self.deliveries = Deliveries(db)
+        self.usage = UsageLog(db)
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        """Open the database at `path` and bring its schema up to date."""
+        db = Database(path)
+        await db.open()
+        try:
+            await db.migrate()
+        except Exception:
+            await db.close()
+            raise
+        return cls(db)
+
+    async def close(self) -> None:
+        """Close the database."""
+        await self.db.close()
+
+    async def accept(
+        self,
+        event: Event,
+        *,
+        text: str,
+        tokens: int,
+        delivery_ttl: float,
+        attachments: Sequence[dict[str, object]] = (),
+    ) -> Accepted | None:
+        """Claim the delivery and store the user's message and a queued turn, atomically.
+
+        Returns None when the delivery was seen before (a redelivery), and then writes nothing.
+        """
+        now = time.time()
+        async with self.db.transaction() as conn:
+            if not await deliveries.claim(
+                conn, event.platform.value, event.delivery_id, now, delivery_ttl
+            ):
+                return None
+            conversation = await conversations.upsert(conn, event.key, now)
+            message_id = await messages.insert(
+                conn,
+                conversation,
+                role="user",
+                content=text,
+                tokens=tokens,
+                user_id=event.user.id,
+                user_name=event.user.name,
+                attachments=attachments,
+            )
+            async with conn.execute(
+                "INSERT INTO turns (conversation_id, user_message_id, delivery_id, status, "
+                "created_at) VALUES (?, ?, ?, 'queued', ?) RETURNING id",
+                (conversation.id, message_id, event.delivery_id, now),
+            ) as cursor:
+                row = await cursor.fetchone()
+            assert row is not None
+            await conn.execute(
+                "UPDATE messages SET turn_id = ? WHERE id = ?", (int(row[0]), message_id)
+            )
+        return Accepted(conversation, message_id, int(row[0]))
+
+    async def finish_turn(
+        self,
+        turn_id: int,
+        conversation: Conversation,
+        *,
+        steps: Sequence[tuple[str, str, tuple[ToolCall, ...], str, int]],
+        status: str = "done",
+        error: str = "",
+    ) -> None:
+        """Store the turn's assistant/tool messages and close the turn, atomically.
+
+        `steps` are (role, content, tool_calls, tool_call_id, tokens) in order.
+        """
+        now = time.time()
+        async with self.db.transaction() as conn:
+            for role, content, tool_calls, tool_call_id, tokens in steps:
+                await messages.insert(
+                    conn,
+                    conversation,
+                    role=role,
+                    content=content,
+                    tokens=tokens,
+                    turn_id=turn_id,
+                    tool_calls=tool_calls,
+                    tool_call_id=tool_call_id,
+                )
+            await conn.execute(
+                "UPDATE turns SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+                (status, error[:500], now, turn_id),
+            )

@@ -1,0 +1,58 @@
+"""Turns: one per accepted user message, with a status that survives crashes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from core.store.db import Database
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRow:
+    """A turn as stored."""
+
+    id: int
+    conversation_id: int
+    user_message_id: int
+    status: str
+    model: str
+    error: str
+
+
+class Turns:
+    """Status changes and reads of turns."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def mark_running(self, turn_id: int, model: str) -> None:
+        """The turn's model call is starting."""
+        await self._db.execute(
+            "UPDATE turns SET status = 'running', model = ?, started_at = ? WHERE id = ?",
+            (model, time.time(), turn_id),
+        )
+
+    async def mark_failed(self, turn_id: int, error: str) -> None:
+        """The turn failed for good; the user was told."""
+        await self._db.execute(
+            "UPDATE turns SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",
+            (error[:500], time.time(), turn_id),
+        )
+
+    async def get(self, turn_id: int) -> TurnRow | None:
+        """One turn by id."""
+        row = await self._db.fetchone(
+            "SELECT id, conversation_id, user_message_id, status, model, error "
+            "FROM turns WHERE id = ?",
+            (turn_id,),
+        )
+        return TurnRow(*row) if row else None
+
+    async def unfinished(self) -> list[TurnRow]:
+        """Turns left queued or running, e.g. by a crash."""
+        rows = await self._db.fetchall(
+            "SELECT id, conversation_id, user_message_id, status, model, error FROM turns "
+            "WHERE status IN ('queued', 'running') ORDER BY id"
+        )
+        return [TurnRow(*row) for row in rows]
