@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     )
     temperature: float | None = Field(None, ge=0, le=2)
     max_output_tokens: int = Field(1024, ge=16)
+    context_window: int = Field(128_000, ge=1024)
     model_prices: dict[str, tuple[float, float, float]] = Field(
         default_factory=lambda: dict(DEFAULT_PRICES)
     )

@@ -1,0 +1,158 @@
+"""`python -m bots`: run the server, its parts, the console, or maintenance commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+import structlog
+
+from bots.services import Services, build_services
+from core.logging import configure_logging
+from core.settings import Settings, SettingsError, load_settings
+from core.store import StoreError
+
+log = structlog.get_logger("bots")
+
+NO_MODEL = (
+    "no model is configured: set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (an OpenAI-compatible "
+    "server such as vLLM or Ollama), or add --offline to try it with simulated replies"
+)
+
+
+class UsageError(Exception):
+    """The command cannot run as asked; the message says what to set."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bots",
+        description="Chat-bot server: OpenAI models in Slack and Discord.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    run = commands.add_parser(
+        "run",
+        help="every adapter whose settings are present, in one process "
+        "(with none configured: the console)",
+    )
+    run.add_argument("--offline", action="store_true", help="use the built-in model simulator")
+    commands.add_parser("web", help="the HTTP server only (Slack events, /healthz) on $PORT")
+    commands.add_parser(
+        "worker", help="the long-lived connections only (Discord gateway, Slack Socket Mode)"
+    )
+    console = commands.add_parser("console", help="chat with the engine in this terminal")
+    console.add_argument("--offline", action="store_true", help="use the built-in model simulator")
+    commands.add_parser("migrate", help="apply database migrations (idempotent)")
+    return parser
+
+
+async def _with_services(settings: Settings, body: Callable[[Services], Awaitable[None]]) -> None:
+    services = await build_services(settings)
+    try:
+        await body(services)
+    finally:
+        await services.close()
+
+
+async def _migrate(settings: Settings) -> None:
+    from core.store import Database
+
+    async with Database(settings.database_path) as db:
+        applied = await db.migrate()
+        version = await db.schema_version()
+    print(
+        f"database {settings.database_path}: schema version {version}, applied {applied or 'none'}"
+    )
+
+
+async def _console(settings: Settings, offline: bool) -> None:
+    from bots.console import OFFLINE_BANNER, chat
+
+    if offline:
+        from core.simulator import Simulator
+
+        async with Simulator() as simulator:
+            print(OFFLINE_BANNER)
+            offline_settings = settings.model_copy(
+                update={"openai_base_url": simulator.base_url, "openai_wire_api": "chat"}
+            )
+            await _with_services(offline_settings, lambda s: chat(s.engine))
+        return
+    if settings.openai_api_key is None and settings.openai_base_url is None:
+        raise UsageError(NO_MODEL)
+
+    async def body(services: Services) -> None:
+        await services.engine.check_models()
+        await chat(services.engine)
+
+    await _with_services(settings, body)
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _web(settings: Settings) -> None:
+    from bots.web import build_web_app, serve
+
+    async def body(services: Services) -> None:
+        await services.engine.check_models()
+        app = build_web_app(services)
+        await serve(app, "0.0.0.0", settings.port, _stop_event())
+
+    await _with_services(settings, body)
+
+
+async def _worker(settings: Settings) -> None:
+    raise UsageError(
+        "nothing to run: set DISCORD_TOKEN (Discord gateway) or SLACK_APP_TOKEN (Slack Socket Mode)"
+    )
+
+
+async def _run(settings: Settings, offline: bool) -> None:
+    platforms = settings.slack_bot_token or settings.discord_token
+    if not platforms:
+        no_model = settings.openai_api_key is None and settings.openai_base_url is None
+        await _console(settings, offline or no_model)
+        return
+    await _web(settings)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m bots` and the `parley` script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format, settings.secrets())
+    commands: dict[str, Callable[[], Awaitable[None]]] = {
+        "migrate": lambda: _migrate(settings),
+        "console": lambda: _console(settings, args.offline),
+        "web": lambda: _web(settings),
+        "worker": lambda: _worker(settings),
+        "run": lambda: _run(settings, args.offline),
+    }
+    try:
+        asyncio.run(commands[args.command]())
+    except (SettingsError, StoreError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

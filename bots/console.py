@@ -1,0 +1,76 @@
+"""The console adapter: chat with the engine in a terminal, through the same turn path."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+import uuid
+from typing import TextIO
+
+from core.engine import Engine
+from core.events import ConversationKey, Event, OutboundFile, Platform, User
+
+BANNER = "Type a message and press Enter. /reset starts over, /quit leaves."
+OFFLINE_BANNER = (
+    "Offline mode: replies come from the built-in simulator, not a real model. "
+    "Set OPENAI_API_KEY to talk to OpenAI."
+)
+
+
+class ConsoleReply:
+    """Prints a streamed reply as it arrives."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._streamed: list[str] = []
+
+    async def begin(self) -> None:
+        self._out.write("bot> ")
+        self._out.flush()
+
+    async def append(self, delta: str) -> None:
+        self._streamed.append(delta)
+        self._out.write(delta)
+        self._out.flush()
+
+    async def finish(self, text: str) -> None:
+        if "".join(self._streamed) != text:
+            self._out.write(("\n" if self._streamed else "") + text)
+        self._out.write("\n")
+        self._out.flush()
+
+    async def notice(self, text: str) -> None:
+        self._out.write(f"(notice) {text}\n")
+        self._out.flush()
+
+    async def upload(self, file: OutboundFile) -> None:
+        self._out.write(f"(file {file.name}, {file.mime_type}, {len(file.data)} bytes)\n")
+        self._out.flush()
+
+
+async def chat(engine: Engine, *, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+    """Read lines from `stdin` and answer each through the engine until EOF or /quit."""
+    session = uuid.uuid4().hex[:8]
+    key = ConversationKey(Platform.CONSOLE, "local", "console", session)
+    user = User(id=getpass.getuser(), name=getpass.getuser())
+    stdout.write(BANNER + "\n")
+    stdout.flush()
+    while True:
+        if stdin.isatty():
+            stdout.write("you> ")
+            stdout.flush()
+        line = await asyncio.to_thread(stdin.readline)
+        if not line:
+            break
+        text = line.strip()
+        if not text:
+            continue
+        if text == "/quit":
+            break
+        if text == "/reset":
+            await engine.store.conversations.reset(key)
+            stdout.write("(conversation reset)\n")
+            continue
+        event = Event(key=key, user=user, text=text, delivery_id=uuid.uuid4().hex)
+        await engine.handle(event, ConsoleReply(stdout))
