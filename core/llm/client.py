@@ -61,7 +61,7 @@ class ModelClient(ABC):
             async for event in events:
                 shown = shown or isinstance(event, TextDelta)
                 yield event
-        except (openai.APIError, ValueError) as exc:
+        except Exception as exc:
             if shown:
                 raise StreamInterrupted(str(exc)) from exc
             raise

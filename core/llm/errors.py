@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx2
 import openai
 
 
@@ -89,13 +90,13 @@ def classify(exc: BaseException) -> Failure:
             "The AI service is having trouble. Please try again shortly.",
             f"the model API kept failing with {status} after all retries.",
         )
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
         return Failure(
             "timeout",
             "The AI service took too long to answer. Please try again.",
             "model calls timed out after all retries; check OPENAI_TIMEOUT and the service.",
         )
-    if isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
         return Failure(
             "connection",
             "I can't reach the AI service right now. Please try again shortly.",

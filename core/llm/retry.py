@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import httpx2
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
@@ -43,7 +44,8 @@ def is_retryable(exc: BaseException) -> bool:
         if should == "false":
             return False
         return should == "true" or exc.status_code in RETRY_STATUSES
-    return isinstance(exc, openai.APIConnectionError)  # includes APITimeoutError
+    # Connection errors and timeouts, whether the SDK wrapped them or the stream raised them raw.
+    return isinstance(exc, openai.APIConnectionError | httpx2.TransportError)
 
 
 def retry_after(exc: BaseException | None) -> float | None:

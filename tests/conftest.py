@@ -1,0 +1,99 @@
+"""Shared fixtures: the simulator on loopback, settings pointing at it, and a built engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from bots.services import Services, build_services
+from core.events import ConversationKey, Event, OutboundFile, Platform, User
+from core.settings import Settings
+from core.simulator import Simulator
+
+
+class RecordingReply:
+    """A Reply that remembers everything the engine did with it."""
+
+    def __init__(self) -> None:
+        self.begun = 0
+        self.deltas: list[str] = []
+        self.final: str | None = None
+        self.notices: list[str] = []
+        self.files: list[OutboundFile] = []
+
+    async def begin(self) -> None:
+        self.begun += 1
+
+    async def append(self, delta: str) -> None:
+        self.deltas.append(delta)
+
+    async def finish(self, text: str) -> None:
+        assert self.final is None, "finish called twice"
+        self.final = text
+
+    async def notice(self, text: str) -> None:
+        self.notices.append(text)
+
+    async def upload(self, file: OutboundFile) -> None:
+        self.files.append(file)
+
+    @property
+    def streamed(self) -> str:
+        return "".join(self.deltas)
+
+
+def make_event(
+    text: str,
+    *,
+    delivery_id: str | None = None,
+    thread: str = "t1",
+    channel: str = "c1",
+    user: str = "u1",
+    platform: Platform = Platform.CONSOLE,
+    workspace: str = "w1",
+) -> Event:
+    """An event with sensible defaults; the delivery id defaults to a fresh one."""
+    make_event.counter += 1  # type: ignore[attr-defined]
+    return Event(
+        key=ConversationKey(platform, workspace, channel, thread),
+        user=User(user, f"name-{user}"),
+        text=text,
+        delivery_id=delivery_id or f"d{make_event.counter}",  # type: ignore[attr-defined]
+    )
+
+
+make_event.counter = 0  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    async with Simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, sim: Simulator) -> Callable[..., Settings]:
+    """Settings isolated from the environment, pointing at the simulator and a temp database."""
+
+    def build(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "openai_api_key": "sk-test-key-0123456789",
+            "openai_base_url": sim.base_url,
+            "openai_wire_api": "chat",
+            "database_url": f"sqlite:///{tmp_path / 'bot.db'}",
+            "openai_retry_initial_wait": 0.0,
+            "_env_file": None,
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    return build
+
+
+@pytest.fixture
+async def services(make_settings: Callable[..., Settings]) -> AsyncIterator[Services]:
+    built = await build_services(make_settings())
+    yield built
+    await built.close()

@@ -1,0 +1,86 @@
+"""Settings errors are one line without values; logs never carry a secret."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import structlog
+
+from core.logging import configure_logging
+from core.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "SLACK", "DISCORD"))}
+    clean.update(env)
+    clean["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "bots", *args],
+        env=clean,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_a_malformed_setting_is_one_line_without_traceback(tmp_path: Path) -> None:
+    result = _run(["migrate"], {"OPENAI_WIRE_API": "grpc", "PORT": "not-a-port"}, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "OPENAI_WIRE_API" in lines[0] and "PORT" in lines[0]
+    assert "Traceback" not in result.stderr and "grpc" not in result.stderr
+
+
+def test_a_secret_in_a_bad_setting_is_never_echoed(tmp_path: Path) -> None:
+    result = _run(["migrate"], {"DATABASE_URL": "postgres://user:hunter2secret@db/x"}, tmp_path)
+    assert result.returncode == 2
+    assert "DATABASE_URL" in result.stderr and "hunter2secret" not in result.stderr
+
+
+def test_console_without_a_model_says_what_to_set(tmp_path: Path) -> None:
+    result = _run(["console"], {"DATABASE_URL": f"sqlite:///{tmp_path}/b.db"}, tmp_path)
+    assert result.returncode == 2
+    assert "OPENAI_API_KEY" in result.stderr and "--offline" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_migrate_twice_is_idempotent(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/b.db"}
+    assert "applied [1]" in _run(["migrate"], env, tmp_path).stdout
+    assert "applied none" in _run(["migrate"], env, tmp_path).stdout
+
+
+def test_help_lists_the_contract_commands(tmp_path: Path) -> None:
+    out = _run(["--help"], {}, tmp_path).stdout
+    for command in ("run", "web", "worker", "console", "migrate"):
+        assert command in out
+
+
+def test_wire_api_auto_picks_responses_only_for_openai() -> None:
+    assert Settings(_env_file=None).wire_api == "responses"  # type: ignore[call-arg]
+    openai_url = Settings(_env_file=None, openai_base_url="https://api.openai.com/v1")  # type: ignore[call-arg]
+    assert openai_url.wire_api == "responses"
+    local = Settings(_env_file=None, openai_base_url="http://127.0.0.1:11434/v1")  # type: ignore[call-arg]
+    assert local.wire_api == "chat"
+
+
+def test_logs_redact_configured_secrets_and_token_shapes() -> None:
+    stream = io.StringIO()
+    configure_logging("debug", "json", ["my-signing-secret-123"], stream=stream)
+    log = structlog.get_logger("test")
+    log.info("oops", detail="value my-signing-secret-123 leaked", header="Bearer abcdefghijkl")
+    log.error("boom", error=ValueError("xoxb-1234-5678-abcdefgh"), nested={"k": ["sk-abcdefghij12"]})
+    text = stream.getvalue()
+    assert "my-signing-secret-123" not in text
+    assert "abcdefghijkl" not in text and "xoxb-1234" not in text and "sk-abcdefghij12" not in text
+    assert all(json.loads(line) for line in text.splitlines())
