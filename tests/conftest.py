@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from bots.services import Services, build_services
 from core.events import ConversationKey, Event, OutboundFile, Platform, User
 from core.settings import Settings
-from core.simulator import Simulator
+
+if TYPE_CHECKING:
+    from core.simulator import Simulator
 
 
 class RecordingReply:
@@ -69,6 +72,8 @@ make_event.counter = 0  # type: ignore[attr-defined]
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
+    from core.simulator import Simulator
+
     async with Simulator() as simulator:
         yield simulator
 

@@ -8,7 +8,8 @@ import bpe_openai
 
 from core.llm.types import Message
 
-# The encoder refuses calls of 1,000,000+ characters; count long text in slices below that.
+# The encoder refuses calls of 1,000,000+ characters; count long text in slices below that
+# (cut at spaces, so the count stays exact for ordinary text).
 _SLICE = 500_000
 # Per-message framing overhead of the chat format (role markers), as OpenAI's cookbook counts it.
 MESSAGE_OVERHEAD = 3
@@ -39,10 +40,15 @@ class TokenCounter:
         """Exact token count of `text` (special-token text counted as ordinary text)."""
         if len(text) <= _SLICE:
             return len(self._encoding.encode_ordinary(text))
-        return sum(
-            len(self._encoding.encode_ordinary(text[i : i + _SLICE]))
-            for i in range(0, len(text), _SLICE)
-        )
+        total, start = 0, 0
+        while start < len(text):
+            end = min(start + _SLICE, len(text))
+            if end < len(text):  # cut at a space so no token straddles a slice
+                space = text.rfind(" ", start + _SLICE // 2, end)
+                end = space if space > start else end
+            total += len(self._encoding.encode_ordinary(text[start:end]))
+            start = end
+        return total
 
     def message(self, message: Message) -> int:
         """Tokens one message costs in a request, framing, tool calls and images included."""
