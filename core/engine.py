@@ -15,16 +15,19 @@ from datetime import UTC, datetime
 
 import structlog
 
-from core.events import Event, Reply
+from core.commands import COMMANDS, CommandResult, Handler, help_text
+from core.config import TurnConfig, resolve_config
+from core.events import ConversationKey, Event, Reply
 from core.llm.client import ModelClient
 from core.llm.errors import classify
 from core.llm.pricing import PriceTable
 from core.llm.tokens import TokenCounter
 from core.llm.types import Completed, ModelRequest, TextDelta, Usage
-from core.memory import Memory
+from core.memory import Context, Memory
 from core.serial import KeyedSerializer, Slot
 from core.settings import Settings
-from core.store import Accepted, Store, StoreError, UsageRow
+from core.store import Accepted, Conversation, Store, StoreError, UsageRow
+from core.summarizer import Summarizer
 
 log = structlog.get_logger(__name__)
 
@@ -74,9 +77,17 @@ class Engine:
         self.tokens = tokens or TokenCounter(settings.openai_model)
         self.prices = prices or PriceTable(settings.model_prices)
         self.memory = Memory(store, self.tokens)
+        self.summarizer = Summarizer(
+            settings=settings,
+            store=store,
+            model=model,
+            tokens=self.tokens,
+            on_usage=self._record_summary_usage,
+        )
         self._serial = KeyedSerializer()
         self._tasks: set[asyncio.Task[TurnOutcome]] = set()
         self._unpriced_warned: set[str] = set()
+        self.commands: dict[str, Handler] = dict(COMMANDS)
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -127,10 +138,29 @@ class Engine:
             return None
         return await submission.task
 
+    async def command(self, event: Event, name: str, args: str = "") -> CommandResult:
+        """Run one of the engine's commands (adapters map their slash commands here)."""
+        handler = self.commands.get(name)
+        if handler is None:
+            return CommandResult(
+                f"Unknown command /{name}. Commands:\n{help_text(self.commands)}", ok=False
+            )
+        with structlog.contextvars.bound_contextvars(conversation=str(event.key), command=name):
+            try:
+                return await handler(self, event, args)
+            except StoreError as exc:
+                log.error("command_failed", error=str(exc))
+                return CommandResult("The database is unavailable; please try again.", ok=False)
+
+    async def reset(self, key: ConversationKey) -> None:
+        """Start a conversation over (a new epoch)."""
+        await self.store.conversations.reset(key)
+
     async def drain(self) -> None:
-        """Wait for every running turn to end."""
+        """Wait for every running turn and background summary to end."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.summarizer.drain()
 
     async def check_models(self) -> list[str]:
         """Warn about configured models that are shut down or will be within the warning window."""
@@ -169,21 +199,19 @@ class Engine:
 
     async def _turn(self, event: Event, reply: Reply, accepted: Accepted) -> TurnOutcome:
         started = time.perf_counter()
-        model = self.settings.openai_model
         try:
             await reply.begin()
-            await self.store.turns.mark_running(accepted.turn_id, model)
+            config = await resolve_config(self.settings, self.store, event.key)
+            await self.store.turns.mark_running(accepted.turn_id, config.model)
             context = await self.memory.context(
-                accepted.conversation,
-                instructions=self.settings.system_prompt,
-                budget=self._budget(),
+                accepted.conversation, instructions=config.system_prompt, budget=config.budget
             )
             request = ModelRequest(
-                model=model,
+                model=config.model,
                 instructions=context.instructions,
                 messages=context.messages,
-                temperature=self.settings.temperature,
-                max_output_tokens=self.settings.max_output_tokens,
+                temperature=config.temperature,
+                max_output_tokens=config.max_output_tokens,
                 user=f"{event.platform}:{event.workspace}:{event.user.id}",
             )
             completed = await self._call(request, reply, event, accepted)
@@ -197,6 +225,7 @@ class Engine:
             steps=[("assistant", completed.text, (), "", completed.usage.completion_tokens)],
         )
         await _safely(reply.finish(completed.text), "finish")
+        self._maybe_summarize(accepted.conversation, config, context, completed)
         log.info(
             "turn_done",
             model=completed.model,
@@ -221,24 +250,43 @@ class Engine:
     async def _record_usage(
         self, completed: Completed, event: Event, accepted: Accepted, *, purpose: str
     ) -> None:
+        await self._write_usage(
+            completed,
+            event.key,
+            user_id=event.user.id,
+            purpose=purpose,
+            turn_id=accepted.turn_id,
+            conversation_id=accepted.conversation.id,
+        )
+
+    async def _write_usage(
+        self,
+        completed: Completed,
+        key: ConversationKey,
+        *,
+        user_id: str,
+        purpose: str,
+        turn_id: int | None,
+        conversation_id: int | None,
+    ) -> None:
         model = completed.model or self.settings.openai_model
         if self.prices.price(model) is None and model not in self._unpriced_warned:
             self._unpriced_warned.add(model)
             log.warning("model_unpriced", model=model, fix="add it to MODEL_PRICES")
         await self.store.usage.record(
             UsageRow(
-                platform=event.platform.value,
-                workspace=event.workspace,
-                channel=event.channel,
-                user_id=event.user.id,
+                platform=key.platform.value,
+                workspace=key.workspace,
+                channel=key.channel,
+                user_id=user_id,
                 model=model,
                 purpose=purpose,
                 prompt_tokens=completed.usage.prompt_tokens,
                 cached_tokens=completed.usage.cached_tokens,
                 completion_tokens=completed.usage.completion_tokens,
                 cost_usd=self.prices.cost(model, completed.usage),
-                turn_id=accepted.turn_id,
-                conversation_id=accepted.conversation.id,
+                turn_id=turn_id,
+                conversation_id=conversation_id,
             )
         )
 
@@ -252,9 +300,26 @@ class Engine:
             log.error("turn_status_not_stored", error=str(store_exc))
         return TurnOutcome(accepted.turn_id, "failed", failure.user_message)
 
-    def _budget(self) -> int:
-        """Prompt tokens available: context window minus output and a safety margin."""
-        return self.settings.context_window - self.settings.max_output_tokens - 256
+    def _maybe_summarize(
+        self, conversation: Conversation, config: TurnConfig, context: Context, done: Completed
+    ) -> None:
+        """Start a background summary when the unsummarized history passed the threshold."""
+        if not config.summary:
+            return
+        unsummarized = context.window_tokens + done.usage.completion_tokens
+        if self.summarizer.due(context.summary, unsummarized, config.budget, context.overflowed):
+            self.summarizer.schedule(conversation, config.budget)
+
+    async def _record_summary_usage(self, completed: Completed, conversation: Conversation) -> None:
+        key = ConversationKey.parse(conversation.key)
+        await self._write_usage(
+            completed,
+            key,
+            user_id="",
+            purpose="summary",
+            turn_id=None,
+            conversation_id=conversation.id,
+        )
 
 
 async def _safely(awaitable: object, step: str) -> None:

@@ -23,6 +23,22 @@ DEFAULT_PRICES: dict[str, tuple[float, float, float]] = {
 }
 
 
+# Context windows in tokens; a model not listed uses CONTEXT_WINDOW. Override with MODEL_CONTEXT_WINDOWS.
+DEFAULT_CONTEXT_WINDOWS: dict[str, int] = {
+    "gpt-6-luna": 400_000,
+    "gpt-6-sol": 400_000,
+    "gpt-6.1-sol": 400_000,
+    "gpt-6.2-sol": 400_000,
+    "gpt-6-astra": 400_000,
+    "gpt-6.2-astra": 400_000,
+    "gpt-6.1-terra": 400_000,
+    "gpt-4o": 128_000,
+    "gpt-4o-mini": 128_000,
+    "gpt-4.1": 1_047_576,
+    "gpt-4.1-mini": 1_047_576,
+}
+
+
 class Settings(BaseSettings):
     """Everything the server reads from its environment. Secrets are `SecretStr`."""
 
@@ -59,6 +75,16 @@ class Settings(BaseSettings):
     temperature: float | None = Field(None, ge=0, le=2)
     max_output_tokens: int = Field(1024, ge=16)
     context_window: int = Field(128_000, ge=1024)
+    model_context_windows: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_CONTEXT_WINDOWS)
+    )
+    context_budget_tokens: int = Field(16_000, ge=512)
+    context_margin_tokens: int = Field(512, ge=0)
+    summary_enabled: bool = True
+    summary_trigger: float = Field(0.75, gt=0, le=1)
+    summary_keep: float = Field(0.35, gt=0, lt=1)
+    summary_max_input_tokens: int = Field(8_000, ge=256)
+    summary_retry_seconds: float = Field(60.0, ge=0)
     model_prices: dict[str, tuple[float, float, float]] = Field(
         default_factory=lambda: dict(DEFAULT_PRICES)
     )
@@ -130,6 +156,13 @@ class Settings(BaseSettings):
             return self.openai_wire_api
         host = urlparse(self.openai_base_url).hostname if self.openai_base_url else None
         return "responses" if host in (None, OPENAI_DEFAULT_HOST) else "chat"
+
+    def window_of(self, model: str) -> int:
+        """The context window of `model` (dated snapshots match their family)."""
+        if model in self.model_context_windows:
+            return self.model_context_windows[model]
+        family = [n for n in self.model_context_windows if model.startswith(n + "-")]
+        return self.model_context_windows[max(family, key=len)] if family else self.context_window
 
     def secrets(self) -> list[str]:
         """Every configured secret value, for log redaction."""

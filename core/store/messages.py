@@ -54,7 +54,7 @@ async def insert(
     return int(row[0])
 
 
-def _record(row: aiosqlite.Row) -> StoredMessage:
+def message_from_row(row: aiosqlite.Row) -> StoredMessage:
     return StoredMessage(
         id=row["id"],
         role=row["role"],
@@ -90,7 +90,7 @@ class Messages:
         params = (conversation.id, conversation.epoch, after_id, upper)
         async with self._db.reader.execute(sql, params) as cursor:
             async for row in cursor:
-                yield _record(row)
+                yield message_from_row(row)
 
     async def all(self, conversation: Conversation) -> list[StoredMessage]:
         """Every message of the current epoch, oldest first (for small conversations and tests)."""
@@ -99,4 +99,4 @@ class Messages:
             "FROM messages WHERE conversation_id = ? AND epoch = ? ORDER BY id",
             (conversation.id, conversation.epoch),
         )
-        return [_record(row) for row in rows]
+        return [message_from_row(row) for row in rows]

@@ -12,8 +12,10 @@ from core.store import conversations, deliveries, messages
 from core.store.conversations import Conversations
 from core.store.db import Database
 from core.store.deliveries import Deliveries
+from core.store.memory import Pins, Summaries
 from core.store.messages import Messages
 from core.store.records import Accepted, Conversation
+from core.store.scoped import ScopedSettings
 from core.store.turns import Turns
 from core.store.usage import UsageLog
 
@@ -28,6 +30,9 @@ class Store:
         self.turns = Turns(db)
         self.deliveries = Deliveries(db)
         self.usage = UsageLog(db)
+        self.summaries = Summaries(db)
+        self.pins = Pins(db)
+        self.scoped = ScopedSettings(db)
 
     @classmethod
     async def open(cls, path: Path) -> Store:

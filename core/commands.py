@@ -1,0 +1,152 @@
+"""The engine's commands, which adapters expose as slash commands."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.config import OVERRIDABLE, parse_override, resolve_config
+from core.events import Event
+from core.memory import render_summary
+from core.store.scoped import scope_chain
+
+if TYPE_CHECKING:
+    from core.engine import Engine
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What a command answers; `public` results are posted in the conversation for everyone."""
+
+    text: str
+    public: bool = False
+    ok: bool = True
+
+
+Handler = Callable[["Engine", Event, str], Awaitable[CommandResult]]
+
+
+def is_admin(engine: Engine, event: Event) -> bool:
+    """Workspace admins (as the platform reports them) and configured admin user ids."""
+    return event.user.is_admin or event.user.id in engine.settings.admin_user_ids
+
+
+def _scope(event: Event, name: str) -> str:
+    workspace, channel, thread = scope_chain(event.key)
+    return {"workspace": workspace, "channel": channel, "thread": thread}[name]
+
+
+async def reset(engine: Engine, event: Event, _args: str) -> CommandResult:
+    """Start the conversation over; earlier messages stay stored for audit but are not sent."""
+    await engine.reset(event.key)
+    return CommandResult("Conversation reset: I no longer see the earlier messages.", public=True)
+
+
+async def pin(engine: Engine, event: Event, args: str) -> CommandResult:
+    """Pin a note (or, with no text, my last reply) so it is always part of the context."""
+    conversation = await engine.store.conversations.ensure(event.key)
+    text = args.strip()
+    if not text:
+        last = [m for m in await engine.store.messages.all(conversation) if m.role == "assistant"]
+        if not last:
+            return CommandResult(
+                "Nothing to pin: give the text, like `/pin our deadline is May 3`.", ok=False
+            )
+        text = last[-1].content
+    pin_id = await engine.store.pins.add(
+        conversation, text, engine.tokens.count(text), event.user.id
+    )
+    return CommandResult(f"Pinned as #{pin_id}.", public=True)
+
+
+async def unpin(engine: Engine, event: Event, args: str) -> CommandResult:
+    """Remove a pin by number, or all pins with `all`."""
+    conversation = await engine.store.conversations.ensure(event.key)
+    target = args.strip().lstrip("#")
+    if target == "all":
+        count = await engine.store.pins.remove(conversation, None)
+        return CommandResult(f"Removed {count} pin(s).", public=True)
+    if not target.isdigit():
+        return CommandResult("usage: /unpin <number> | all", ok=False)
+    if await engine.store.pins.remove(conversation, int(target)):
+        return CommandResult(f"Unpinned #{target}.", public=True)
+    return CommandResult(f"There is no pin #{target} in this conversation.", ok=False)
+
+
+async def memory(engine: Engine, event: Event, _args: str) -> CommandResult:
+    """Show what I remember here: summary, pins and the size of the recent window."""
+    conversation = await engine.store.conversations.ensure(event.key)
+    config = await resolve_config(engine.settings, engine.store, event.key)
+    context = await engine.memory.context(
+        conversation, instructions=config.system_prompt, budget=config.budget
+    )
+    pins = await engine.store.pins.list(conversation)
+    lines = [
+        f"Recent window: {context.window_messages} messages, {context.window_tokens} tokens "
+        f"(budget {config.budget}, model {config.model})."
+    ]
+    lines.append(
+        "Pins:\n" + "\n".join(f"#{p.id} {p.text}" for p in pins) if pins else "Pins: none."
+    )
+    summary = context.summary
+    lines.append(render_summary(summary) if not summary.empty else "Summary: none yet.")
+    return CommandResult("\n\n".join(lines))
+
+
+async def config(engine: Engine, event: Event, args: str) -> CommandResult:
+    """Show settings, or (admins) set one: `/config <workspace|channel|thread> <name> <value>`."""
+    try:
+        words = shlex.split(args)
+    except ValueError as exc:
+        return CommandResult(f"Could not read the arguments: {exc}.", ok=False)
+    if not words:
+        current = await resolve_config(engine.settings, engine.store, event.key)
+        lines = [f"{name}: {getattr(current, name)!r}" for name in OVERRIDABLE]
+        return CommandResult("Settings here:\n" + "\n".join(lines))
+    if not is_admin(engine, event):
+        return CommandResult("Only workspace admins can change settings.", ok=False)
+    usage = "usage: /config <workspace|channel|thread> <name> <value|clear>; names: " + ", ".join(
+        f"{n} ({d})" for n, d in OVERRIDABLE.items()
+    )
+    if len(words) < 3 or words[0] not in {"workspace", "channel", "thread"}:
+        return CommandResult(usage, ok=False)
+    scope_name, name, raw = words[0], words[1], " ".join(words[2:])
+    scope = _scope(event, scope_name)
+    if raw == "clear":
+        await engine.store.scoped.clear(scope, name)
+        return CommandResult(f"Cleared {name} for this {scope_name}.")
+    try:
+        value = parse_override(name, raw)
+    except ValueError as exc:
+        return CommandResult(f"{exc}\n{usage}", ok=False)
+    await engine.store.scoped.set(scope, name, value, event.user.id)
+    return CommandResult(f"Set {name} for this {scope_name}.")
+
+
+async def model(engine: Engine, event: Event, args: str) -> CommandResult:
+    """Show the model used here, or (admins) set this channel's model: `/model <name>`."""
+    name = args.strip()
+    if not name:
+        current = await resolve_config(engine.settings, engine.store, event.key)
+        return CommandResult(f"Model here: {current.model}.")
+    return await config(engine, event, f"channel model {shlex.quote(name)}")
+
+
+COMMANDS: dict[str, Handler] = {
+    "reset": reset,
+    "pin": pin,
+    "unpin": unpin,
+    "memory": memory,
+    "config": config,
+    "model": model,
+}
+
+
+def help_text(commands: dict[str, Handler]) -> str:
+    """One line per command, from the handlers' docstrings."""
+    return "\n".join(
+        f"/{name} — {(handler.__doc__ or '').strip().splitlines()[0]}"
+        for name, handler in sorted(commands.items())
+    )

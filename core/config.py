@@ -1,0 +1,89 @@
+"""Per-turn configuration: environment defaults, then workspace, channel and thread overrides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core.events import ConversationKey
+from core.settings import Settings
+from core.store import Store
+
+# What admins may override per scope, with a one-line description for the help text.
+OVERRIDABLE: dict[str, str] = {
+    "system_prompt": "instructions added after the broader scopes' prompts",
+    "model": "chat model name",
+    "temperature": "sampling temperature 0-2, or 'default'",
+    "max_output_tokens": "cap on reply tokens",
+    "summary": "on/off: fold old turns into a running summary",
+}
+
+
+class TurnConfig(BaseModel):
+    """What one turn runs with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    system_prompt: str
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_output_tokens: int = Field(ge=16)
+    summary: bool = True
+    budget: int = 0
+
+
+def _layered_prompt(base: str, layers: list[dict[str, Any]]) -> str:
+    parts = [base] + [str(layer["system_prompt"]) for layer in layers if layer.get("system_prompt")]
+    return "\n\n".join(part for part in parts if part)
+
+
+async def resolve_config(settings: Settings, store: Store, key: ConversationKey) -> TurnConfig:
+    """The configuration of a conversation's next turn.
+
+    System prompts are layered (global first, then workspace, channel and thread additions), which
+    keeps the stable prefix first for prompt caching; other values are overridden by the narrowest
+    scope that sets them.
+    """
+    layers = await store.scoped.layers(key)
+    values: dict[str, Any] = {
+        "model": settings.openai_model,
+        "temperature": settings.temperature,
+        "max_output_tokens": settings.max_output_tokens,
+        "summary": settings.summary_enabled,
+    }
+    for layer in layers:
+        values.update({k: v for k, v in layer.items() if k in OVERRIDABLE and k != "system_prompt"})
+    values["system_prompt"] = _layered_prompt(settings.system_prompt, layers)
+    window = settings.window_of(values["model"])
+    values["budget"] = min(
+        window - int(values["max_output_tokens"]) - settings.context_margin_tokens,
+        settings.context_budget_tokens,
+    )
+    return TurnConfig.model_validate(values)
+
+
+def parse_override(name: str, raw: str) -> Any:
+    """Validate one override typed by an admin; raises ValueError with a clear message."""
+    if name not in OVERRIDABLE:
+        raise ValueError(f"unknown setting {name!r}; settable: {', '.join(OVERRIDABLE)}")
+    text = raw.strip()
+    if name == "summary":
+        if text.lower() in {"on", "true", "yes", "1"}:
+            return True
+        if text.lower() in {"off", "false", "no", "0"}:
+            return False
+        raise ValueError("summary takes on or off")
+    if name == "temperature" and text.lower() in {"default", "none"}:
+        return None
+    probe = {
+        "model": "m",
+        "system_prompt": "",
+        "max_output_tokens": 1024,
+        name: text,
+    }
+    try:
+        return getattr(TurnConfig.model_validate(probe), name)
+    except ValidationError as exc:
+        reason = exc.errors(include_input=False)[0]["msg"]
+        raise ValueError(f"{name}: {reason}") from None

@@ -1,0 +1,163 @@
+"""Running summaries and pinned notes."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+from core.store.db import Database
+from core.store.messages import message_from_row
+from core.store.records import Conversation, StoredMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The running summary of a conversation's older turns, up to message `covers_until`."""
+
+    text: str = ""
+    facts: tuple[str, ...] = ()
+    open_questions: tuple[str, ...] = ()
+    covers_until: int = 0
+    tokens: int = 0
+    failures: int = 0
+    retry_after: float = 0.0
+
+    @property
+    def empty(self) -> bool:
+        return not self.text and not self.facts
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """A note always sent with the conversation's context."""
+
+    id: int
+    text: str
+    tokens: int
+    pinned_by: str = field(default="")
+
+
+class Summaries:
+    """Reads and writes of running summaries."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, conversation: Conversation) -> Summary:
+        """The summary of the conversation's current epoch (empty if none yet)."""
+        row = await self._db.fetchone(
+            "SELECT text, facts, open_questions, covers_until, tokens, failures, retry_after "
+            "FROM summaries WHERE conversation_id = ? AND epoch = ?",
+            (conversation.id, conversation.epoch),
+        )
+        if row is None:
+            return Summary()
+        return Summary(
+            row["text"],
+            tuple(json.loads(row["facts"])),
+            tuple(json.loads(row["open_questions"])),
+            row["covers_until"],
+            row["tokens"],
+            row["failures"],
+            row["retry_after"],
+        )
+
+    async def save(self, conversation: Conversation, summary: Summary, model: str) -> None:
+        """Store a new summary, clearing any failure count."""
+        await self._db.execute(
+            "INSERT INTO summaries (conversation_id, epoch, text, facts, open_questions, "
+            "covers_until, tokens, model, failures, retry_after, last_error, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', ?) "
+            "ON CONFLICT (conversation_id, epoch) DO UPDATE SET text = excluded.text, "
+            "facts = excluded.facts, open_questions = excluded.open_questions, "
+            "covers_until = excluded.covers_until, tokens = excluded.tokens, "
+            "model = excluded.model, failures = 0, retry_after = 0, last_error = '', "
+            "updated_at = excluded.updated_at",
+            (
+                conversation.id,
+                conversation.epoch,
+                summary.text,
+                json.dumps(list(summary.facts)),
+                json.dumps(list(summary.open_questions)),
+                summary.covers_until,
+                summary.tokens,
+                model,
+                time.time(),
+            ),
+        )
+
+    async def record_failure(self, conversation: Conversation, error: str, retry_at: float) -> None:
+        """Count a failed summary attempt and when to try again."""
+        await self._db.execute(
+            "INSERT INTO summaries (conversation_id, epoch, failures, retry_after, last_error, "
+            "updated_at) VALUES (?, ?, 1, ?, ?, ?) "
+            "ON CONFLICT (conversation_id, epoch) DO UPDATE SET failures = failures + 1, "
+            "retry_after = excluded.retry_after, last_error = excluded.last_error",
+            (conversation.id, conversation.epoch, retry_at, error[:500], time.time()),
+        )
+
+    async def unsummarized_tokens(self, conversation: Conversation, after_id: int) -> int:
+        """Tokens of the current epoch's messages after `after_id`."""
+        row = await self._db.fetchone(
+            "SELECT COALESCE(SUM(tokens), 0) FROM messages "
+            "WHERE conversation_id = ? AND epoch = ? AND id > ?",
+            (conversation.id, conversation.epoch, after_id),
+        )
+        return int(row[0]) if row else 0
+
+    async def unsummarized(
+        self, conversation: Conversation, after_id: int, limit_tokens: int
+    ) -> list[StoredMessage]:
+        """Oldest messages after `after_id`, until about `limit_tokens` tokens (a bounded read)."""
+        rows = []
+        total = 0
+        async with self._db.reader.execute(
+            "SELECT id, role, content, user_id, user_name, tokens, tool_calls, tool_call_id "
+            "FROM messages WHERE conversation_id = ? AND epoch = ? AND id > ? ORDER BY id",
+            (conversation.id, conversation.epoch, after_id),
+        ) as cursor:
+            async for row in cursor:
+                rows.append(row)
+                total += row["tokens"]
+                if total >= limit_tokens:
+                    break
+        return [message_from_row(row) for row in rows]
+
+
+class Pins:
+    """Pinned notes of a conversation."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, conversation: Conversation, text: str, tokens: int, by: str) -> int:
+        """Pin a note; returns its id."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO pins (conversation_id, epoch, text, tokens, pinned_by, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (conversation.id, conversation.epoch, text, tokens, by, time.time()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    async def remove(self, conversation: Conversation, pin_id: int | None) -> int:
+        """Unpin one note (or all when `pin_id` is None); returns how many were removed."""
+        if pin_id is None:
+            return await self._db.execute(
+                "DELETE FROM pins WHERE conversation_id = ? AND epoch = ?",
+                (conversation.id, conversation.epoch),
+            )
+        return await self._db.execute(
+            "DELETE FROM pins WHERE conversation_id = ? AND epoch = ? AND id = ?",
+            (conversation.id, conversation.epoch, pin_id),
+        )
+
+    async def list(self, conversation: Conversation) -> list[Pin]:
+        """The conversation's pins, oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT id, text, tokens, pinned_by FROM pins WHERE conversation_id = ? AND epoch = ? "
+            "ORDER BY id",
+            (conversation.id, conversation.epoch),
+        )
+        return [Pin(*row) for row in rows]
