@@ -204,7 +204,10 @@ class Engine:
             config = await resolve_config(self.settings, self.store, event.key)
             await self.store.turns.mark_running(accepted.turn_id, config.model)
             context = await self.memory.context(
-                accepted.conversation, instructions=config.system_prompt, budget=config.budget
+                accepted.conversation,
+                instructions=config.system_prompt,
+                budget=config.budget,
+                up_to_turn=accepted.turn_id,
             )
             request = ModelRequest(
                 model=config.model,
@@ -225,7 +228,7 @@ class Engine:
             steps=[("assistant", completed.text, (), "", completed.usage.completion_tokens)],
         )
         await _safely(reply.finish(completed.text), "finish")
-        self._maybe_summarize(accepted.conversation, config, context, completed)
+        self._maybe_summarize(accepted, config, context, completed)
         log.info(
             "turn_done",
             model=completed.model,
@@ -301,14 +304,14 @@ class Engine:
         return TurnOutcome(accepted.turn_id, "failed", failure.user_message)
 
     def _maybe_summarize(
-        self, conversation: Conversation, config: TurnConfig, context: Context, done: Completed
+        self, accepted: Accepted, config: TurnConfig, context: Context, done: Completed
     ) -> None:
         """Start a background summary when the unsummarized history passed the threshold."""
         if not config.summary:
             return
         unsummarized = context.window_tokens + done.usage.completion_tokens
         if self.summarizer.due(context.summary, unsummarized, config.budget, context.overflowed):
-            self.summarizer.schedule(conversation, config.budget)
+            self.summarizer.schedule(accepted.conversation, config.budget, accepted.turn_id)
 
     async def _record_summary_usage(self, completed: Completed, conversation: Conversation) -> None:
         key = ConversationKey.parse(conversation.key)

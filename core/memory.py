@@ -50,12 +50,18 @@ class Memory:
         self._tokens = tokens
 
     async def context(
-        self, conversation: Conversation, *, instructions: str, budget: int
+        self,
+        conversation: Conversation,
+        *,
+        instructions: str,
+        budget: int,
+        up_to_turn: int | None = None,
     ) -> Context:
         """Prompt, pins and summary first (the cacheable prefix), then the newest messages.
 
         Messages already folded into the summary are not read; reading stops at the first message
-        that does not fit, so the cost follows the window, not the history.
+        that does not fit, so the cost follows the window, not the history. A turn sees only turns up
+        to its own (`up_to_turn`): later questions already queued are not its business.
         """
         pins = await self._store.pins.list(conversation)
         summary = await self._store.summaries.get(conversation)
@@ -71,7 +77,7 @@ class Memory:
         window: list[Message] = []
         overflowed = False
         async for stored in self._store.messages.newest_first(
-            conversation, after_id=summary.covers_until
+            conversation, up_to_turn=up_to_turn, after_turn=summary.covers_until
         ):
             cost = stored.tokens + MESSAGE_OVERHEAD
             if used + cost > budget:

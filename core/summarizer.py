@@ -77,11 +77,13 @@ class Summarizer:
             return False
         return overflowed or unsummarized_tokens > self._settings.summary_trigger * budget
 
-    def schedule(self, conversation: Conversation, budget: int) -> asyncio.Task[bool] | None:
-        """Start a background summary of `conversation` unless one is already running."""
+    def schedule(
+        self, conversation: Conversation, budget: int, up_to_turn: int
+    ) -> asyncio.Task[bool] | None:
+        """Start a background summary of finished turns unless one is already running."""
         if conversation.id in self._running:
             return None
-        task = asyncio.create_task(self.run(conversation, budget))
+        task = asyncio.create_task(self.run(conversation, budget, up_to_turn))
         self._running[conversation.id] = task
         task.add_done_callback(lambda _: self._running.pop(conversation.id, None))
         return task
@@ -91,11 +93,11 @@ class Summarizer:
         while self._running:
             await asyncio.gather(*list(self._running.values()), return_exceptions=True)
 
-    async def run(self, conversation: Conversation, budget: int) -> bool:
-        """Fold the oldest unsummarized turns into the summary; False if it failed."""
+    async def run(self, conversation: Conversation, budget: int, up_to_turn: int) -> bool:
+        """Fold the oldest unsummarized turns (up to a finished turn) into the summary."""
         with structlog.contextvars.bound_contextvars(conversation=conversation.key):
             try:
-                return await self._fold(conversation, budget)
+                return await self._fold(conversation, budget, up_to_turn)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -112,20 +114,23 @@ class Summarizer:
                 )
                 return False
 
-    async def _fold(self, conversation: Conversation, budget: int) -> bool:
+    async def _fold(self, conversation: Conversation, budget: int, up_to_turn: int) -> bool:
         previous = await self._store.summaries.get(conversation)
         keep = int(self._settings.summary_keep * budget)
-        total = await self._store.summaries.unsummarized_tokens(conversation, previous.covers_until)
+        total = await self._store.summaries.unsummarized_tokens(
+            conversation, previous.covers_until, up_to_turn
+        )
         if total <= keep:
             return True
-        batch = await self._store.summaries.unsummarized(
+        picked = await self._store.summaries.unsummarized(
             conversation,
             previous.covers_until,
+            up_to_turn,
             min(total - keep, self._settings.summary_max_input_tokens),
         )
-        batch = _whole_turns(batch)
-        if not batch:
+        if not picked:
             return True
+        batch = [message for _, message in picked]
         request = ModelRequest(
             model=self._settings.openai_summary_model,
             instructions=INSTRUCTIONS,
@@ -140,7 +145,7 @@ class Summarizer:
             text=str(data["summary"]),
             facts=tuple(str(f) for f in data["facts"]),
             open_questions=tuple(str(q) for q in data["open_questions"]),
-            covers_until=batch[-1].id,
+            covers_until=picked[-1][0],
         )
         summary = Summary(
             summary.text,
@@ -150,18 +155,8 @@ class Summarizer:
             tokens=self._tokens.count(render_summary(summary)),
         )
         await self._store.summaries.save(conversation, summary, completed.model)
-        log.info("summary_saved", covers_until=summary.covers_until, folded=len(batch))
+        log.info("summary_saved", covers_until_turn=summary.covers_until, folded=len(batch))
         return True
-
-
-def _whole_turns(batch: list[StoredMessage]) -> list[StoredMessage]:
-    """Cut the batch so it ends on a finished turn: tool calls stay with their results."""
-    if batch and batch[-1].role == "assistant" and not batch[-1].tool_calls:
-        return batch
-    for end in range(len(batch) - 1, 0, -1):
-        if batch[end].role == "user":
-            return batch[:end]
-    return batch if len(batch) > 1 else []
 
 
 def _transcript(previous: Summary, batch: list[StoredMessage]) -> str:

@@ -78,7 +78,7 @@ class ModelClient(ABC):
     async def shutdown_date(self, model: str) -> date | None:
         """The model's announced shutdown date (`GET /v1/models/{id}`), if any."""
         info = await self.openai.models.retrieve(model)
-        raw = (info.model_extra or {}).get("shutdown_date")
+        raw = getattr(info, "shutdown_date", None) or (info.model_extra or {}).get("shutdown_date")
         if not raw:
             return None
         if isinstance(raw, int | float):

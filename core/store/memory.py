@@ -13,7 +13,7 @@ from core.store.records import Conversation, StoredMessage
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """The running summary of a conversation's older turns, up to message `covers_until`."""
+    """The running summary of a conversation's older turns, up to turn `covers_until`."""
 
     text: str = ""
     facts: tuple[str, ...] = ()
@@ -97,32 +97,38 @@ class Summaries:
             (conversation.id, conversation.epoch, retry_at, error[:500], time.time()),
         )
 
-    async def unsummarized_tokens(self, conversation: Conversation, after_id: int) -> int:
-        """Tokens of the current epoch's messages after `after_id`."""
+    async def unsummarized_tokens(
+        self, conversation: Conversation, after_turn: int, up_to_turn: int
+    ) -> int:
+        """Tokens of the current epoch's messages in turns (`after_turn`, `up_to_turn`]."""
         row = await self._db.fetchone(
             "SELECT COALESCE(SUM(tokens), 0) FROM messages "
-            "WHERE conversation_id = ? AND epoch = ? AND id > ?",
-            (conversation.id, conversation.epoch, after_id),
+            "WHERE conversation_id = ? AND epoch = ? AND turn_id > ? AND turn_id <= ?",
+            (conversation.id, conversation.epoch, after_turn, up_to_turn),
         )
         return int(row[0]) if row else 0
 
     async def unsummarized(
-        self, conversation: Conversation, after_id: int, limit_tokens: int
-    ) -> list[StoredMessage]:
-        """Oldest messages after `after_id`, until about `limit_tokens` tokens (a bounded read)."""
-        rows = []
+        self, conversation: Conversation, after_turn: int, up_to_turn: int, limit_tokens: int
+    ) -> list[tuple[int, StoredMessage]]:
+        """Whole turns after `after_turn`, oldest first, until about `limit_tokens` tokens.
+
+        Returns (turn id, message) pairs; a turn is never split, so tool calls stay with results.
+        """
+        picked: list[tuple[int, StoredMessage]] = []
         total = 0
         async with self._db.reader.execute(
-            "SELECT id, role, content, user_id, user_name, tokens, tool_calls, tool_call_id "
-            "FROM messages WHERE conversation_id = ? AND epoch = ? AND id > ? ORDER BY id",
-            (conversation.id, conversation.epoch, after_id),
+            "SELECT id, role, content, user_id, user_name, tokens, tool_calls, tool_call_id, "
+            "turn_id FROM messages WHERE conversation_id = ? AND epoch = ? AND turn_id > ? "
+            "AND turn_id <= ? ORDER BY turn_id, id",
+            (conversation.id, conversation.epoch, after_turn, up_to_turn),
         ) as cursor:
             async for row in cursor:
-                rows.append(row)
-                total += row["tokens"]
-                if total >= limit_tokens:
+                if total >= limit_tokens and row["turn_id"] != picked[-1][0]:
                     break
-        return [message_from_row(row) for row in rows]
+                picked.append((row["turn_id"], message_from_row(row)))
+                total += row["tokens"]
+        return picked
 
 
 class Pins:

@@ -74,20 +74,20 @@ class Messages:
         self._db = db
 
     async def newest_first(
-        self, conversation: Conversation, *, before_id: int | None = None, after_id: int = 0
+        self, conversation: Conversation, *, up_to_turn: int | None = None, after_turn: int = 0
     ) -> AsyncIterator[StoredMessage]:
-        """Messages of the current epoch from newest to oldest; stop iterating when you have enough.
+        """Messages of the current epoch from the newest turn back; stop iterating when you have enough.
 
-        Reads through the (conversation_id, epoch, id) index in chunks, so the cost depends on how
-        many rows the caller consumes, not on the length of the history.
+        Only turns in (`after_turn`, `up_to_turn`] are read, through the (conversation, epoch, turn,
+        id) index in chunks, so the cost follows how many rows the caller consumes, not the history.
         """
         sql = (
             "SELECT id, role, content, user_id, user_name, tokens, tool_calls, tool_call_id "
-            "FROM messages WHERE conversation_id = ? AND epoch = ? AND id > ? AND id < ? "
-            "ORDER BY id DESC"
+            "FROM messages WHERE conversation_id = ? AND epoch = ? AND turn_id > ? "
+            "AND turn_id <= ? ORDER BY turn_id DESC, id DESC"
         )
-        upper = before_id if before_id is not None else 2**62
-        params = (conversation.id, conversation.epoch, after_id, upper)
+        upper = up_to_turn if up_to_turn is not None else 2**62
+        params = (conversation.id, conversation.epoch, after_turn, upper)
         async with self._db.reader.execute(sql, params) as cursor:
             async for row in cursor:
                 yield message_from_row(row)
@@ -96,7 +96,7 @@ class Messages:
         """Every message of the current epoch, oldest first (for small conversations and tests)."""
         rows = await self._db.fetchall(
             "SELECT id, role, content, user_id, user_name, tokens, tool_calls, tool_call_id "
-            "FROM messages WHERE conversation_id = ? AND epoch = ? ORDER BY id",
+            "FROM messages WHERE conversation_id = ? AND epoch = ? ORDER BY turn_id, id",
             (conversation.id, conversation.epoch),
         )
         return [message_from_row(row) for row in rows]

@@ -14,9 +14,10 @@ from core.store.db import Database
 from core.store.deliveries import Deliveries
 from core.store.memory import Pins, Summaries
 from core.store.messages import Messages
+from core.store.moderation import ModerationLog
 from core.store.records import Accepted, Conversation
 from core.store.scoped import ScopedSettings
-from core.store.turns import Turns
+from core.store.turns import Turns, user_key
 from core.store.usage import UsageLog
 
 
@@ -33,6 +34,7 @@ class Store:
         self.summaries = Summaries(db)
         self.pins = Pins(db)
         self.scoped = ScopedSettings(db)
+        self.moderation = ModerationLog(db)
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -82,8 +84,8 @@ class Store:
             )
             async with conn.execute(
                 "INSERT INTO turns (conversation_id, user_message_id, delivery_id, status, "
-                "created_at) VALUES (?, ?, ?, 'queued', ?) RETURNING id",
-                (conversation.id, message_id, event.delivery_id, now),
+                "created_at, user_key) VALUES (?, ?, ?, 'queued', ?, ?) RETURNING id",
+                (conversation.id, message_id, event.delivery_id, now, user_key(event)),
             ) as cursor:
                 row = await cursor.fetchone()
             assert row is not None

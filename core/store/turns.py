@@ -5,7 +5,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from core.events import Event
 from core.store.db import Database
+
+
+def user_key(event: Event) -> str:
+    """Who a turn is for, across conversations: platform, workspace and user id."""
+    return f"{event.platform}:{event.workspace}:{event.user.id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +62,11 @@ class Turns:
             "WHERE status IN ('queued', 'running') ORDER BY id"
         )
         return [TurnRow(*row) for row in rows]
+
+    async def count_since(self, key: str, since: float, *, excluding: int = 0) -> int:
+        """How many turns a user started since a time (for per-minute rate limits)."""
+        row = await self._db.fetchone(
+            "SELECT COUNT(*) FROM turns WHERE user_key = ? AND created_at >= ? AND id != ?",
+            (key, since, excluding),
+        )
+        return int(row[0]) if row else 0

@@ -56,7 +56,7 @@ def test_console_without_a_model_says_what_to_set(tmp_path: Path) -> None:
 
 def test_migrate_twice_is_idempotent(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path}/b.db"}
-    assert "applied [1]" in _run(["migrate"], env, tmp_path).stdout
+    assert "applied [1, " in _run(["migrate"], env, tmp_path).stdout
     assert "applied none" in _run(["migrate"], env, tmp_path).stdout
 
 

@@ -27,8 +27,9 @@ CREATE TABLE messages (
     tokens          INTEGER NOT NULL DEFAULT 0,
     created_at      REAL    NOT NULL
 );
--- The window query: newest first within one conversation's current epoch.
-CREATE INDEX messages_window ON messages (conversation_id, epoch, id);
+-- The window query: newest turn first within one conversation's current epoch. Messages are
+-- ordered by turn, then id: a turn's answer is written after later turns' questions arrived.
+CREATE INDEX messages_window ON messages (conversation_id, epoch, turn_id, id);
 
 CREATE TABLE turns (
     id              INTEGER PRIMARY KEY,

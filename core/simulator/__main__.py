@@ -1,0 +1,37 @@
+"""`python -m core.simulator`: run the simulator standalone (for tests in other processes)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+
+from core.simulator.server import Simulator
+
+
+async def _serve(host: str, port: int, latency: float) -> None:
+    simulator = Simulator(latency=latency)
+    await simulator.start(host, port)
+    print(f"simulator listening on {simulator.base_url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await simulator.stop()
+
+
+def main() -> None:
+    """Parse arguments and serve until SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser(prog="python -m core.simulator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    asyncio.run(_serve(args.host, args.port, args.latency))
+
+
+if __name__ == "__main__":
+    main()
