@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -102,3 +102,24 @@ async def services(make_settings: Callable[..., Settings]) -> AsyncIterator[Serv
     built = await build_services(make_settings())
     yield built
     await built.close()
+
+
+@pytest.fixture
+async def aiohttp_server_factory() -> AsyncIterator[Callable[..., Any]]:
+    """Serve aiohttp applications on 127.0.0.1, port 0; returns their base URLs."""
+    from aiohttp import web
+
+    runners: list[web.AppRunner] = []
+
+    async def serve(app: web.Application) -> str:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return f"http://127.0.0.1:{port}"
+
+    yield serve
+    for runner in runners:
+        await runner.cleanup()

@@ -161,9 +161,9 @@ async def test_turns_of_one_conversation_run_in_order_others_run_together(
     assert elapsed_others < 1.9, "ten conversations with a 1 s model finish together"
     assert elapsed_same >= 2.0, "two turns of one conversation do not overlap"
     assert [r.final for r in same] == ["You said: q0", "You said: q1"]
-    second_request = [
+    second_request = next(
         r.body for r in sim.requests_to("chat") if r.body and "q1" in str(r.body["messages"][-1])
-    ][0]
+    )
     assert [m["content"] for m in second_request["messages"][1:]] == [
         "q0",
         "You said: q0",

@@ -198,7 +198,9 @@ async def test_scoped_overrides_apply_narrowest_last(
     try:
         admin = make_event("x", user="admin1")
         for scope, value in (("workspace", "W rule"), ("channel", "C rule"), ("thread", "T rule")):
-            result = await services.engine.command(admin, "config", f'{scope} system_prompt "{value}"')
+            result = await services.engine.command(
+                admin, "config", f'{scope} system_prompt "{value}"'
+            )
             assert result.ok, result.text
         assert (await services.engine.command(admin, "config", "channel model gpt-6.1-sol")).ok
         assert (await services.engine.command(admin, "config", "thread temperature 0.2")).ok

@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "SLACK", "DISCORD"))}
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "SLACK", "DISCORD"))
+    }
     clean.update(env)
     clean["PYTHONPATH"] = str(ROOT)
     return subprocess.run(
@@ -79,7 +81,9 @@ def test_logs_redact_configured_secrets_and_token_shapes() -> None:
     configure_logging("debug", "json", ["my-signing-secret-123"], stream=stream)
     log = structlog.get_logger("test")
     log.info("oops", detail="value my-signing-secret-123 leaked", header="Bearer abcdefghijkl")
-    log.error("boom", error=ValueError("xoxb-1234-5678-abcdefgh"), nested={"k": ["sk-abcdefghij12"]})
+    log.error(
+        "boom", error=ValueError("xoxb-1234-5678-abcdefgh"), nested={"k": ["sk-abcdefghij12"]}
+    )
     text = stream.getvalue()
     assert "my-signing-secret-123" not in text
     assert "abcdefghijkl" not in text and "xoxb-1234" not in text and "sk-abcdefghij12" not in text

@@ -38,7 +38,7 @@ async def test_a_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:
 async def test_a_corrupt_file_gives_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(Exception, match="corrupt|not a database"):
+    with pytest.raises(Exception, match=r"corrupt|not a database"):
         await Store.open(path)
 
 
@@ -73,9 +73,7 @@ async def test_a_failed_transaction_writes_nothing(tmp_path: Path) -> None:
     try:
         with pytest.raises(sqlite3.IntegrityError):
             async with store.db.transaction() as conn:
-                await conn.execute(
-                    "INSERT INTO deliveries VALUES ('console', 'x', 0, 10)"
-                )
+                await conn.execute("INSERT INTO deliveries VALUES ('console', 'x', 0, 10)")
                 await conn.execute("INSERT INTO deliveries VALUES ('console', 'x', 0, 10)")
         assert not await store.deliveries.seen("console", "x")
     finally:

@@ -1,0 +1,64 @@
+"""Engine overhead per turn (model time excluded) and turns/s against a zero-latency model."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bench.common import TimedReply, engine, percentile, summarize
+from core.events import ConversationKey, Event, Platform, User
+
+
+def _event(conversation: int, turn: int) -> Event:
+    return Event(
+        key=ConversationKey(Platform.CONSOLE, "bench", "c", f"t{conversation}"),
+        user=User("u", "bench"),
+        text=f"question {turn} about the quarterly plan",
+        delivery_id=f"{conversation}-{turn}",
+    )
+
+
+async def overhead(turns: int = 300) -> tuple[float, float]:
+    """p50/p99 ms of (event in -> request out) + (last token -> reply finished)."""
+    async with engine() as (services, sim):
+        sim.record = True
+        samples = []
+        for i in range(turns):
+            reply = TimedReply()
+            started = time.perf_counter()
+            await services.engine.handle(_event(i % 20, i), reply)
+            request_out = sim.requests[-1].at
+            sim.requests.clear()
+            before = (request_out - started) * 1000
+            after = (reply.finished - reply.last_append) * 1000
+            samples.append(before + after)
+        return percentile(samples, 50), percentile(samples, 99)
+
+
+async def throughput(total: int = 1000, concurrency: int = 100) -> float:
+    """Complete turns per second with many conversations at once."""
+    async with engine() as (services, _):
+        started = time.perf_counter()
+        for batch in range(0, total, concurrency):
+            await asyncio.gather(
+                *(
+                    services.engine.handle(_event(i, batch + i), TimedReply())
+                    for i in range(concurrency)
+                )
+            )
+        return total / (time.perf_counter() - started)
+
+
+async def run(repeats: int) -> list[tuple[str, str, str]]:
+    """Rows for the table."""
+    p50s, p99s, rates = [], [], []
+    for _ in range(repeats):
+        p50, p99 = await overhead()
+        p50s.append(p50)
+        p99s.append(p99)
+        rates.append(await throughput())
+    return [
+        ("engine overhead per turn p50 (ms)", summarize(p50s), "<= 2"),
+        ("engine overhead per turn p99 (ms)", summarize(p99s), "<= 10"),
+        ("turns/s, zero-latency model, 100 conversations", summarize(rates), ">= 300 (Slack path)"),
+    ]

@@ -1,0 +1,53 @@
+"""The console adapter and the HTTP server's health check, run as real processes and servers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+
+from bots.services import build_services
+from bots.web import build_web_app
+from core.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_offline_console_chats_through_the_engine(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "SLACK", "DISCORD"))}
+    env.update({"PYTHONPATH": str(ROOT), "DATABASE_URL": f"sqlite:///{tmp_path}/c.db"})
+    result = subprocess.run(
+        [sys.executable, "-m", "bots", "run"],
+        input="hello there\n/reset\nsecond\n/quit\n",
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "replies come from the built-in simulator" in result.stdout
+    assert "bot> You said: hello there" in result.stdout
+    assert "(conversation reset)" in result.stdout
+    assert "bot> You said: second" in result.stdout
+
+
+async def test_healthz_reports_the_database(
+    make_settings: Callable[..., Settings], aiohttp_server_factory
+) -> None:
+    services = await build_services(make_settings())
+    try:
+        base = await aiohttp_server_factory(build_web_app(services))
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/healthz") as response:
+                assert response.status == 200
+                assert await response.json() == {"status": "ok", "database": "ok"}
+            await services.store.db.close()
+            async with http.get(f"{base}/healthz") as response:
+                assert response.status == 503
+    finally:
+        await services.close()
