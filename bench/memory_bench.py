@@ -16,7 +16,12 @@ async def _fill(services, key: ConversationKey, count: int) -> None:  # type: ig
     async with services.store.db.transaction() as conn:
         for i in range(count // 2):
             turn = i + 1
-            for role, text in (("user", f"question {i} " * 10), ("assistant", f"answer {i} " * 30)):
+            # Messages of ~1,500 tokens: about ten fill the 16k budget, so both conversations
+            # have the same window and the comparison isolates the cost of the history's length.
+            for role, text in (
+                ("user", f"question {i} " * 1500),
+                ("assistant", f"answer {i} " * 1500),
+            ):
                 await insert(
                     conn, conversation, role=role, content=text, tokens=len(text) // 4, turn_id=turn
                 )

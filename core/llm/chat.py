@@ -51,7 +51,11 @@ def request_params(request: ModelRequest) -> dict[str, Any]:
     """Keyword arguments for `chat.completions.create` (streaming, with usage)."""
     params: dict[str, Any] = {
         "model": request.model,
-        "messages": chat_messages(request),
+        # The context is built here already in wire shape; handing it over as extra_body (merged
+        # into the JSON verbatim) skips the SDK's per-field TypedDict transform, which was most of
+        # the per-turn CPU cost for long windows.
+        "messages": [],
+        "extra_body": {"messages": chat_messages(request)},
         "stream": True,
         "stream_options": {"include_usage": True},
     }

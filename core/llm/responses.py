@@ -50,7 +50,8 @@ def request_params(request: ModelRequest) -> dict[str, Any]:
     """Keyword arguments for `responses.create` (streaming)."""
     params: dict[str, Any] = {
         "model": request.model,
-        "input": input_items(request.messages),
+        # Wire-shaped already: passed verbatim (see chat.request_params for why).
+        "extra_body": {"input": input_items(request.messages)},
         "stream": True,
     }
     if request.conversation:

@@ -89,6 +89,9 @@ class Messages:
         upper = up_to_turn if up_to_turn is not None else 2**62
         params = (conversation.id, conversation.epoch, after_turn, upper)
         async with self._db.reader.execute(sql, params) as cursor:
+            # Small chunks: a window usually ends after a few rows, and over-reading large
+            # messages costs more than the extra thread hops.
+            cursor.iter_chunk_size = 16
             async for row in cursor:
                 yield message_from_row(row)
 
