@@ -169,9 +169,10 @@ async def test_conversations_keep_items_across_responses(sim: Simulator, client)
 
 
 async def test_a_wrong_key_is_refused(sim: Simulator) -> None:
-    async with Simulator(api_key="sk-right") as strict, openai.AsyncOpenAI(
-        api_key="sk-wrong", base_url=strict.base_url, max_retries=0
-    ) as c:
+    async with (
+        Simulator(api_key="sk-right") as strict,
+        openai.AsyncOpenAI(api_key="sk-wrong", base_url=strict.base_url, max_retries=0) as c,
+    ):
         with pytest.raises(openai.AuthenticationError):
             await c.models.list()
 
