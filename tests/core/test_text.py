@@ -62,4 +62,4 @@ def test_chunks_respect_the_limit_and_keep_the_content(text: str, limit: int) ->
     chunks = split_message(text, limit)
     assert all(0 < len(chunk) <= limit for chunk in chunks)
     assert all(chunk.strip() for chunk in chunks)
-    assert _content("".join(chunks)) == _content(text)
+    assert _content("\n".join(chunks)) == _content(text)
