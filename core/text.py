@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_FENCE = re.compile(r"^\s*```(\S*)")
+_FENCE = re.compile(r"^\s*```([\w+#.-]*)")
 # Preferred cut points, best first: paragraph, line, sentence end, word.
 _BREAKS = ("\n\n", "\n", ". ", " ")
 
@@ -35,7 +35,7 @@ def split_message(text: str, limit: int) -> list[str]:
         fence = _open_fence(body)
         if fence is not None:
             body = body.rstrip("\n") + "\n```"
-            reopen = f"```{fence}\n"
+            reopen = f"```{fence}\n" if len(fence) < limit // 4 else "```\n"
         else:
             reopen = ""
         if body.strip():
