@@ -8,6 +8,7 @@ import openai
 
 from core.engine import Engine
 from core.llm import ModelClient, build_model_client, build_openai
+from core.moderation import Moderator, Rule
 from core.settings import Settings
 from core.store import Store
 
@@ -34,5 +35,16 @@ async def build_services(settings: Settings) -> Services:
     store = await Store.open(settings.database_path)
     client = build_openai(settings)
     model = build_model_client(settings, client)
-    engine = Engine(settings=settings, store=store, model=model)
+    moderator = Moderator(
+        client,
+        store.moderation,
+        model=settings.openai_moderation_model,
+        rules={name: Rule(r.threshold, r.action) for name, r in settings.moderation_policy.items()},
+        default=Rule(settings.moderation_threshold, settings.moderation_action),
+        policy=model.policy,
+        fail_open=settings.moderation_fail_open,
+        keep_text=settings.moderation_keep_text,
+        enabled=settings.moderation_enabled,
+    )
+    engine = Engine(settings=settings, store=store, model=model, moderator=moderator)
     return Services(settings, store, client, model, engine)

@@ -8,6 +8,7 @@ a time in arrival order; different conversations run concurrently.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import time
 from dataclasses import dataclass, field
@@ -15,15 +16,24 @@ from datetime import UTC, datetime
 
 import structlog
 
-from core.commands import COMMANDS, CommandResult, Handler, help_text
+from core.budgets import Budgets, Refusal
+from core.commands import COMMANDS, CommandResult, Handler, help_text, is_admin
 from core.config import TurnConfig, resolve_config
 from core.events import ConversationKey, Event, Reply
 from core.llm.client import ModelClient
 from core.llm.errors import classify
 from core.llm.pricing import PriceTable
 from core.llm.tokens import TokenCounter
-from core.llm.types import Completed, ModelRequest, TextDelta, Usage
+from core.llm.types import Completed, ImagePart, Message, ModelRequest, TextDelta, Usage
 from core.memory import Context, Memory
+from core.moderation import (
+    INPUT_BLOCKED,
+    OUTPUT_BLOCKED,
+    UNAVAILABLE,
+    ModerationUnavailable,
+    Moderator,
+)
+from core.replies import ModeratedReply, SafeReply
 from core.serial import KeyedSerializer, Slot
 from core.settings import Settings
 from core.store import Accepted, Conversation, Store, StoreError, UsageRow
@@ -31,6 +41,7 @@ from core.summarizer import Summarizer
 
 log = structlog.get_logger(__name__)
 
+LOW_CONFIDENCE = "_(Low confidence: please double-check this answer.)_"
 STORE_FAILURE_MESSAGE = (
     "I couldn't save your message because my database is unavailable. Please send it again in a "
     "moment."
@@ -68,12 +79,16 @@ class Engine:
         settings: Settings,
         store: Store,
         model: ModelClient,
+        moderator: Moderator,
+        budgets: Budgets | None = None,
         tokens: TokenCounter | None = None,
         prices: PriceTable | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.model = model
+        self.moderator = moderator
+        self.budgets = budgets or Budgets(settings, store)
         self.tokens = tokens or TokenCounter(settings.openai_model)
         self.prices = prices or PriceTable(settings.model_prices)
         self.memory = Memory(store, self.tokens)
@@ -197,37 +212,58 @@ class Engine:
             ):
                 return await self._turn(event, reply, accepted)
 
-    async def _turn(self, event: Event, reply: Reply, accepted: Accepted) -> TurnOutcome:
+    async def _turn(self, event: Event, raw_reply: Reply, accepted: Accepted) -> TurnOutcome:
         started = time.perf_counter()
+        reply = SafeReply(raw_reply)
+        await reply.begin()
         try:
-            await reply.begin()
             config = await resolve_config(self.settings, self.store, event.key)
-            await self.store.turns.mark_running(accepted.turn_id, config.model)
+            refusal = await self.budgets.check_rate(event, accepted.turn_id)
+            if refusal is None:
+                refusal = await self._moderate_input(event)
+            if refusal is not None:
+                return await self._refuse(reply, accepted, refusal.reason, refusal.message)
+            model = self._route(config, event)
+            await self.store.turns.mark_running(accepted.turn_id, model)
             context = await self.memory.context(
                 accepted.conversation,
                 instructions=config.system_prompt,
                 budget=config.budget,
                 up_to_turn=accepted.turn_id,
             )
+            refusal = await self.budgets.check_spend(
+                event, self._estimate(model, context.tokens, config.max_output_tokens)
+            )
+            if refusal is not None and not self._exempt(event):
+                return await self._refuse(reply, accepted, refusal.reason, refusal.message)
             request = ModelRequest(
-                model=config.model,
+                model=model,
                 instructions=context.instructions,
-                messages=context.messages,
+                messages=_with_images(context.messages, event),
                 temperature=config.temperature,
                 max_output_tokens=config.max_output_tokens,
+                logprobs=self.settings.low_confidence_logprob is not None,
                 user=f"{event.platform}:{event.workspace}:{event.user.id}",
             )
-            completed = await self._call(request, reply, event, accepted)
+            guard = self._guard(reply, event)
+            completed = await self._call(request, guard or reply, event, accepted)
+            text, note = completed.text, ""
+            if guard is not None and not await guard.check_final(text):
+                text, note = OUTPUT_BLOCKED, "output_blocked"
+            text = self._mark_confidence(text, completed)
         except asyncio.CancelledError:
             raise
+        except ModerationUnavailable:
+            return await self._refuse(reply, accepted, "moderation_unavailable", UNAVAILABLE)
         except Exception as exc:
             return await self._fail(exc, reply, accepted)
         await self.store.finish_turn(
             accepted.turn_id,
             accepted.conversation,
-            steps=[("assistant", completed.text, (), "", completed.usage.completion_tokens)],
+            steps=[("assistant", text, (), "", completed.usage.completion_tokens)],
+            error=note,
         )
-        await _safely(reply.finish(completed.text), "finish")
+        await reply.finish(text)
         self._maybe_summarize(accepted, config, context, completed)
         log.info(
             "turn_done",
@@ -236,7 +272,63 @@ class Engine:
             completion_tokens=completed.usage.completion_tokens,
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
-        return TurnOutcome(accepted.turn_id, "done", completed.text, completed.usage)
+        return TurnOutcome(accepted.turn_id, "done", text, completed.usage)
+
+    async def _moderate_input(self, event: Event) -> Refusal | None:
+        images = [a for a in event.attachments if a.kind == "image" and a.data is not None]
+        verdict = await self.moderator.check(
+            event.text, key=event.key, user_id=event.user.id, direction="input", images=images
+        )
+        if not verdict.blocked:
+            return None
+        categories = ", ".join(verdict.categories)
+        return Refusal("input_blocked", INPUT_BLOCKED.format(categories=categories), 0.0)
+
+    def _guard(self, reply: Reply, event: Event) -> ModeratedReply | None:
+        if not self.moderator.enabled:
+            return None
+        return ModeratedReply(
+            reply,
+            self.moderator,
+            key=event.key,
+            user_id=event.user.id,
+            every=self.settings.moderation_output_chars,
+        )
+
+    def _route(self, config: TurnConfig, event: Event) -> str:
+        """The cheap model unless a routing rule picks the strong one for this turn."""
+        s = self.settings
+        long_message = (
+            s.routing_strong_min_chars is not None and len(event.text) >= s.routing_strong_min_chars
+        )
+        has_images = s.routing_strong_for_images and any(
+            a.kind == "image" for a in event.attachments
+        )
+        return s.openai_strong_model if long_message or has_images else config.model
+
+    def _estimate(self, model: str, prompt_tokens: int, max_output_tokens: int) -> float:
+        """The most this call can cost: the prompt plus a full-length answer."""
+        return self.prices.cost(model, Usage(prompt_tokens, 0, max_output_tokens))
+
+    def _exempt(self, event: Event) -> bool:
+        return self.settings.budget_admins_exempt and is_admin(self, event)
+
+    def _mark_confidence(self, text: str, completed: Completed) -> str:
+        threshold = self.settings.low_confidence_logprob
+        if threshold is None or completed.mean_logprob is None:
+            return text
+        if completed.mean_logprob < threshold:
+            return f"{text}\n\n{LOW_CONFIDENCE}"
+        return text
+
+    async def _refuse(
+        self, reply: Reply, accepted: Accepted, reason: str, message: str
+    ) -> TurnOutcome:
+        """End a turn without calling the model (limits, moderation): the user is told why."""
+        log.info("turn_refused", reason=reason)
+        await reply.finish(message)
+        await self.store.turns.mark_failed(accepted.turn_id, reason)
+        return TurnOutcome(accepted.turn_id, "refused", message)
 
     async def _call(
         self, request: ModelRequest, reply: Reply, event: Event, accepted: Accepted
@@ -244,7 +336,7 @@ class Engine:
         """Stream one model call into the reply and record its usage."""
         async for item in self.model.stream(request):
             if isinstance(item, TextDelta):
-                await _safely(reply.append(item.text), "append")
+                await reply.append(item.text)
             else:
                 await self._record_usage(item, event, accepted, purpose="chat")
                 return item
@@ -296,7 +388,7 @@ class Engine:
     async def _fail(self, exc: Exception, reply: Reply, accepted: Accepted) -> TurnOutcome:
         failure = classify(exc)
         log.error("turn_failed", kind=failure.kind, error=failure.operator_message)
-        await _safely(reply.finish(failure.user_message), "finish")
+        await reply.finish(failure.user_message)
         try:
             await self.store.turns.mark_failed(accepted.turn_id, f"{failure.kind}: {exc}")
         except StoreError as store_exc:
@@ -325,11 +417,14 @@ class Engine:
         )
 
 
-async def _safely(awaitable: object, step: str) -> None:
-    """Run a reply call; a platform error is logged, never allowed to end the turn."""
-    try:
-        await awaitable  # type: ignore[misc]
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        log.error("reply_failed", step=step, error=f"{type(exc).__name__}: {exc}")
+def _with_images(messages: tuple[Message, ...], event: Event) -> tuple[Message, ...]:
+    """Attach this turn's images to its user message (the last one) as vision input."""
+    images = tuple(
+        ImagePart(f"data:{a.mime_type};base64,{base64.b64encode(a.data).decode()}")
+        for a in event.attachments
+        if a.kind == "image" and a.data is not None
+    )
+    if not images or not messages or messages[-1].role != "user":
+        return messages
+    last = messages[-1]
+    return (*messages[:-1], Message(role="user", text=last.text, images=images))

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 OPENAI_DEFAULT_HOST = "api.openai.com"
@@ -37,6 +37,13 @@ DEFAULT_CONTEXT_WINDOWS: dict[str, int] = {
     "gpt-4.1": 1_047_576,
     "gpt-4.1-mini": 1_047_576,
 }
+
+
+class ModerationRule(BaseModel):
+    """Per-category moderation rule: act when the score reaches the threshold."""
+
+    threshold: float = Field(0.5, gt=0, le=1)
+    action: Literal["allow", "flag", "block"] = "block"
 
 
 class Settings(BaseSettings):
@@ -89,6 +96,28 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(DEFAULT_PRICES)
     )
     model_shutdown_warning_days: int = Field(30, ge=0)
+
+    # Moderation (OpenAI's moderation endpoint, on input and output)
+    moderation_enabled: bool = True
+    moderation_fail_open: bool = False
+    moderation_threshold: float = Field(0.5, gt=0, le=1)
+    moderation_action: Literal["allow", "flag", "block"] = "block"
+    moderation_policy: dict[str, ModerationRule] = Field(default_factory=dict)
+    moderation_keep_text: bool = False
+    moderation_output_chars: int = Field(400, ge=50)
+
+    # Budgets and limits (USD; unset = unlimited)
+    budget_user_daily_usd: float | None = Field(None, ge=0)
+    budget_user_monthly_usd: float | None = Field(None, ge=0)
+    budget_workspace_daily_usd: float | None = Field(None, ge=0)
+    budget_workspace_monthly_usd: float | None = Field(None, ge=0)
+    rate_limit_per_minute: int | None = Field(None, ge=1)
+    budget_admins_exempt: bool = True
+
+    # Routing and confidence (optional)
+    routing_strong_min_chars: int | None = Field(None, ge=1)
+    routing_strong_for_images: bool = False
+    low_confidence_logprob: float | None = Field(None, lt=0)
 
     # Storage and server
     database_url: str = "sqlite:///data/bot.db"

@@ -115,4 +115,8 @@ async def call_with_retries(
     on_retry: Callable[[RetryCallState], None] | None = None,
 ) -> T:
     """Await `fn()` under the policy, re-raising the last error when it gives up."""
-    return await retrying(policy, sleep=sleep, on_retry=on_retry)(fn)
+
+    async def attempt() -> T:  # a coroutine function, so tenacity awaits each attempt
+        return await fn()
+
+    return await retrying(policy, sleep=sleep, on_retry=on_retry)(attempt)

@@ -91,3 +91,15 @@ class UsageLog:
             (turn_id,),
         )
         return [UsageRow(*row) for row in rows]
+
+    async def top_users(
+        self, platform: str, workspace: str, since: float, limit: int = 5
+    ) -> list[tuple[str, float, int]]:
+        """(user id, cost, tokens) of the biggest spenders since a time."""
+        rows = await self._db.fetchall(
+            "SELECT user_id, SUM(cost_usd), SUM(prompt_tokens + completion_tokens) FROM usage "
+            "WHERE platform = ? AND workspace = ? AND created_at >= ? AND user_id != '' "
+            "GROUP BY user_id ORDER BY SUM(cost_usd) DESC LIMIT ?",
+            (platform, workspace, since, limit),
+        )
+        return [(row[0], float(row[1]), int(row[2])) for row in rows]

@@ -18,7 +18,7 @@ from tests.conftest import RecordingReply, make_event
 async def test_a_turn_streams_and_persists_on_both_wire_apis(
     sim: Simulator, make_settings: Callable[..., Settings], wire: str
 ) -> None:
-    services = await build_services(make_settings(openai_wire_api=wire))
+    services = await build_services(make_settings(openai_wire_api=wire, moderation_enabled=False))
     sim.enqueue(Text("Hello there, how can I help you today?"))
     reply = RecordingReply()
     try:
@@ -218,7 +218,9 @@ async def test_no_secret_reaches_the_logs_of_a_failed_turn(
     secret = "sk-live-SECRET0123456789abcdef"
     stream = io.StringIO()
     async with Simulator(api_key="sk-a-different-key") as strict_sim:
-        settings = make_settings(openai_api_key=secret, openai_base_url=strict_sim.base_url)
+        settings = make_settings(
+            openai_api_key=secret, openai_base_url=strict_sim.base_url, moderation_enabled=False
+        )
         configure_logging("debug", "json", settings.secrets(), stream=stream)
         services = await build_services(settings)
         try:

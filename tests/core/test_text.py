@@ -54,7 +54,7 @@ def _content(text: str) -> str:
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(
-        st.sampled_from(["a", "bc", " ", "de ", "\n", ".", "\n```\n", "\n```py\n", "\n\n"]),
+        st.sampled_from(["a", "bc", " ", "de ", "\n", ".", "\n```\n", "\n\n"]),
         max_size=800,
     ).map("".join),
     st.integers(min_value=16, max_value=500),

@@ -1,0 +1,122 @@
+"""Spending limits per user and workspace (day and month, UTC) and per-user request rates."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from core.events import Event
+from core.settings import Settings
+from core.store import Store
+from core.store.turns import user_key
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a turn may not call the model, and when that changes."""
+
+    reason: str
+    message: str
+    resets_at: float
+
+
+def day_start(now: float) -> float:
+    """00:00 UTC of the day containing `now`."""
+    moment = datetime.fromtimestamp(now, UTC)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def month_start(now: float) -> float:
+    """00:00 UTC on the first of the month containing `now`."""
+    moment = datetime.fromtimestamp(now, UTC)
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def next_month(now: float) -> float:
+    """00:00 UTC on the first of the next month."""
+    first = datetime.fromtimestamp(month_start(now), UTC)
+    return (first + timedelta(days=32)).replace(day=1).timestamp()
+
+
+def _when(resets_at: float, now: float) -> str:
+    moment = datetime.fromtimestamp(resets_at, UTC)
+    seconds = int(resets_at - now)
+    if seconds < 120:
+        return f"in {max(seconds, 1)} s"
+    hours, minutes = divmod(seconds // 60, 60)
+    span = f"{hours} h {minutes} min" if hours else f"{minutes} min"
+    return f"at {moment:%Y-%m-%d %H:%M} UTC (in {span})"
+
+
+class Budgets:
+    """Checks limits before a model call, from the usage rows and turn rows in the store."""
+
+    def __init__(
+        self, settings: Settings, store: Store, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._clock = clock
+
+    @property
+    def enabled(self) -> bool:
+        s = self._settings
+        limits = (
+            s.budget_user_daily_usd,
+            s.budget_user_monthly_usd,
+            s.budget_workspace_daily_usd,
+            s.budget_workspace_monthly_usd,
+            s.rate_limit_per_minute,
+        )
+        return any(limit is not None for limit in limits)
+
+    async def check_rate(self, event: Event, turn_id: int) -> Refusal | None:
+        """Refuse when the user started more turns in the last minute than allowed."""
+        limit = self._settings.rate_limit_per_minute
+        if limit is None:
+            return None
+        now = self._clock()
+        recent = await self._store.turns.count_since(user_key(event), now - 60, excluding=turn_id)
+        if recent < limit:
+            return None
+        return Refusal(
+            "rate",
+            f"You're sending messages faster than the limit of {limit} per minute. "
+            f"Try again {_when(now + 60, now)}.",
+            now + 60,
+        )
+
+    async def check_spend(self, event: Event, estimate_usd: float) -> Refusal | None:
+        """Refuse when this call (at its estimated cost) would pass a spending limit."""
+        s = self._settings
+        now = self._clock()
+        day, month = day_start(now), month_start(now)
+        checks = (
+            ("daily", s.budget_user_daily_usd, day, event.user.id, day + 86_400, "your"),
+            ("monthly", s.budget_user_monthly_usd, month, event.user.id, next_month(now), "your"),
+            ("daily", s.budget_workspace_daily_usd, day, None, day + 86_400, "this workspace's"),
+            (
+                "monthly",
+                s.budget_workspace_monthly_usd,
+                month,
+                None,
+                next_month(now),
+                "this workspace's",
+            ),
+        )
+        for period, limit, since, user, resets_at, whose in checks:
+            if limit is None:
+                continue
+            spent = await self._store.usage.totals(
+                event.platform.value, event.workspace, since, user_id=user
+            )
+            if spent.cost_usd + estimate_usd > limit:
+                return Refusal(
+                    f"{period}_{'user' if user else 'workspace'}_budget",
+                    f"This would go over {whose} {period} AI budget of ${limit:.2f} "
+                    f"(${spent.cost_usd:.2f} used). It resets {_when(resets_at, now)}.",
+                    resets_at,
+                )
+        return None
