@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from core.budgets import day_start, month_start
 from core.config import OVERRIDABLE, parse_override, resolve_config
 from core.events import Event
 from core.memory import render_summary
@@ -134,7 +137,54 @@ async def model(engine: Engine, event: Event, args: str) -> CommandResult:
     return await config(engine, event, f"channel model {shlex.quote(name)}")
 
 
+async def usage(engine: Engine, event: Event, _args: str) -> CommandResult:
+    """Your tokens and cost today and this month (admins also see the workspace and top users)."""
+    now = time.time()
+    platform, workspace = event.platform.value, event.workspace
+    lines = []
+    for label, since in (("Today", day_start(now)), ("This month", month_start(now))):
+        mine = await engine.store.usage.totals(platform, workspace, since, user_id=event.user.id)
+        lines.append(
+            f"{label}: {mine.prompt_tokens + mine.completion_tokens:,} tokens "
+            f"({mine.prompt_tokens:,} in, {mine.completion_tokens:,} out), ${mine.cost_usd:.4f}."
+        )
+    if is_admin(engine, event):
+        month = month_start(now)
+        total = await engine.store.usage.totals(platform, workspace, month)
+        lines.append(
+            f"Workspace this month: {total.calls} model calls, "
+            f"{total.prompt_tokens + total.completion_tokens:,} tokens, ${total.cost_usd:.4f}."
+        )
+        top = await engine.store.usage.top_users(platform, workspace, month)
+        if top:
+            lines.append(
+                "Top users: " + ", ".join(f"{user} ${cost:.4f}" for user, cost, _ in top) + "."
+            )
+    return CommandResult("\n".join(lines))
+
+
+async def moderation(engine: Engine, event: Event, _args: str) -> CommandResult:
+    """(Admins) moderation report: counts by category over 30 days and the latest events."""
+    if not is_admin(engine, event):
+        return CommandResult("Only workspace admins can see the moderation report.", ok=False)
+    platform, workspace = event.platform.value, event.workspace
+    counts = await engine.store.moderation.counts(platform, workspace, time.time() - 30 * 86_400)
+    recent = await engine.store.moderation.recent(platform, workspace)
+    lines = ["Moderation, last 30 days:"]
+    lines += [f"{category}: {count}" for category, count in sorted(counts.items())] or ["none"]
+    if recent:
+        lines.append("Latest:")
+        lines += [
+            f"{datetime.fromtimestamp(e.created_at, UTC):%Y-%m-%d %H:%M} {e.direction} {e.action} "
+            f"{', '.join(e.categories) or '-'} user {e.user_id} in {e.channel}: {e.excerpt}"
+            for e in recent
+        ]
+    return CommandResult("\n".join(lines))
+
+
 COMMANDS: dict[str, Handler] = {
+    "usage": usage,
+    "moderation": moderation,
     "reset": reset,
     "pin": pin,
     "unpin": unpin,
