@@ -89,10 +89,13 @@ async def test_thresholds_and_actions_are_per_category(
         assert flagged.final == "You said: feeling low today", "flag logs but lets it through"
         blocked = await _turn(services, make_event("should I hit him"))
         assert blocked.final is not None and "violence" in blocked.final
-        rows = await services.store.db.fetchall("SELECT action, categories FROM moderation_events")
-        assert [(r[0], r[1]) for r in rows] == [
-            ("flag", '["self-harm"]'),
-            ("block", '["violence"]'),
+        rows = await services.store.db.fetchall(
+            "SELECT direction, action, categories FROM moderation_events"
+        )
+        assert [tuple(r) for r in rows] == [
+            ("input", "flag", '["self-harm"]'),
+            ("output", "flag", '["self-harm"]'),  # the echoed reply is flagged too
+            ("input", "block", '["violence"]'),
         ]
     finally:
         await services.close()
