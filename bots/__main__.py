@@ -8,6 +8,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 import structlog
 
@@ -48,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     console = commands.add_parser("console", help="chat with the engine in this terminal")
     console.add_argument("--offline", action="store_true", help="use the built-in model simulator")
     commands.add_parser("migrate", help="apply database migrations (idempotent)")
+    ingest = commands.add_parser("ingest", help="add files to the knowledge used by the bot")
+    ingest.add_argument("paths", nargs="+", type=Path, help="files or folders")
+    ingest.add_argument(
+        "--to-openai",
+        action="store_true",
+        help="upload into an OpenAI vector store for file_search (server-side backend)",
+    )
+    ingest.add_argument("--store", default="default", help="vector store name (with --to-openai)")
     return parser
 
 
@@ -128,6 +137,24 @@ async def _run(settings: Settings, offline: bool) -> None:
     await _web(settings)
 
 
+async def _ingest(settings: Settings, paths: list[Path], to_openai: bool, name: str) -> None:
+    if not to_openai:
+        raise UsageError("local knowledge ingest is not available yet; use --to-openai")
+    if settings.openai_api_key is None and settings.openai_base_url is None:
+        raise UsageError(NO_MODEL.split(", or add")[0])
+    from core.vector_ingest import ingest_to_openai
+
+    async def body(services: Services) -> None:
+        report = await ingest_to_openai(services.openai, services.store, paths, name=name)
+        print(f"vector store {report.vector_store_id} ({name})")
+        print(f"uploaded {len(report.uploaded)}, unchanged {len(report.unchanged)}")
+        for line in report.skipped:
+            print(f"skipped {line}")
+        print(f"use it with OPENAI_VECTOR_STORE_IDS={report.vector_store_id}")
+
+    await _with_services(settings, body)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m bots` and the `parley` script."""
     args = build_parser().parse_args(argv)
@@ -143,6 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "web": lambda: _web(settings),
         "worker": lambda: _worker(settings),
         "run": lambda: _run(settings, args.offline),
+        "ingest": lambda: _ingest(
+            settings,
+            getattr(args, "paths", []),
+            getattr(args, "to_openai", False),
+            getattr(args, "store", "default"),
+        ),
     }
     try:
         asyncio.run(commands[args.command]())

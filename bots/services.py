@@ -7,10 +7,11 @@ from dataclasses import dataclass
 import openai
 
 from core.engine import Engine
-from core.llm import ModelClient, build_model_client, build_openai
+from core.llm import ModelClient, ResponsesClient, build_model_client, build_openai
 from core.moderation import Moderator, Rule
 from core.settings import Settings
 from core.store import Store
+from core.threads import RemoteThreads
 
 
 @dataclass
@@ -46,5 +47,15 @@ async def build_services(settings: Settings) -> Services:
         keep_text=settings.moderation_keep_text,
         enabled=settings.moderation_enabled,
     )
-    engine = Engine(settings=settings, store=store, model=model, moderator=moderator)
+    responses = (
+        model if isinstance(model, ResponsesClient) else ResponsesClient(client, model.policy)
+    )
+    engine = Engine(
+        settings=settings,
+        store=store,
+        model=model,
+        moderator=moderator,
+        threads=RemoteThreads(client, store, model.policy),
+        responses_model=responses,
+    )
     return Services(settings, store, client, model, engine)

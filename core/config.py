@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -17,6 +17,7 @@ OVERRIDABLE: dict[str, str] = {
     "temperature": "sampling temperature 0-2, or 'default'",
     "max_output_tokens": "cap on reply tokens",
     "summary": "on/off: fold old turns into a running summary",
+    "backend": "local (our memory) or openai (server-side OpenAI conversation)",
 }
 
 
@@ -30,6 +31,7 @@ class TurnConfig(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     max_output_tokens: int = Field(ge=16)
     summary: bool = True
+    backend: Literal["local", "openai"] = "local"
     budget: int = 0
 
 
@@ -51,6 +53,7 @@ async def resolve_config(settings: Settings, store: Store, key: ConversationKey)
         "temperature": settings.temperature,
         "max_output_tokens": settings.max_output_tokens,
         "summary": settings.summary_enabled,
+        "backend": settings.conversation_backend,
     }
     for layer in layers:
         values.update({k: v for k, v in layer.items() if k in OVERRIDABLE and k != "system_prompt"})

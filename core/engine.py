@@ -11,9 +11,10 @@ import asyncio
 import base64
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+import openai
 import structlog
 
 from core.budgets import Budgets, Refusal
@@ -38,6 +39,7 @@ from core.serial import KeyedSerializer, Slot
 from core.settings import Settings
 from core.store import Accepted, Conversation, Store, StoreError, UsageRow
 from core.summarizer import Summarizer
+from core.threads import RECREATED_NOTICE, RemoteThreads
 
 log = structlog.get_logger(__name__)
 
@@ -80,6 +82,8 @@ class Engine:
         store: Store,
         model: ModelClient,
         moderator: Moderator,
+        threads: RemoteThreads,
+        responses_model: ModelClient | None = None,
         budgets: Budgets | None = None,
         tokens: TokenCounter | None = None,
         prices: PriceTable | None = None,
@@ -88,6 +92,8 @@ class Engine:
         self.store = store
         self.model = model
         self.moderator = moderator
+        self.threads = threads
+        self.responses_model = responses_model or model
         self.budgets = budgets or Budgets(settings, store)
         self.tokens = tokens or TokenCounter(settings.openai_model)
         self.prices = prices or PriceTable(settings.model_prices)
@@ -246,7 +252,10 @@ class Engine:
                 user=f"{event.platform}:{event.workspace}:{event.user.id}",
             )
             guard = self._guard(reply, event)
-            completed = await self._call(request, guard or reply, event, accepted)
+            if config.backend == "openai":
+                completed = await self._call_remote(request, guard or reply, event, accepted)
+            else:
+                completed = await self._call(request, guard or reply, event, accepted)
             text, note = completed.text, ""
             if guard is not None and not await guard.check_final(text):
                 text, note = OUTPUT_BLOCKED, "output_blocked"
@@ -331,16 +340,56 @@ class Engine:
         return TurnOutcome(accepted.turn_id, "refused", message)
 
     async def _call(
-        self, request: ModelRequest, reply: Reply, event: Event, accepted: Accepted
+        self,
+        request: ModelRequest,
+        reply: Reply,
+        event: Event,
+        accepted: Accepted,
+        *,
+        model: ModelClient | None = None,
     ) -> Completed:
         """Stream one model call into the reply and record its usage."""
-        async for item in self.model.stream(request):
+        async for item in (model or self.model).stream(request):
             if isinstance(item, TextDelta):
                 await reply.append(item.text)
             else:
                 await self._record_usage(item, event, accepted, purpose="chat")
                 return item
         raise RuntimeError("the model stream ended without completing")
+
+    async def _call_remote(
+        self, request: ModelRequest, reply: Reply, event: Event, accepted: Accepted
+    ) -> Completed:
+        """A turn on the server-side backend: the OpenAI conversation holds the history, so only
+        this turn's message is sent, with our instructions and tools (Responses API)."""
+        conversation = accepted.conversation
+        remote_id = await self.threads.ensure(conversation, event.key, seed=request.messages[:-1])
+        remote = replace(
+            request,
+            messages=request.messages[-1:],
+            conversation=remote_id,
+            builtin_tools=self._builtin_tools(),
+        )
+        try:
+            return await self._call(remote, reply, event, accepted, model=self.responses_model)
+        except openai.NotFoundError:
+            remote_id = await self.threads.replace(conversation, event.key, remote_id)
+            await reply.notice(RECREATED_NOTICE)
+            remote = replace(remote, conversation=remote_id)
+            return await self._call(remote, reply, event, accepted, model=self.responses_model)
+
+    def _builtin_tools(self) -> tuple[dict[str, object], ...]:
+        tools: list[dict[str, object]] = []
+        if self.settings.openai_vector_store_ids:
+            tools.append(
+                {
+                    "type": "file_search",
+                    "vector_store_ids": list(self.settings.openai_vector_store_ids),
+                }
+            )
+        if self.settings.openai_code_interpreter:
+            tools.append({"type": "code_interpreter", "container": {"type": "auto"}})
+        return tuple(tools)
 
     async def _record_usage(
         self, completed: Completed, event: Event, accepted: Accepted, *, purpose: str

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int | None = Field(None, ge=1)
     budget_admins_exempt: bool = True
 
+    # Conversation state: our SQLite memory, or OpenAI Conversations (server-side)
+    conversation_backend: Literal["local", "openai"] = "local"
+    openai_vector_store_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    openai_code_interpreter: bool = False
+
     # Routing and confidence (optional)
     routing_strong_min_chars: int | None = Field(None, ge=1)
     routing_strong_for_images: bool = False
@@ -144,11 +149,11 @@ class Settings(BaseSettings):
         default=frozenset(), validation_alias=AliasChoices("admin_user_ids", "ADMIN_USER_IDS")
     )
 
-    @field_validator("admin_user_ids", mode="before")
+    @field_validator("admin_user_ids", "openai_vector_store_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
-            return frozenset(part.strip() for part in value.split(",") if part.strip())
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("log_level", "log_format", "openai_wire_api", mode="before")

@@ -60,8 +60,8 @@ def request_params(request: ModelRequest) -> dict[str, Any]:
         params["store"] = False
     if request.instructions:
         params["instructions"] = request.instructions
-    if request.tools:
-        params["tools"] = [
+    if request.tools or request.builtin_tools:
+        params["tools"] = list(request.builtin_tools) + [
             {
                 "type": "function",
                 "name": tool.name,

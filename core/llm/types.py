@@ -70,6 +70,7 @@ class ModelRequest:
     user: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     conversation: str = ""
+    builtin_tools: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

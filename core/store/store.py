@@ -16,6 +16,7 @@ from core.store.memory import Pins, Summaries
 from core.store.messages import Messages
 from core.store.moderation import ModerationLog
 from core.store.records import Accepted, Conversation
+from core.store.remote import RemoteConversations, VectorStores
 from core.store.scoped import ScopedSettings
 from core.store.turns import Turns, user_key
 from core.store.usage import UsageLog
@@ -35,6 +36,8 @@ class Store:
         self.pins = Pins(db)
         self.scoped = ScopedSettings(db)
         self.moderation = ModerationLog(db)
+        self.remote = RemoteConversations(db)
+        self.vector_stores = VectorStores(db)
 
     @classmethod
     async def open(cls, path: Path) -> Store:
