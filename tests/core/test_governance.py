@@ -235,3 +235,23 @@ async def test_moderation_report_for_admins(
         assert not refused.ok
     finally:
         await services.close()
+
+
+async def test_images_are_moderated_and_sent_as_vision_input(
+    services: Services, sim: Simulator
+) -> None:
+    from core.events import Attachment
+
+    base = make_event("what is in this picture?")
+    image = Attachment("cat.png", "image/png", 4, data=b"\x89PNG")
+    event = Event(
+        key=base.key, user=base.user, text=base.text, delivery_id="img1", attachments=(image,)
+    )
+    await _turn(services, event)
+    moderation_input = sim.requests_to("moderations")[0].body["input"]  # type: ignore[index]
+    assert moderation_input[1] == {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64,iVBORw=="},
+    }
+    last = sim.requests_to("chat")[0].body["messages"][-1]  # type: ignore[index]
+    assert last["content"][1]["image_url"]["url"] == "data:image/png;base64,iVBORw=="

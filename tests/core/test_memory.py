@@ -228,3 +228,22 @@ async def test_only_admins_change_settings(services: Services) -> None:
     )
     bad = await services.engine.command(admin_event, "config", "channel temperature 9")
     assert not bad.ok and "temperature" in bad.text
+
+
+async def test_the_summary_survives_a_restart(
+    sim: Simulator, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings(context_budget_tokens=800, summary_trigger=0.3, summary_keep=0.1)
+    services = await build_services(settings)
+    for i in range(3):
+        await _say(services, f"fact {i}: " + "the project codename is heron " * 20)
+        await services.engine.summarizer.drain()
+    await services.close()
+    services = await build_services(settings)
+    try:
+        await _say(services, "what is the codename?")
+        sent = _contents(_sent(sim))
+        assert sent[1].startswith("Summary of the earlier conversation")
+        assert not any(text.startswith("fact 0:") for text in sent)
+    finally:
+        await services.close()
