@@ -8,6 +8,7 @@ import openai
 
 from core.engine import Engine
 from core.llm import ModelClient, ResponsesClient, build_model_client, build_openai
+from core.media import Media
 from core.moderation import Moderator, Rule
 from core.settings import Settings
 from core.store import Store
@@ -56,6 +57,12 @@ async def build_services(settings: Settings) -> Services:
         model=model,
         moderator=moderator,
         threads=RemoteThreads(client, store, model.policy),
+        media=Media(
+            client,
+            model=settings.openai_transcription_model,
+            policy=model.policy,
+            max_bytes=settings.max_attachment_mb * 1024 * 1024,
+        ),
         responses_model=responses,
     )
     return Services(settings, store, client, model, engine)

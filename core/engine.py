@@ -26,6 +26,7 @@ from core.llm.errors import classify
 from core.llm.pricing import PriceTable
 from core.llm.tokens import TokenCounter
 from core.llm.types import Completed, ImagePart, Message, ModelRequest, TextDelta, Usage
+from core.media import Media
 from core.memory import Context, Memory
 from core.moderation import (
     INPUT_BLOCKED,
@@ -83,6 +84,7 @@ class Engine:
         model: ModelClient,
         moderator: Moderator,
         threads: RemoteThreads,
+        media: Media,
         responses_model: ModelClient | None = None,
         budgets: Budgets | None = None,
         tokens: TokenCounter | None = None,
@@ -93,6 +95,7 @@ class Engine:
         self.model = model
         self.moderator = moderator
         self.threads = threads
+        self.media = media
         self.responses_model = responses_model or model
         self.budgets = budgets or Budgets(settings, store)
         self.tokens = tokens or TokenCounter(settings.openai_model)
@@ -224,6 +227,7 @@ class Engine:
         await reply.begin()
         try:
             config = await resolve_config(self.settings, self.store, event.key)
+            event = await self._prepare_media(event, reply, accepted)
             refusal = await self.budgets.check_rate(event, accepted.turn_id)
             if refusal is None:
                 refusal = await self._moderate_input(event)
@@ -282,6 +286,21 @@ class Engine:
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return TurnOutcome(accepted.turn_id, "done", text, completed.usage)
+
+    async def _prepare_media(self, event: Event, reply: Reply, accepted: Accepted) -> Event:
+        """Download attachments, transcribe clips (the transcript becomes the message text)."""
+        if not event.attachments:
+            return event
+        prepared = await self.media.prepare(event)
+        for notice in prepared.notices:
+            await reply.notice(notice)
+        if prepared.transcript:
+            await reply.notice(f"Transcript: {prepared.transcript}")
+            text = prepared.event.text
+            await self.store.messages.update_text(
+                accepted.message_id, text, self.tokens.count(text)
+            )
+        return prepared.event
 
     async def _moderate_input(self, event: Event) -> Refusal | None:
         images = [a for a in event.attachments if a.kind == "image" and a.data is not None]

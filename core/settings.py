@@ -124,6 +124,8 @@ class Settings(BaseSettings):
     routing_strong_for_images: bool = False
     low_confidence_logprob: float | None = Field(None, lt=0)
 
+    max_attachment_mb: int = Field(20, ge=1, le=500)
+
     # Storage and server
     database_url: str = "sqlite:///data/bot.db"
     port: int = Field(3000, ge=0, le=65535)
@@ -134,6 +136,20 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_follow_threads: bool = True
+    slack_ignore_bots: bool = True
+    slack_native_streaming: bool = True
+    slack_commands: dict[str, str] = Field(
+        default_factory=lambda: {
+            "/ask": "ask",
+            "/reset": "reset",
+            "/model": "model",
+            "/usage": "usage",
+            "/tool": "tool",
+            "/memory": "memory",
+            "/config": "config",
+        }
+    )
 
     # Discord
     discord_token: SecretStr | None = None

@@ -103,3 +103,9 @@ class Messages:
             (conversation.id, conversation.epoch),
         )
         return [message_from_row(row) for row in rows]
+
+    async def update_text(self, message_id: int, text: str, tokens: int) -> None:
+        """Replace a stored message's text (e.g. with a voice clip's transcript)."""
+        await self._db.execute(
+            "UPDATE messages SET content = ?, tokens = ? WHERE id = ?", (text, tokens, message_id)
+        )
