@@ -111,21 +111,57 @@ def _stop_event() -> asyncio.Event:
     return stop
 
 
-async def _web(settings: Settings) -> None:
+def _check_platform_settings(settings: Settings, *, http: bool, connections: bool) -> None:
+    """Refuse to start with a half-configured platform, naming what to set."""
+    if settings.slack_app_token and not settings.slack_bot_token:
+        raise UsageError(
+            "SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not: set the xoxb- bot token"
+        )
+    socket_mode = connections and settings.slack_app_token is not None
+    if http and settings.slack_bot_token and not settings.slack_signing_secret and not socket_mode:
+        raise UsageError(
+            "SLACK_SIGNING_SECRET is required to verify Slack's requests: copy it from the app's "
+            "Basic Information page, or use Socket Mode (SLACK_APP_TOKEN) with the worker process"
+        )
+    if connections and not http and not (settings.slack_app_token or settings.discord_token):
+        raise UsageError(
+            "nothing to run: set DISCORD_TOKEN (Discord gateway) or SLACK_APP_TOKEN (Slack Socket Mode)"
+        )
+
+
+async def _serve(settings: Settings, *, http: bool, connections: bool) -> None:
+    """Run the HTTP server and/or the long-lived platform connections until stopped."""
+    _check_platform_settings(settings, http=http, connections=connections)
     from bots.web import build_web_app, serve
 
     async def body(services: Services) -> None:
         await services.engine.check_models()
-        app = build_web_app(services)
-        await serve(app, "0.0.0.0", settings.port, _stop_event())
+        stop = _stop_event()
+        slack = None
+        if settings.slack_bot_token:
+            from bots.slack.app import SlackAdapter
+
+            slack = SlackAdapter(settings, services.engine)
+        jobs = []
+        if http:
+            installers = [slack.install] if slack and settings.slack_signing_secret else []
+            jobs.append(serve(build_web_app(services, installers), "0.0.0.0", settings.port, stop))
+        if connections and slack and settings.slack_app_token:
+            jobs.append(_until(stop, slack.socket_mode()))
+        await asyncio.gather(*jobs)
 
     await _with_services(settings, body)
 
 
-async def _worker(settings: Settings) -> None:
-    raise UsageError(
-        "nothing to run: set DISCORD_TOKEN (Discord gateway) or SLACK_APP_TOKEN (Slack Socket Mode)"
-    )
+async def _until(stop: asyncio.Event, job: Awaitable[None]) -> None:
+    """Run `job` until `stop` is set."""
+    task = asyncio.ensure_future(job)
+    waiter = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    for pending in (task, waiter):
+        pending.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _run(settings: Settings, offline: bool) -> None:
@@ -134,7 +170,7 @@ async def _run(settings: Settings, offline: bool) -> None:
         no_model = settings.openai_api_key is None and settings.openai_base_url is None
         await _console(settings, offline or no_model)
         return
-    await _web(settings)
+    await _serve(settings, http=True, connections=True)
 
 
 async def _ingest(settings: Settings, paths: list[Path], to_openai: bool, name: str) -> None:
@@ -167,8 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands: dict[str, Callable[[], Awaitable[None]]] = {
         "migrate": lambda: _migrate(settings),
         "console": lambda: _console(settings, args.offline),
-        "web": lambda: _web(settings),
-        "worker": lambda: _worker(settings),
+        "web": lambda: _serve(settings, http=True, connections=False),
+        "worker": lambda: _serve(settings, http=False, connections=True),
         "run": lambda: _run(settings, args.offline),
         "ingest": lambda: _ingest(
             settings,

@@ -70,7 +70,7 @@ class FakeSlack:
 
     async def __aenter__(self) -> FakeSlack:
         app = web.Application()
-        app.router.add_post("/api/{method}", self._api)
+        app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/files/{file_id}", self._download)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/respond/{key}", self._respond)
@@ -173,7 +173,9 @@ class FakeSlack:
             headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
             return web.json_response({"ok": False, "error": error}, status=status, headers=headers)
         if method == "chat.startStream" and not self.stream_supported:
-            return web.json_response({"ok": False, "error": "method_not_supported_for_channel_type"})
+            return web.json_response(
+                {"ok": False, "error": "method_not_supported_for_channel_type"}
+            )
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})

@@ -1,0 +1,108 @@
+"""Pure conversions between Slack payloads and the engine's types (no network)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from core.events import Attachment, ConversationKey, Event, Platform, User
+
+MAIN_THREAD = "main"  # a DM outside any thread is one conversation
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a reply goes: channel, thread (None = the channel itself) and the asking user."""
+
+    channel: str
+    thread_ts: str | None
+    user: str
+    team: str
+    assistant_thread: bool = False
+
+
+def strip_mention(text: str, bot_user_id: str) -> str:
+    """The text without the bot's `<@U…>` mention."""
+    return re.sub(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>", "", text).strip()
+
+
+def mentions(text: str, bot_user_id: str) -> bool:
+    """True when the text mentions the bot."""
+    return f"<@{bot_user_id}" in text
+
+
+def attachments(event: dict[str, Any]) -> tuple[Attachment, ...]:
+    """The files of a message as attachments (downloaded later, with the bot token)."""
+    return tuple(
+        Attachment(
+            name=f.get("name") or f.get("title") or f.get("id", "file"),
+            mime_type=f.get("mimetype") or "application/octet-stream",
+            size=int(f.get("size") or 0),
+            url=f.get("url_private_download") or f.get("url_private") or "",
+        )
+        for f in event.get("files") or []
+        if f.get("mode") != "tombstone"
+    )
+
+
+def is_dm(event: dict[str, Any]) -> bool:
+    return event.get("channel_type") == "im" or str(event.get("channel", "")).startswith("D")
+
+
+def target_of(body: dict[str, Any], event: dict[str, Any]) -> Target:
+    """Where the answer to `event` goes: always a thread in channels; DMs answer where asked."""
+    team = body.get("team_id") or event.get("team") or ""
+    thread = event.get("thread_ts")
+    if not is_dm(event):
+        thread = thread or event.get("ts")
+    return Target(
+        event["channel"],
+        thread,
+        event.get("user", ""),
+        team,
+        assistant_thread=is_dm(event) and bool(thread),
+    )
+
+
+def to_event(
+    body: dict[str, Any], event: dict[str, Any], user: User, *, bot_user_id: str, addressed: bool
+) -> Event:
+    """Our event for a Slack message or mention; the delivery id is Slack's `event_id`."""
+    target = target_of(body, event)
+    thread = target.thread_ts or MAIN_THREAD
+    text = strip_mention(event.get("text") or "", bot_user_id)
+    received = datetime.fromtimestamp(float(body.get("event_time") or event.get("ts") or 0), UTC)
+    return Event(
+        key=ConversationKey(Platform.SLACK, target.team, target.channel, thread),
+        user=user,
+        text=text,
+        delivery_id=body.get("event_id") or f"{target.channel}:{event.get('ts')}",
+        addressed=addressed,
+        attachments=attachments(event),
+        received_at=received,
+    )
+
+
+def user_from_info(info: dict[str, Any]) -> User:
+    """Our user from a `users.info` user object."""
+    profile = info.get("profile") or {}
+    name = profile.get("display_name") or profile.get("real_name") or info.get("name") or info["id"]
+    return User(
+        id=info["id"],
+        name=name,
+        is_bot=bool(info.get("is_bot")),
+        is_admin=bool(info.get("is_admin") or info.get("is_owner")),
+    )
+
+
+def command_name(command: str, names: dict[str, str]) -> str | None:
+    """The engine command a Slack slash command maps to."""
+    return names.get(command)
+
+
+def split_command(text: str) -> tuple[str, str] | None:
+    """`/name args` typed in a message (e.g. `@bot /reset` in a thread), else None."""
+    match = re.match(r"^/(\w[\w-]*)\s*(.*)$", text.strip(), re.DOTALL)
+    return (match.group(1), match.group(2)) if match else None

@@ -1,0 +1,188 @@
+"""Rendering the engine's replies into Slack: native streaming, or one message updated ~1/s."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bots.slack.convert import Target
+from bots.slack.mrkdwn import to_mrkdwn
+from core.events import OutboundFile
+from core.streaming import EditingReply
+
+log = structlog.get_logger(__name__)
+
+# Slack truncates message text past 40,000 characters and recommends under 4,000.
+MESSAGE_LIMIT = 3_900
+FIXES = {
+    "not_in_channel": "invite the bot to the channel (/invite @bot)",
+    "channel_not_found": "the channel was deleted or the bot cannot see it",
+    "invalid_auth": "SLACK_BOT_TOKEN is wrong or revoked",
+    "missing_scope": "add the scope named in the error to the app and reinstall it",
+    "is_archived": "the channel is archived",
+    "ratelimited": "Slack is rate limiting this workspace; replies will be slower",
+}
+
+
+def explain(error: SlackApiError) -> str:
+    """A log-friendly description of a Slack API error with the fix."""
+    response = error.response
+    data = getattr(response, "data", None)
+    if isinstance(data, dict):
+        code = str(data.get("error", "unknown"))
+    else:
+        code = f"http_{getattr(response, 'status_code', 'error')}"
+    return f"{code}: {FIXES.get(code, 'see the Slack API documentation for this error')}"
+
+
+class SlackSink:
+    """The Slack calls a streamed reply needs (MessageSink)."""
+
+    def __init__(self, client: AsyncWebClient, target: Target) -> None:
+        self._client = client
+        self._target = target
+
+    async def post(self, text: str) -> str:
+        response = await self._client.chat_postMessage(
+            channel=self._target.channel, thread_ts=self._target.thread_ts, text=text, mrkdwn=True
+        )
+        return str(response["ts"])
+
+    async def edit(self, message_id: str, text: str) -> None:
+        await self._client.chat_update(channel=self._target.channel, ts=message_id, text=text)
+
+    async def delete(self, message_id: str) -> None:
+        await self._client.chat_delete(channel=self._target.channel, ts=message_id)
+
+    async def typing(self) -> None:
+        if self._target.assistant_thread and self._target.thread_ts:
+            await self._client.assistant_threads_setStatus(
+                channel_id=self._target.channel,
+                thread_ts=self._target.thread_ts,
+                status="is thinking…",
+            )
+
+    async def notice(self, text: str) -> None:
+        await self._client.chat_postEphemeral(
+            channel=self._target.channel,
+            user=self._target.user,
+            text=text,
+            thread_ts=self._target.thread_ts,
+        )
+
+    async def upload(self, file: OutboundFile) -> None:
+        await self._client.files_upload_v2(
+            channel=self._target.channel,
+            thread_ts=self._target.thread_ts,
+            content=file.data,
+            filename=file.name,
+            title=file.title or file.name,
+        )
+
+
+class NativeStreamReply:
+    """Slack's AI streaming (chat.startStream / appendStream / stopStream) in a thread.
+
+    Deltas are coalesced and appended at most every `interval` seconds. If the workspace does not
+    support streaming, the reply falls back to posting and updating one message.
+    """
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        target: Target,
+        *,
+        interval: float = 1.0,
+        unsupported: set[str],
+    ) -> None:
+        self._client = client
+        self._target = target
+        self._interval = interval
+        self._unsupported = unsupported  # teams where streaming failed: post + update there
+        self._ts: str | None = None
+        self._buffer = ""
+        self._streamed = ""
+        self._last = 0.0
+        self._fallback: EditingReply | None = None
+
+    def _fall_back(self) -> EditingReply:
+        if self._fallback is None:
+            self._fallback = EditingReply(
+                SlackSink(self._client, self._target), limit=MESSAGE_LIMIT, render=to_mrkdwn
+            )
+        return self._fallback
+
+    async def begin(self) -> None:
+        await SlackSink(self._client, self._target).typing()
+
+    async def append(self, delta: str) -> None:
+        if self._fallback is not None:
+            await self._fallback.append(delta)
+            return
+        self._buffer += delta
+        if time.monotonic() - self._last >= self._interval:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._buffer:
+            return
+        chunk, self._buffer = self._buffer, ""
+        self._last = time.monotonic()
+        if self._ts is None:
+            try:
+                response = await self._client.chat_startStream(
+                    channel=self._target.channel,
+                    thread_ts=self._target.thread_ts or "",
+                    markdown_text=chunk,
+                    recipient_team_id=self._target.team or None,
+                    recipient_user_id=self._target.user or None,
+                )
+            except SlackApiError as exc:
+                log.info("slack_streaming_unavailable", error=explain(exc), fallback="chat.update")
+                self._unsupported.add(self._target.team)
+                await self._fall_back().append(self._streamed + chunk)
+                return
+            self._ts = str(response["ts"])
+        else:
+            await self._client.chat_appendStream(
+                channel=self._target.channel, ts=self._ts, markdown_text=chunk
+            )
+        self._streamed += chunk
+
+    async def finish(self, text: str) -> None:
+        if self._fallback is None and text.startswith(self._streamed):
+            self._buffer = text[len(self._streamed) :]
+            if self._ts is None:
+                await self._flush()
+            if self._fallback is None and self._ts is not None:
+                rest, self._buffer = self._buffer, ""
+                await self._client.chat_stopStream(
+                    channel=self._target.channel, ts=self._ts, markdown_text=rest or None
+                )
+                return
+        if self._fallback is None and self._ts is not None:
+            # The final text differs from what was streamed (e.g. withheld): replace it.
+            await self._client.chat_stopStream(channel=self._target.channel, ts=self._ts)
+            await self._client.chat_update(
+                channel=self._target.channel, ts=self._ts, text=to_mrkdwn(text)
+            )
+            return
+        await self._fall_back().finish(text)
+
+    async def notice(self, text: str) -> None:
+        await SlackSink(self._client, self._target).notice(text)
+
+    async def upload(self, file: OutboundFile) -> None:
+        await SlackSink(self._client, self._target).upload(file)
+
+
+def make_reply(
+    client: AsyncWebClient, target: Target, *, native: bool, unsupported: set[str]
+) -> NativeStreamReply | EditingReply:
+    """Native streaming in threads of workspaces that support it, else post + update."""
+    if native and target.thread_ts and target.team not in unsupported:
+        return NativeStreamReply(client, target, unsupported=unsupported)
+    return EditingReply(SlackSink(client, target), limit=MESSAGE_LIMIT, render=to_mrkdwn)
