@@ -148,7 +148,11 @@ async def _serve(settings: Settings, *, http: bool, connections: bool) -> None:
             jobs.append(serve(build_web_app(services, installers), "0.0.0.0", settings.port, stop))
         if connections and slack and settings.slack_app_token:
             jobs.append(_until(stop, slack.socket_mode()))
-        await asyncio.gather(*jobs)
+        try:
+            await asyncio.gather(*jobs)
+        finally:
+            if slack is not None:
+                await slack.close()
 
     await _with_services(settings, body)
 

@@ -46,9 +46,12 @@ class SlackAdapter:
         self._settings = settings
         self._engine = engine
         self._token = settings.slack_bot_token.get_secret_value()
+        # One pooled HTTP session for every Web API call and file download (keep-alive).
+        self.http = aiohttp.ClientSession()
         self.client = AsyncWebClient(
             token=self._token,
             base_url=settings.slack_api_url,
+            session=self.http,
             retry_handlers=[
                 AsyncRateLimitErrorRetryHandler(max_retry_count=3),
                 AsyncServerErrorRetryHandler(max_retry_count=2),
@@ -96,6 +99,10 @@ class SlackAdapter:
             return await to_aiohttp_response(bolt_response)
 
         web_app.router.add_post("/slack/events", slack_events)
+
+    async def close(self) -> None:
+        """Release the HTTP session."""
+        await self.http.close()
 
     async def socket_mode(self) -> None:
         """Run Slack Socket Mode until cancelled (needs SLACK_APP_TOKEN)."""
@@ -277,10 +284,9 @@ class SlackAdapter:
     async def _download(self, attachment: Attachment) -> bytes:
         """Files are private: download with the bot token."""
         headers = {"Authorization": f"Bearer {self._token}"}
-        async with (
-            aiohttp.ClientSession() as http,
-            http.get(attachment.url, headers=headers, allow_redirects=False) as response,
-        ):
+        async with self.http.get(
+            attachment.url, headers=headers, allow_redirects=False
+        ) as response:
             if response.status != 200:
                 raise RuntimeError(f"download answered {response.status}; the app needs files:read")
             return await response.read()

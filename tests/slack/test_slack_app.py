@@ -132,6 +132,7 @@ async def rig(
         async with aiohttp.ClientSession() as http:
             yield Rig(slack, sim, services, adapter, url, http)
         await services.close()
+        await adapter.close()
 
 
 async def _streamed_text(slack: FakeSlack) -> str:
@@ -388,3 +389,4 @@ async def test_socket_mode_acknowledges_and_answers(
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
             await services.close()
+            await adapter.close()
