@@ -8,11 +8,14 @@ import openai
 
 from core.engine import Engine
 from core.llm import ModelClient, ResponsesClient, build_model_client, build_openai
+from core.llm.tokens import TokenCounter
 from core.media import Media
 from core.moderation import Moderator, Rule
 from core.settings import Settings
 from core.store import Store
 from core.threads import RemoteThreads
+from core.tool_loop import ToolLoop
+from core.tools import ToolRegistry, discover
 
 
 @dataclass
@@ -64,5 +67,11 @@ async def build_services(settings: Settings) -> Services:
             max_bytes=settings.max_attachment_mb * 1024 * 1024,
         ),
         responses_model=responses,
+        tools=ToolLoop(
+            discover(ToolRegistry()) if settings.tools_enabled else ToolRegistry(),
+            TokenCounter(settings.openai_model),
+            max_steps=settings.tool_max_steps,
+            timeout=settings.tool_timeout_seconds,
+        ),
     )
     return Services(settings, store, client, model, engine)

@@ -11,9 +11,20 @@ from typing import TYPE_CHECKING
 
 from core.budgets import day_start, month_start
 from core.config import OVERRIDABLE, parse_override, resolve_config
-from core.events import Event
+from core.events import Event, OutboundFile
 from core.memory import render_summary
+from core.plugin import PluginServices, ToolContext
 from core.store.scoped import scope_chain
+from core.tool_loop import enabled_tools
+from core.tools import invoke
+from core.tools.slash import (
+    UsageError,
+    list_tools,
+    parse_slash,
+    slash_arguments,
+    suggest,
+    usage_line,
+)
 
 if TYPE_CHECKING:
     from core.engine import Engine
@@ -26,6 +37,7 @@ class CommandResult:
     text: str
     public: bool = False
     ok: bool = True
+    files: tuple[OutboundFile, ...] = ()
 
 
 Handler = Callable[["Engine", Event, str], Awaitable[CommandResult]]
@@ -182,7 +194,71 @@ async def moderation(engine: Engine, event: Event, _args: str) -> CommandResult:
     return CommandResult("\n".join(lines))
 
 
+async def tool(engine: Engine, event: Event, args: str) -> CommandResult:
+    """Run a tool directly: `/tool <name> key=value ...`; `/tool` alone lists them."""
+    if engine.tools is None:
+        return CommandResult("Tools are turned off on this server (TOOLS_ENABLED).", ok=False)
+    config = await resolve_config(engine.settings, engine.store, event.key)
+    available = {
+        t.name: t for t in enabled_tools(engine.tools.registry, config.tool_switches) if t.slash
+    }
+    try:
+        name, words = parse_slash(args)
+        if not name:
+            return CommandResult("Tools here:\n" + list_tools(available.values()))
+        chosen = available.get(name)
+        if chosen is None:
+            return CommandResult(suggest(name, available), ok=False)
+        arguments = slash_arguments(chosen, words)
+    except UsageError as exc:
+        return CommandResult(str(exc), ok=False)
+    files: list[OutboundFile] = []
+
+    async def keep(file: OutboundFile) -> None:
+        files.append(file)
+
+    ctx = ToolContext(
+        user_id=event.user.id,
+        user_name=event.user.name,
+        is_admin=is_admin(engine, event),
+        platform=event.platform.value,
+        workspace=event.workspace,
+        channel=event.channel,
+        thread=event.thread,
+        services=PluginServices(send_file=keep, extras=engine.plugin_extras),
+    )
+    result = await invoke(
+        chosen, arguments, ctx, default_timeout=engine.settings.tool_timeout_seconds
+    )
+    if not result.ok and result.output.startswith("invalid arguments"):
+        return CommandResult(f"{result.output}\n{usage_line(chosen)}", ok=False)
+    return CommandResult(result.output, public=result.ok, ok=result.ok, files=tuple(files))
+
+
+async def tools(engine: Engine, event: Event, args: str) -> CommandResult:
+    """(Admins) turn tools on or off here: `/tools <enable|disable> <name> [channel|workspace]`."""
+    words = args.split()
+    if not words:
+        return await tool(engine, event, "")
+    if not is_admin(engine, event):
+        return CommandResult("Only workspace admins can turn tools on or off.", ok=False)
+    if len(words) not in (2, 3) or words[0] not in {"enable", "disable"}:
+        return CommandResult("usage: /tools <enable|disable> <name> [channel|workspace]", ok=False)
+    action, name = words[0], words[1]
+    scope_name = words[2] if len(words) == 3 else "channel"
+    if engine.tools is None or engine.tools.registry.get(name) is None:
+        return CommandResult(f"There is no tool named {name!r}.", ok=False)
+    if scope_name not in {"channel", "workspace"}:
+        return CommandResult("The scope is channel or workspace.", ok=False)
+    await engine.store.scoped.set(
+        _scope(event, scope_name), f"tool.{name}", action == "enable", event.user.id
+    )
+    return CommandResult(f"{name} is now {action}d for this {scope_name}.")
+
+
 COMMANDS: dict[str, Handler] = {
+    "tool": tool,
+    "tools": tools,
     "usage": usage,
     "moderation": moderation,
     "reset": reset,

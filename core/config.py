@@ -33,6 +33,7 @@ class TurnConfig(BaseModel):
     summary: bool = True
     backend: Literal["local", "openai"] = "local"
     budget: int = 0
+    tool_switches: dict[str, bool] = Field(default_factory=dict)
 
 
 def _layered_prompt(base: str, layers: list[dict[str, Any]]) -> str:
@@ -58,6 +59,12 @@ async def resolve_config(settings: Settings, store: Store, key: ConversationKey)
     for layer in layers:
         values.update({k: v for k, v in layer.items() if k in OVERRIDABLE and k != "system_prompt"})
     values["system_prompt"] = _layered_prompt(settings.system_prompt, layers)
+    switches: dict[str, bool] = {}
+    for layer in layers:  # narrower scopes override broader ones
+        switches.update(
+            {k.removeprefix("tool."): bool(v) for k, v in layer.items() if k.startswith("tool.")}
+        )
+    values["tool_switches"] = switches
     window = settings.window_of(values["model"])
     values["budget"] = min(
         window - int(values["max_output_tokens"]) - settings.context_margin_tokens,

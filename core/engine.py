@@ -35,12 +35,15 @@ from core.moderation import (
     ModerationUnavailable,
     Moderator,
 )
+from core.plugin import PluginServices, ToolContext
 from core.replies import ModeratedReply, SafeReply
 from core.serial import KeyedSerializer, Slot
 from core.settings import Settings
 from core.store import Accepted, Conversation, Store, StoreError, UsageRow
 from core.summarizer import Summarizer
 from core.threads import RECREATED_NOTICE, RemoteThreads
+from core.tool_loop import Answer, ToolLoop, enabled_tools
+from core.tools import ToolRegistry
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +88,8 @@ class Engine:
         moderator: Moderator,
         threads: RemoteThreads,
         media: Media,
+        tools: ToolLoop | None = None,
+        plugin_extras: dict[str, object] | None = None,
         responses_model: ModelClient | None = None,
         budgets: Budgets | None = None,
         tokens: TokenCounter | None = None,
@@ -96,6 +101,8 @@ class Engine:
         self.moderator = moderator
         self.threads = threads
         self.media = media
+        self.tools = tools
+        self.plugin_extras = plugin_extras or {}
         self.responses_model = responses_model or model
         self.budgets = budgets or Budgets(settings, store)
         self.tokens = tokens or TokenCounter(settings.openai_model)
@@ -256,13 +263,12 @@ class Engine:
                 user=f"{event.platform}:{event.workspace}:{event.user.id}",
             )
             guard = self._guard(reply, event)
-            if config.backend == "openai":
-                completed = await self._call_remote(request, guard or reply, event, accepted)
-            else:
-                completed = await self._call(request, guard or reply, event, accepted)
-            text, note = completed.text, ""
+            answer = await self._answer(request, guard or reply, event, accepted, config)
+            completed = answer.last
+            text, note, steps = answer.text, "", answer.steps
             if guard is not None and not await guard.check_final(text):
                 text, note = OUTPUT_BLOCKED, "output_blocked"
+                steps = [*steps[:-1], ("assistant", text, (), "", 0)]
             text = self._mark_confidence(text, completed)
         except asyncio.CancelledError:
             raise
@@ -271,10 +277,7 @@ class Engine:
         except Exception as exc:
             return await self._fail(exc, reply, accepted)
         await self.store.finish_turn(
-            accepted.turn_id,
-            accepted.conversation,
-            steps=[("assistant", text, (), "", completed.usage.completion_tokens)],
-            error=note,
+            accepted.turn_id, accepted.conversation, steps=steps, error=note
         )
         await reply.finish(text)
         self._maybe_summarize(accepted, config, context, completed)
@@ -285,7 +288,7 @@ class Engine:
             completion_tokens=completed.usage.completion_tokens,
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
-        return TurnOutcome(accepted.turn_id, "done", text, completed.usage)
+        return TurnOutcome(accepted.turn_id, "done", text, answer.usage)
 
     async def _prepare_media(self, event: Event, reply: Reply, accepted: Accepted) -> Event:
         """Download attachments, transcribe clips (the transcript becomes the message text)."""
@@ -376,11 +379,31 @@ class Engine:
                 return item
         raise RuntimeError("the model stream ended without completing")
 
-    async def _call_remote(
-        self, request: ModelRequest, reply: Reply, event: Event, accepted: Accepted
-    ) -> Completed:
-        """A turn on the server-side backend: the OpenAI conversation holds the history, so only
-        this turn's message is sent, with our instructions and tools (Responses API)."""
+    async def _answer(
+        self,
+        request: ModelRequest,
+        reply: Reply,
+        event: Event,
+        accepted: Accepted,
+        config: TurnConfig,
+    ) -> Answer:
+        """The model's answer, through the tool loop, on the conversation's backend.
+
+        On the server-side backend the OpenAI conversation holds the history, so each call sends
+        only what is new (this turn's message, then tool results), with our instructions and tools.
+        """
+        tools = enabled_tools(self.tools.registry, config.tool_switches) if self.tools else []
+        loop = self.tools or ToolLoop(ToolRegistry(), self.tokens, max_steps=0, timeout=1)
+        ctx = self._tool_context(event, reply)
+        if config.backend != "openai":
+            return await loop.run(
+                request,
+                call=lambda r: self._call(r, reply, event, accepted),
+                proceed=lambda r, new: replace(r, messages=r.messages + new),
+                tools=tools,
+                ctx=ctx,
+                reply=reply,
+            )
         conversation = accepted.conversation
         remote_id = await self.threads.ensure(conversation, event.key, seed=request.messages[:-1])
         remote = replace(
@@ -389,13 +412,36 @@ class Engine:
             conversation=remote_id,
             builtin_tools=self._builtin_tools(),
         )
+
+        async def call(r: ModelRequest) -> Completed:
+            return await self._call(r, reply, event, accepted, model=self.responses_model)
+
+        def proceed(r: ModelRequest, new: tuple[Message, ...]) -> ModelRequest:
+            return replace(r, messages=tuple(m for m in new if m.role == "tool"))
+
         try:
-            return await self._call(remote, reply, event, accepted, model=self.responses_model)
+            return await loop.run(
+                remote, call=call, proceed=proceed, tools=tools, ctx=ctx, reply=reply
+            )
         except openai.NotFoundError:
             remote_id = await self.threads.replace(conversation, event.key, remote_id)
             await reply.notice(RECREATED_NOTICE)
             remote = replace(remote, conversation=remote_id)
-            return await self._call(remote, reply, event, accepted, model=self.responses_model)
+            return await loop.run(
+                remote, call=call, proceed=proceed, tools=tools, ctx=ctx, reply=reply
+            )
+
+    def _tool_context(self, event: Event, reply: Reply) -> ToolContext:
+        return ToolContext(
+            user_id=event.user.id,
+            user_name=event.user.name,
+            is_admin=is_admin(self, event),
+            platform=event.platform.value,
+            workspace=event.workspace,
+            channel=event.channel,
+            thread=event.thread,
+            services=PluginServices(send_file=reply.upload, extras=self.plugin_extras),
+        )
 
     def _builtin_tools(self) -> tuple[dict[str, object], ...]:
         tools: list[dict[str, object]] = []

@@ -126,6 +126,11 @@ class Settings(BaseSettings):
 
     max_attachment_mb: int = Field(20, ge=1, le=500)
 
+    # Tools (plugins)
+    tools_enabled: bool = True
+    tool_timeout_seconds: float = Field(30.0, gt=0)
+    tool_max_steps: int = Field(5, ge=1, le=50)
+
     # Storage and server
     database_url: str = "sqlite:///data/bot.db"
     port: int = Field(3000, ge=0, le=65535)

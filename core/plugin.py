@@ -1,0 +1,102 @@
+"""The public plugin API: the only part of the core that plugins import.
+
+A plugin is a module of plain typed functions marked with `@tool`. The argument schema comes from the
+type hints and the docstring; the same model validates what the model sends and what people type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.events import OutboundFile
+
+__all__ = [
+    "OutboundFile",
+    "PluginConfig",
+    "PluginServices",
+    "ToolContext",
+    "ToolError",
+    "ToolOptions",
+    "tool",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+MARK = "__parley_tool__"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolOptions:
+    """How a function is exposed: its tool name, who may run it, its time limit."""
+
+    name: str | None = None
+    admin_only: bool = False
+    timeout: float | None = None
+    slash: bool = True
+
+
+@overload
+def tool(fn: F) -> F: ...
+
+
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    admin_only: bool = False,
+    timeout: float | None = None,
+    slash: bool = True,
+) -> Callable[[F], F]: ...
+
+
+def tool(
+    fn: F | None = None,
+    *,
+    name: str | None = None,
+    admin_only: bool = False,
+    timeout: float | None = None,
+    slash: bool = True,
+) -> F | Callable[[F], F]:
+    """Mark a function as a tool. Only metadata is attached: registration happens at start-up."""
+
+    def mark(function: F) -> F:
+        setattr(function, MARK, ToolOptions(name, admin_only, timeout, slash))
+        return function
+
+    return mark(fn) if fn is not None else mark
+
+
+@dataclass(frozen=True, slots=True)
+class PluginServices:
+    """What the bot lends to tools: HTTP, file upload into the conversation, named services."""
+
+    http: Any = None  # an aiohttp.ClientSession
+    send_file: Callable[[OutboundFile], Awaitable[None]] | None = None
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolContext:
+    """Who called a tool and where; declare a first parameter of this type to receive it."""
+
+    user_id: str
+    user_name: str
+    is_admin: bool
+    platform: str
+    workspace: str
+    channel: str
+    thread: str
+    services: PluginServices = field(default_factory=PluginServices)
+
+
+class ToolError(Exception):
+    """An expected failure; its message goes back to the model or the person verbatim."""
+
+
+class PluginConfig(BaseSettings):
+    """Typed plugin settings; subclasses set `env_prefix="PLUGIN_<NAME>_"` in their model_config."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")

@@ -1,0 +1,111 @@
+"""The tool loop: call the model, run the tools it asks for (concurrently), feed results back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+import structlog
+
+from core.events import Reply
+from core.llm.tokens import TokenCounter
+from core.llm.types import Completed, Message, ModelRequest, ToolCall, Usage
+from core.plugin import ToolContext
+from core.tools import Tool, ToolRegistry, ToolResult, invoke
+
+log = structlog.get_logger(__name__)
+
+# (role, content, tool calls, tool call id, tokens): how the store records each step.
+Step = tuple[str, str, tuple[ToolCall, ...], str, int]
+ModelCall = Callable[[ModelRequest], Awaitable[Completed]]
+Continue = Callable[[ModelRequest, tuple[Message, ...]], ModelRequest]
+
+
+@dataclass
+class Answer:
+    """The outcome of a turn's model calls: the text shown, the last call, what to store."""
+
+    text: str
+    last: Completed
+    usage: Usage = field(default_factory=Usage)
+    steps: list[Step] = field(default_factory=list)
+
+
+def enabled_tools(registry: ToolRegistry, switches: Mapping[str, bool]) -> list[Tool]:
+    """Every registered tool, minus those switched off for the conversation's scope."""
+    return [tool for tool in registry if switches.get(tool.name, True)]
+
+
+class ToolLoop:
+    """Runs up to `max_steps` rounds of tool calls, then makes the model answer without tools."""
+
+    def __init__(
+        self, registry: ToolRegistry, tokens: TokenCounter, *, max_steps: int, timeout: float
+    ) -> None:
+        self.registry = registry
+        self._tokens = tokens
+        self._max_steps = max_steps
+        self._timeout = timeout
+
+    async def run(
+        self,
+        request: ModelRequest,
+        *,
+        call: ModelCall,
+        proceed: Continue,
+        tools: list[Tool],
+        ctx: ToolContext,
+        reply: Reply,
+    ) -> Answer:
+        """Answer `request`, running the tool calls the model makes along the way."""
+        allowed = {tool.name: tool for tool in tools}
+        specs = tuple(tool.spec for tool in tools)
+        texts: list[str] = []
+        steps: list[Step] = []
+        usage = Usage()
+        for step in range(self._max_steps + 1):
+            last_round = step == self._max_steps or not specs
+            if texts and texts[-1]:
+                await reply.append("\n\n")
+            done = await call(replace(request, tools=() if last_round else specs))
+            usage = usage + done.usage
+            texts.append(done.text)
+            if not done.tool_calls or last_round:
+                steps.append(("assistant", done.text, (), "", done.usage.completion_tokens))
+                break
+            results = await asyncio.gather(
+                *(self._execute(c, allowed, ctx) for c in done.tool_calls)
+            )
+            assistant = Message(role="assistant", text=done.text, tool_calls=done.tool_calls)
+            outputs = tuple(
+                Message(role="tool", text=result.output, tool_call_id=c.id, name=c.name)
+                for c, result in zip(done.tool_calls, results, strict=True)
+            )
+            steps.append(
+                ("assistant", done.text, done.tool_calls, "", done.usage.completion_tokens)
+            )
+            steps += [
+                ("tool", m.text, (), m.tool_call_id, self._tokens.count(m.text)) for m in outputs
+            ]
+            request = proceed(request, (assistant, *outputs))
+        text = "\n\n".join(t for t in texts if t)
+        return Answer(text, done, usage, steps)
+
+    async def _execute(
+        self, call: ToolCall, allowed: Mapping[str, Tool], ctx: ToolContext
+    ) -> ToolResult:
+        tool = allowed.get(call.name)
+        if tool is None:
+            return ToolResult(False, f"error: there is no tool named {call.name!r} here")
+        started = time.perf_counter()
+        result = await invoke(tool, call.arguments, ctx, default_timeout=self._timeout)
+        log.info(
+            "tool_call",
+            tool=call.name,
+            ok=result.ok,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+            error=None if result.ok else result.output[:200],
+        )
+        return result

@@ -1,0 +1,132 @@
+"""The tool registry: typed functions registered once, offered as strict tools and slash commands."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from pydantic import BaseModel
+
+from core.llm.types import ToolSpec
+from core.plugin import MARK, ToolOptions
+from core.tools.schema import (
+    NAME,
+    ToolDefinitionError,
+    args_model,
+    docstring_parts,
+    strict_schema,
+    takes_context,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """One registered tool."""
+
+    name: str
+    description: str
+    plugin: str
+    fn: Callable[..., Any]
+    args_model: type[BaseModel]
+    defaults: dict[str, Any]
+    schema: dict[str, Any]
+    takes_context: bool
+    is_async: bool
+    admin_only: bool = False
+    timeout: float | None = None
+    slash: bool = True
+
+    @property
+    def spec(self) -> ToolSpec:
+        """What the model is offered."""
+        return ToolSpec(self.name, self.description, self.schema, strict=True)
+
+    @property
+    def summary(self) -> str:
+        """The first sentence of the description."""
+        return self.description.split(". ")[0].rstrip(".")
+
+
+def build_tool(fn: Callable[..., Any], *, plugin: str, options: ToolOptions | None = None) -> Tool:
+    """Turn a typed function into a tool, or raise `ToolDefinitionError`."""
+    options = options or getattr(fn, MARK, None) or ToolOptions()
+    name = options.name or fn.__name__
+    if not NAME.match(name):
+        raise ToolDefinitionError(
+            f"plugin {plugin}, tool {name!r}: names must match {NAME.pattern}"
+        )
+    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+        raise ToolDefinitionError(
+            f"plugin {plugin}, tool {name}: generators are not supported; return a value"
+        )
+    description, _ = docstring_parts(fn)
+    if not description:
+        raise ToolDefinitionError(
+            f"plugin {plugin}, tool {name}: add a docstring; it is the tool's description"
+        )
+    model, defaults = args_model(fn, name, plugin)
+    return Tool(
+        name=name,
+        description=description,
+        plugin=plugin,
+        fn=fn,
+        args_model=model,
+        defaults=defaults,
+        schema=strict_schema(model, name, plugin),
+        takes_context=takes_context(fn),
+        is_async=inspect.iscoroutinefunction(fn),
+        admin_only=options.admin_only,
+        timeout=options.timeout,
+        slash=options.slash,
+    )
+
+
+class ToolRegistry:
+    """Tools by name; a name registered twice is an error naming both plugins."""
+
+    def __init__(self) -> None:
+        self._tools: dict[str, Tool] = {}
+
+    def add(self, fn: Callable[..., Any], *, plugin: str) -> Tool:
+        """Register one function."""
+        tool = build_tool(fn, plugin=plugin)
+        existing = self._tools.get(tool.name)
+        if existing is not None:
+            raise ToolDefinitionError(
+                f"tool name {tool.name!r} is defined by both plugin {existing.plugin} and plugin "
+                f"{plugin}; rename one with @tool(name=...)"
+            )
+        self._tools[tool.name] = tool
+        return tool
+
+    def add_module(self, module: ModuleType) -> list[Tool]:
+        """Register every `@tool` function of a module."""
+        return [
+            self.add(value, plugin=module.__name__)
+            for _, value in vars(module).items()
+            if callable(value)
+            and hasattr(value, MARK)
+            and getattr(value, "__module__", "") == module.__name__
+        ]
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._tools)
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(sorted(self._tools.values(), key=lambda t: t.name))
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def specs(self, names: Iterable[str] | None = None) -> tuple[ToolSpec, ...]:
+        """Specs of the named tools (all when None)."""
+        chosen = (
+            self._tools if names is None else {n: self._tools[n] for n in names if n in self._tools}
+        )
+        return tuple(tool.spec for _, tool in sorted(chosen.items()))
