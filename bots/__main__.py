@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--to-openai",
         action="store_true",
-        help="upload into an OpenAI vector store for file_search (server-side backend)",
+        help="upload into an OpenAI vector store for file_search (server-side backend) instead of "
+        "the local knowledge base searched by the search_knowledge tool",
     )
     ingest.add_argument("--store", default="default", help="vector store name (with --to-openai)")
     return parser
@@ -178,11 +179,18 @@ async def _run(settings: Settings, offline: bool) -> None:
 
 
 async def _ingest(settings: Settings, paths: list[Path], to_openai: bool, name: str) -> None:
-    if not to_openai:
-        raise UsageError("local knowledge ingest is not available yet; use --to-openai")
     if settings.openai_api_key is None and settings.openai_base_url is None:
         raise UsageError(NO_MODEL.split(", or add")[0])
     from core.vector_ingest import ingest_to_openai
+
+    async def local(services: Services) -> None:
+        knowledge = services.engine.plugin_extras["knowledge"]
+        report = await knowledge.ingest(paths)  # type: ignore[attr-defined]
+        print(
+            f"added {len(report.added)} files ({report.chunks} chunks), unchanged {len(report.unchanged)}"
+        )
+        for line in report.skipped:
+            print(f"skipped {line}")
 
     async def body(services: Services) -> None:
         report = await ingest_to_openai(services.openai, services.store, paths, name=name)
@@ -192,7 +200,7 @@ async def _ingest(settings: Settings, paths: list[Path], to_openai: bool, name: 
             print(f"skipped {line}")
         print(f"use it with OPENAI_VECTOR_STORE_IDS={report.vector_store_id}")
 
-    await _with_services(settings, body)
+    await _with_services(settings, body if to_openai else local)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

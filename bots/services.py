@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import openai
 
 from core.engine import Engine
+from core.knowledge import ImageGenerator, KnowledgeBase
 from core.llm import ModelClient, ResponsesClient, build_model_client, build_openai
 from core.llm.tokens import TokenCounter
 from core.media import Media
@@ -67,6 +68,14 @@ async def build_services(settings: Settings) -> Services:
             max_bytes=settings.max_attachment_mb * 1024 * 1024,
         ),
         responses_model=responses,
+        plugin_extras={
+            "knowledge": KnowledgeBase(
+                client, store, model=settings.openai_embedding_model, policy=model.policy
+            ),
+            "images": ImageGenerator(
+                client, model=settings.openai_image_model, policy=model.policy
+            ),
+        },
         tools=ToolLoop(
             discover(ToolRegistry()) if settings.tools_enabled else ToolRegistry(),
             TokenCounter(settings.openai_model),

@@ -64,7 +64,6 @@ def date_add(date: str, days: int = 0, weeks: int = 0, months: int = 0, years: i
     return f"{result.isoformat()} ({result:%A})"
 
 
-
 @tool
 def date_diff(start: str, end: str) -> str:
     """The number of days from one date to another.
