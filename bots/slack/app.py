@@ -226,6 +226,12 @@ class SlackAdapter:
         await respond(
             text=result.text, response_type="in_channel" if result.public else "ephemeral"
         )
+        sink = SlackSink(self.client, Target(command["channel_id"], None, user.id, key.workspace))
+        for file in result.files:
+            try:
+                await sink.upload(file)
+            except SlackApiError as exc:
+                log.warning("slack_call_failed", method="files.upload", error=explain(exc))
 
     async def _ask(self, command: dict[str, Any], user: User, text: str, respond: Any) -> None:
         """`/ask question`: post the question in the channel and answer in its thread."""

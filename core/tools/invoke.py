@@ -47,7 +47,8 @@ def validate(tool: Tool, arguments: str | Mapping[str, Any]) -> BaseModel:
             ) from None
     if not isinstance(arguments, Mapping):
         raise ValueError("arguments must be a JSON object")
-    return tool.args_model.model_validate(dict(arguments))
+    values = dict.fromkeys(tool.defaults) | dict(arguments)  # an omitted optional means its default
+    return tool.args_model.model_validate(values)
 
 
 def _call_kwargs(tool: Tool, model: BaseModel) -> dict[str, Any]:

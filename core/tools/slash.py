@@ -29,6 +29,9 @@ def parse_slash(text: str) -> tuple[str, list[str]]:
 
 
 def _placeholder(schema: dict[str, Any]) -> str:
+    branches = [b for b in schema.get("anyOf", []) if b.get("type") != "null"]
+    if len(branches) == 1:
+        schema = branches[0]
     kinds = schema.get("type") or [
         b.get("type") for b in schema.get("anyOf", []) if b.get("type") != "null"
     ]

@@ -307,6 +307,16 @@ async def test_slash_commands(rig: Rig) -> None:
     assert rig.slack.response_posts["u"][0]["response_type"] == "ephemeral"
 
 
+async def test_tool_command_runs_a_tool_and_uploads_its_files(rig: Rig) -> None:
+    assert (await rig.command("/tool", "calculate 6*7", key="t")).status == 200
+    assert (await rig.slack.wait_for_response("t"))[0]["text"] == "42"
+    assert (await rig.command("/tool", 'generate_image prompt="a heron"', key="img")).status == 200
+    posts = await rig.slack.wait_for_response("img")
+    assert posts[0]["text"] == "sent file image.png", posts
+    await rig.slack.wait_for("files.completeUploadExternal")
+    assert any(data.startswith(b"\x89PNG") for data in rig.slack.uploads.values())
+
+
 async def test_a_command_typed_in_a_thread_applies_to_that_thread(rig: Rig) -> None:
     await rig.event(mention("remember me"))
     await rig.slack.wait_for("chat.stopStream")
