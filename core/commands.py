@@ -13,7 +13,6 @@ from core.budgets import day_start, month_start
 from core.config import OVERRIDABLE, parse_override, resolve_config
 from core.events import Event, OutboundFile
 from core.memory import render_summary
-from core.plugin import PluginServices, ToolContext
 from core.store.scoped import scope_chain
 from core.tool_loop import enabled_tools
 from core.tools import invoke
@@ -217,16 +216,7 @@ async def tool(engine: Engine, event: Event, args: str) -> CommandResult:
     async def keep(file: OutboundFile) -> None:
         files.append(file)
 
-    ctx = ToolContext(
-        user_id=event.user.id,
-        user_name=event.user.name,
-        is_admin=is_admin(engine, event),
-        platform=event.platform.value,
-        workspace=event.workspace,
-        channel=event.channel,
-        thread=event.thread,
-        services=PluginServices(send_file=keep, extras=engine.plugin_extras),
-    )
+    ctx = engine.tool_context(event, keep)
     result = await invoke(
         chosen, arguments, ctx, default_timeout=engine.settings.tool_timeout_seconds
     )

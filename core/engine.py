@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -20,7 +21,7 @@ import structlog
 from core.budgets import Budgets, Refusal
 from core.commands import COMMANDS, CommandResult, Handler, help_text, is_admin
 from core.config import TurnConfig, resolve_config
-from core.events import ConversationKey, Event, Reply
+from core.events import ConversationKey, Event, OutboundFile, Reply
 from core.llm.client import ModelClient
 from core.llm.errors import classify
 from core.llm.pricing import PriceTable
@@ -394,7 +395,7 @@ class Engine:
         """
         tools = enabled_tools(self.tools.registry, config.tool_switches) if self.tools else []
         loop = self.tools or ToolLoop(ToolRegistry(), self.tokens, max_steps=0, timeout=1)
-        ctx = self._tool_context(event, reply)
+        ctx = self.tool_context(event, reply.upload)
         if config.backend != "openai":
             return await loop.run(
                 request,
@@ -431,7 +432,10 @@ class Engine:
                 remote, call=call, proceed=proceed, tools=tools, ctx=ctx, reply=reply
             )
 
-    def _tool_context(self, event: Event, reply: Reply) -> ToolContext:
+    def tool_context(
+        self, event: Event, send_file: Callable[[OutboundFile], Awaitable[None]]
+    ) -> ToolContext:
+        """What a tool learns about its caller, and the services it may use."""
         return ToolContext(
             user_id=event.user.id,
             user_name=event.user.name,
@@ -440,7 +444,7 @@ class Engine:
             workspace=event.workspace,
             channel=event.channel,
             thread=event.thread,
-            services=PluginServices(send_file=reply.upload, extras=self.plugin_extras),
+            services=PluginServices(send_file=send_file, extras=self.plugin_extras),
         )
 
     def _builtin_tools(self) -> tuple[dict[str, object], ...]:

@@ -11,23 +11,10 @@ import time
 import zlib
 from typing import Any
 
+from core.moderation import CATEGORIES
 from core.simulator.plan import count_tokens
 
-MODERATION_CATEGORIES = (
-    "hate",
-    "hate/threatening",
-    "harassment",
-    "harassment/threatening",
-    "self-harm",
-    "self-harm/intent",
-    "self-harm/instructions",
-    "sexual",
-    "sexual/minors",
-    "violence",
-    "violence/graphic",
-    "illicit",
-    "illicit/violent",
-)
+MODERATION_CATEGORIES = CATEGORIES
 
 MODELS: dict[str, dict[str, Any]] = {
     name: {"shutdown_date": None}
