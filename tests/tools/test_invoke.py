@@ -140,3 +140,18 @@ def test_slash_parsing_quoting_and_usage() -> None:
         parse_slash("repeat text=\x1b[31m")
     assert "Did you mean repeat" in suggest("repaet", ["repeat", "calculate"])
     assert list_tools([t]) == "repeat — Repeat text"
+
+
+def test_plugin_config_reads_prefixed_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic_settings import SettingsConfigDict
+
+    from core.plugin import PluginConfig
+
+    class WeatherConfig(PluginConfig):
+        model_config = SettingsConfigDict(env_prefix="PLUGIN_WEATHER_", env_file=None)
+        api_url: str = "https://weather.example"
+        days: int = 3
+
+    monkeypatch.setenv("PLUGIN_WEATHER_DAYS", "5")
+    config = WeatherConfig()
+    assert (config.api_url, config.days) == ("https://weather.example", 5)
