@@ -12,6 +12,7 @@ from pathlib import Path
 
 import structlog
 
+from bots.errors import StartupError, UsageError
 from bots.services import Services, build_services
 from core.logging import configure_logging
 from core.settings import Settings, SettingsError, load_settings
@@ -23,10 +24,6 @@ NO_MODEL = (
     "no model is configured: set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (an OpenAI-compatible "
     "server such as vLLM or Ollama), or add --offline to try it with simulated replies"
 )
-
-
-class UsageError(Exception):
-    """The command cannot run as asked; the message says what to set."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     console = commands.add_parser("console", help="chat with the engine in this terminal")
     console.add_argument("--offline", action="store_true", help="use the built-in model simulator")
     commands.add_parser("migrate", help="apply database migrations (idempotent)")
+    sync = commands.add_parser(
+        "discord-sync",
+        help="publish the Discord slash commands (after install or upgrade) and print the invite URL",
+    )
+    sync.add_argument(
+        "--guild",
+        type=int,
+        help="publish to this server only (instant; global commands can take up to an hour)",
+    )
     ingest = commands.add_parser("ingest", help="add files to the knowledge used by the bot")
     ingest.add_argument("paths", nargs="+", type=Path, help="files or folders")
     ingest.add_argument(
@@ -144,6 +150,12 @@ async def _serve(settings: Settings, *, http: bool, connections: bool) -> None:
 
             slack = SlackAdapter(settings, services.engine)
         jobs = []
+        discord_bot = None
+        if connections and settings.discord_token:
+            from bots.discord.client import DiscordAdapter
+
+            discord_bot = DiscordAdapter(settings, services.engine)
+            jobs.append(_until(stop, discord_bot.run_until_closed()))
         if http:
             installers = [slack.install] if slack and settings.slack_signing_secret else []
             jobs.append(serve(build_web_app(services, installers), "0.0.0.0", settings.port, stop))
@@ -154,6 +166,22 @@ async def _serve(settings: Settings, *, http: bool, connections: bool) -> None:
         finally:
             if slack is not None:
                 await slack.close()
+
+    await _with_services(settings, body)
+
+
+async def _discord_sync(settings: Settings, guild_id: int | None) -> None:
+    if settings.discord_token is None:
+        raise UsageError("DISCORD_TOKEN is not set: copy the bot token from the developer portal")
+    from bots.discord.client import DiscordAdapter, invite_url
+
+    async def body(services: Services) -> None:
+        bot = DiscordAdapter(settings, services.engine)
+        names = await bot.sync_commands(guild_id)
+        where = f"server {guild_id}" if guild_id else "all servers (may take up to an hour)"
+        print(f"published {len(names)} commands to {where}: {', '.join(sorted(names))}")
+        assert bot.application_id is not None
+        print(f"invite the bot with: {invite_url(bot.application_id)}")
 
     await _with_services(settings, body)
 
@@ -214,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format, settings.secrets())
     commands: dict[str, Callable[[], Awaitable[None]]] = {
         "migrate": lambda: _migrate(settings),
+        "discord-sync": lambda: _discord_sync(settings, getattr(args, "guild", None)),
         "console": lambda: _console(settings, args.offline),
         "web": lambda: _serve(settings, http=True, connections=False),
         "worker": lambda: _serve(settings, http=False, connections=True),
@@ -227,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         asyncio.run(commands[args.command]())
-    except (SettingsError, StoreError, UsageError) as exc:
+    except (SettingsError, StoreError, StartupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -160,6 +160,12 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = None
     discord_api_url: str | None = None
     discord_gateway_url: str | None = None
+    discord_message_content: bool = True
+    discord_ignore_bots: bool = True
+    discord_reply_inline: bool = False
+    discord_thread_archive_minutes: Literal[60, 1440, 4320, 10080] = 1440
+    discord_shard_id: int | None = Field(None, ge=0)
+    discord_shard_count: int | None = Field(None, ge=1)
 
     # Logging
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -9,10 +9,12 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Text:
-    """Reply with text, streamed in pieces; `cut_after` aborts the stream after that many chars."""
+    """Reply with text, streamed in pieces `pace` seconds apart; `cut_after` aborts the stream
+    after that many characters."""
 
     text: str
     delay: float = 0.0
+    pace: float = 0.0
     cut_after: int | None = None
     logprob: float | None = None
     usage: dict[str, int] | None = None

@@ -235,8 +235,11 @@ class Simulator:
         )
         await response.prepare(request)
         cut_after = step.cut_after if isinstance(step, Text) else None
+        pace = step.pace if isinstance(step, Text) else 0.0
         sent = 0
         for sequence, event in enumerate(events):
+            if pace and sequence:
+                await asyncio.sleep(pace)
             data = event["data"]
             if "type" in data:
                 data["sequence_number"] = sequence

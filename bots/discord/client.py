@@ -1,0 +1,192 @@
+"""The Discord adapter: a discord.py client wired to the engine."""
+
+from __future__ import annotations
+
+import aiohttp
+import discord
+import structlog
+import yarl
+from discord import app_commands
+
+from bots.discord import convert
+from bots.discord.commands import register_commands
+from bots.discord.reply import channel_reply
+from bots.errors import StartupError
+from core.engine import STORE_FAILURE_MESSAGE, Engine
+from core.events import Attachment, Platform
+from core.serial import KeyedSerializer
+from core.settings import Settings
+from core.store import StoreError
+
+log = structlog.get_logger(__name__)
+
+INTENT_HELP = (
+    "Discord refused the privileged Message Content intent (close code 4014). Enable it at "
+    "https://discord.com/developers/applications -> your app -> Bot -> Privileged Gateway Intents "
+    "-> Message Content Intent, or set DISCORD_MESSAGE_CONTENT=false to run with mentions, DMs and "
+    "slash commands only."
+)
+TOKEN_HELP = (
+    "Discord rejected DISCORD_TOKEN: copy the bot token again from "
+    "https://discord.com/developers/applications -> your app -> Bot -> Reset Token"
+)
+INVITE_PERMISSIONS = discord.Permissions(
+    send_messages=True,
+    send_messages_in_threads=True,
+    create_public_threads=True,
+    read_message_history=True,
+    use_application_commands=True,
+    attach_files=True,
+    view_channel=True,
+)
+
+
+def point_at(settings: Settings) -> None:
+    """Use the configured REST base and gateway (proxies, tests); discord.py keeps them globally."""
+    if settings.discord_api_url:
+        discord.http.Route.BASE = settings.discord_api_url.rstrip("/")
+    if settings.discord_gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+def invite_url(application_id: int) -> str:
+    """The OAuth2 URL that adds the bot with the scopes and permissions it needs."""
+    return discord.utils.oauth_url(
+        application_id, permissions=INVITE_PERMISSIONS, scopes=("bot", "applications.commands")
+    )
+
+
+class DiscordAdapter(discord.Client):
+    """Mentions start threads, threads continue without mentions, DMs are conversations."""
+
+    def __init__(self, settings: Settings, engine: Engine, **options: object) -> None:
+        point_at(settings)
+        intents = discord.Intents.default()
+        intents.message_content = settings.discord_message_content
+        super().__init__(
+            intents=intents,
+            shard_id=settings.discord_shard_id,
+            shard_count=settings.discord_shard_count,
+            **options,  # type: ignore[arg-type]
+        )
+        self.settings = settings
+        self.engine = engine
+        self.tree = app_commands.CommandTree(self)
+        self._http_session: aiohttp.ClientSession | None = None
+        self._arrivals = KeyedSerializer()
+        register_commands(self.tree, engine)
+        engine.media.register(Platform.DISCORD, self._download)
+
+    async def setup_hook(self) -> None:
+        self._http_session = aiohttp.ClientSession()
+
+    async def close(self) -> None:
+        if self._http_session is not None:
+            await self._http_session.close()
+        await super().close()
+
+    async def on_ready(self) -> None:
+        log.info("discord_ready", user=str(self.user), guilds=len(self.guilds))
+        if self.application_id:
+            log.info("discord_invite_url", url=invite_url(self.application_id))
+
+    async def on_message(self, message: discord.Message) -> None:
+        if self.user is None or message.author.id == self.user.id:
+            return
+        if message.author.bot and self.settings.discord_ignore_bots:
+            return
+        # discord.py runs each event as its own task; keep one channel's messages in order
+        # until the engine has them (it keeps the order from there).
+        async with self._arrivals.reserve(message.channel.id):
+            try:
+                await self._on_message(message)
+            except discord.HTTPException as exc:  # one conversation's failure never affects others
+                log.error(
+                    "discord_call_failed",
+                    status=exc.status,
+                    code=exc.code,
+                    error=exc.text[:200],
+                    fix=_fix_for(exc),
+                )
+
+    async def _on_message(self, message: discord.Message) -> None:
+        assert self.user is not None
+        text = convert.strip_mention(message.content, self.user.id)
+        mentioned = self.user.mentioned_in(message) and not message.mention_everyone
+        channel = message.channel
+        if message.guild is None:
+            key = convert.key_for(None, channel.id)
+        elif isinstance(channel, discord.Thread):
+            key = convert.key_for(message.guild.id, channel.parent_id or 0, channel.id)
+            ours = channel.owner_id == self.user.id
+            if (
+                not mentioned
+                and not ours
+                and await self.engine.store.conversations.get(key) is None
+            ):
+                return
+        elif mentioned:
+            if self.settings.discord_reply_inline:
+                key = convert.key_for(message.guild.id, channel.id)
+            else:
+                channel = await message.create_thread(
+                    name=convert.thread_name(text),
+                    auto_archive_duration=self.settings.discord_thread_archive_minutes,  # type: ignore[arg-type]
+                )
+                key = convert.key_for(message.guild.id, message.channel.id, channel.id)
+        else:
+            return
+        event = convert.message_event(message, key, text)
+        reply = channel_reply(channel, message.author.id)
+        try:
+            await self.engine.submit(event, reply)
+        except StoreError as exc:
+            log.error("message_not_stored", error=str(exc), conversation=str(key))
+            await reply.notice(STORE_FAILURE_MESSAGE)
+
+    async def _download(self, attachment: Attachment) -> bytes:
+        assert self._http_session is not None
+        async with self._http_session.get(attachment.url) as response:
+            response.raise_for_status()
+            return await response.read()
+
+    async def sync_commands(self, guild_id: int | None = None) -> list[str]:
+        """Publish the app commands (globally, or to one guild at once); returns their names."""
+        token = self.settings.discord_token
+        assert token is not None
+        async with self:
+            try:
+                await self.login(token.get_secret_value())
+            except discord.LoginFailure:
+                raise StartupError(TOKEN_HELP) from None
+            if guild_id is None:
+                synced = await self.tree.sync()
+            else:
+                guild = discord.Object(guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+        return [command.name for command in synced]
+
+    async def run_until_closed(self) -> None:
+        """Log in and stay connected; a refused privileged intent becomes a clear message."""
+        token = self.settings.discord_token
+        assert token is not None
+        try:
+            async with self:
+                await self.start(token.get_secret_value())
+        except discord.PrivilegedIntentsRequired:
+            raise StartupError(INTENT_HELP) from None
+        except discord.LoginFailure:
+            raise StartupError(TOKEN_HELP) from None
+
+
+def _fix_for(exc: discord.HTTPException) -> str:
+    """What an operator can do about a failed Discord call."""
+    if isinstance(exc, discord.Forbidden):
+        return (
+            "the bot lacks a permission in this channel (Send Messages, Send Messages in Threads, "
+            "Create Public Threads, Read Message History); re-invite it with the printed URL"
+        )
+    if isinstance(exc, discord.NotFound):
+        return "the channel, thread or message was deleted"
+    return "Discord failed; the next message will be tried again"

@@ -1,0 +1,81 @@
+"""Discord application commands mapped onto the engine's commands; each defers first."""
+
+from __future__ import annotations
+
+import io
+
+import discord
+from discord import app_commands
+
+from bots.discord import convert
+from bots.discord.reply import interaction_reply
+from core.engine import Engine
+from core.events import Event
+
+
+def _event(interaction: discord.Interaction, text: str) -> Event:
+    channel = interaction.channel
+    guild = interaction.guild_id
+    if isinstance(channel, discord.Thread):
+        key = convert.key_for(guild, channel.parent_id or 0, channel.id)
+    else:
+        key = convert.key_for(guild, interaction.channel_id or 0)
+    permissions = interaction.permissions
+    return Event(
+        key=key,
+        user=convert.user(
+            interaction.user.id,
+            interaction.user.display_name,
+            bot=interaction.user.bot,
+            admin=bool(permissions.administrator or permissions.manage_guild),
+        ),
+        text=text,
+        delivery_id=f"interaction:{interaction.id}",
+    )
+
+
+async def _run(interaction: discord.Interaction, engine: Engine, name: str, args: str = "") -> None:
+    """Defer (the 3-second deadline), run an engine command, answer with a follow-up."""
+    result = await engine.command(_event(interaction, args), name, args)
+    files = [discord.File(io.BytesIO(f.data), filename=f.name) for f in result.files]
+    await interaction.followup.send(result.text[:2000], ephemeral=not result.public, files=files)
+
+
+def register_commands(tree: app_commands.CommandTree, engine: Engine) -> None:
+    """/ask, /reset, /model, /usage, /tool (with tool names autocompleted)."""
+
+    @tree.command(name="ask", description="Ask the assistant")
+    @app_commands.describe(question="What do you want to know?")
+    async def ask(interaction: discord.Interaction, question: str) -> None:
+        await interaction.response.defer(thinking=True)
+        await engine.submit(_event(interaction, question), interaction_reply(interaction))
+
+    @tree.command(name="reset", description="Start this conversation over")
+    async def reset(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+        await _run(interaction, engine, "reset")
+
+    @tree.command(name="model", description="Show (admins: set) the model used in this channel")
+    async def model(interaction: discord.Interaction, name: str | None = None) -> None:
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        await _run(interaction, engine, "model", name or "")
+
+    @tree.command(name="usage", description="Your tokens and cost today and this month")
+    async def usage(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        await _run(interaction, engine, "usage")
+
+    @tree.command(name="tool", description="Run a tool directly (no name: list them)")
+    @app_commands.describe(name="The tool", arguments='key=value pairs, e.g. expression="6*7"')
+    async def tool(
+        interaction: discord.Interaction, name: str | None = None, arguments: str = ""
+    ) -> None:
+        await interaction.response.defer(thinking=True)
+        await _run(interaction, engine, "tool", f"{name or ''} {arguments}".strip())
+
+    @tool.autocomplete("name")
+    async def tool_names(
+        interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        names = engine.tools.registry.names() if engine.tools else []
+        return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n][:25]

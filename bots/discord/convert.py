@@ -1,0 +1,74 @@
+"""Pure conversions between Discord messages and the engine's types."""
+
+from __future__ import annotations
+
+import re
+
+import discord
+
+from core.events import Attachment, ConversationKey, Event, Platform, User
+
+DM_WORKSPACE = "dm"
+MAIN_THREAD = "main"
+
+
+def key_for(guild_id: int | None, channel_id: int, thread_id: int | None = None) -> ConversationKey:
+    """Threads are channels of their own (key: thread as channel and thread); DMs are one conversation."""
+    if guild_id is None:
+        return ConversationKey(Platform.DISCORD, DM_WORKSPACE, str(channel_id), MAIN_THREAD)
+    if thread_id is not None:
+        return ConversationKey(Platform.DISCORD, str(guild_id), str(thread_id), str(thread_id))
+    return ConversationKey(Platform.DISCORD, str(guild_id), str(channel_id), MAIN_THREAD)
+
+
+def strip_mention(text: str, bot_id: int) -> str:
+    """The text without the bot's `<@id>` / `<@!id>` mention."""
+    return re.sub(rf"<@!?{bot_id}>", "", text).strip()
+
+
+def thread_name(text: str, limit: int = 90) -> str:
+    """A thread title from the first words of the question."""
+    words = " ".join(text.split())
+    if not words:
+        return "Conversation"
+    return words if len(words) <= limit else words[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def attachment(
+    filename: str, content_type: str | None, size: int, url: str, *, voice: bool
+) -> Attachment:
+    """An attachment; voice messages are Ogg/Opus audio whatever their declared type."""
+    mime = content_type or ("audio/ogg" if voice else "application/octet-stream")
+    return Attachment(name=filename, mime_type=mime.split(";")[0], size=size, url=url)
+
+
+def user(user_id: int, name: str, *, bot: bool, admin: bool) -> User:
+    """Our user from a Discord author."""
+    return User(id=str(user_id), name=name, is_bot=bot, is_admin=admin)
+
+
+def is_admin(author: discord.abc.User) -> bool:
+    """Server administrators and managers are the bot's admins."""
+    permissions = getattr(author, "guild_permissions", None)
+    return bool(permissions and (permissions.administrator or permissions.manage_guild))
+
+
+def message_event(message: discord.Message, key: ConversationKey, text: str) -> Event:
+    """The engine's event for a message addressed to the bot (text without the mention)."""
+    voice = message.flags.voice
+    return Event(
+        key=key,
+        user=user(
+            message.author.id,
+            message.author.display_name,
+            bot=message.author.bot,
+            admin=is_admin(message.author),
+        ),
+        text=text,
+        delivery_id=str(message.id),
+        addressed=True,
+        attachments=tuple(
+            attachment(a.filename, a.content_type, a.size, a.url, voice=voice)
+            for a in message.attachments
+        ),
+    )

@@ -1,0 +1,94 @@
+"""Rendering replies into Discord: send, then edit at most ~1/s; over 2,000 characters, new messages."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import discord
+
+from core.events import OutboundFile
+from core.streaming import EditingReply
+
+MESSAGE_LIMIT = 2_000
+
+
+def _file(file: OutboundFile) -> discord.File:
+    return discord.File(io.BytesIO(file.data), filename=file.name, description=file.title or None)
+
+
+class ChannelSink:
+    """Messages in a channel or thread (MessageSink)."""
+
+    def __init__(self, channel: Any, user_id: int) -> None:
+        self._channel = channel
+        self._user_id = user_id
+
+    async def post(self, text: str) -> str:
+        message = await self._channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+        return str(message.id)
+
+    async def edit(self, message_id: str, text: str) -> None:
+        await self._channel.get_partial_message(int(message_id)).edit(content=text)
+
+    async def delete(self, message_id: str) -> None:
+        await self._channel.get_partial_message(int(message_id)).delete()
+
+    async def typing(self) -> None:
+        await self._channel.typing()
+
+    async def notice(self, text: str) -> None:
+        # Messages cannot be ephemeral outside interactions: address the user instead.
+        await self._channel.send(
+            f"<@{self._user_id}> {text}", allowed_mentions=discord.AllowedMentions(users=True)
+        )
+
+    async def upload(self, file: OutboundFile) -> None:
+        await self._channel.send(file=_file(file))
+
+
+class InteractionSink:
+    """Follow-ups of a deferred slash command (MessageSink): the first post fills the original."""
+
+    def __init__(self, interaction: discord.Interaction) -> None:
+        self._interaction = interaction
+        self._original_used = False
+
+    async def post(self, text: str) -> str:
+        if not self._original_used:
+            self._original_used = True
+            await self._interaction.edit_original_response(content=text)
+            return "original"
+        message = await self._interaction.followup.send(text, wait=True)
+        return str(message.id)
+
+    async def edit(self, message_id: str, text: str) -> None:
+        if message_id == "original":
+            await self._interaction.edit_original_response(content=text)
+        else:
+            await self._interaction.followup.edit_message(int(message_id), content=text)
+
+    async def delete(self, message_id: str) -> None:
+        if message_id == "original":
+            await self._interaction.delete_original_response()
+        else:
+            await self._interaction.followup.delete_message(int(message_id))
+
+    async def typing(self) -> None:
+        return None  # the deferred response already shows "thinking…"
+
+    async def notice(self, text: str) -> None:
+        await self._interaction.followup.send(text, ephemeral=True)
+
+    async def upload(self, file: OutboundFile) -> None:
+        await self._interaction.followup.send(file=_file(file))
+
+
+def channel_reply(channel: Any, user_id: int) -> EditingReply:
+    """A streamed reply into a channel or thread."""
+    return EditingReply(ChannelSink(channel, user_id), limit=MESSAGE_LIMIT)
+
+
+def interaction_reply(interaction: discord.Interaction) -> EditingReply:
+    """A streamed reply into a deferred interaction."""
+    return EditingReply(InteractionSink(interaction), limit=MESSAGE_LIMIT)

@@ -1,0 +1,221 @@
+"""The Discord adapter end to end: the real discord.py client against a fake gateway and REST API."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import discord
+import pytest
+
+from bots.discord.client import INTENT_HELP, DiscordAdapter
+from bots.errors import StartupError
+from bots.services import Services, build_services
+from core.settings import Settings
+from core.simulator import Simulator, Text
+from tests.fakes.discord import FakeDiscord
+
+
+@dataclass
+class Rig:
+    fake: FakeDiscord
+    sim: Simulator
+    services: Services
+    bot: DiscordAdapter
+
+
+@pytest.fixture(autouse=True)
+def _restore_discord_globals() -> object:
+    base, gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    yield
+    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
+
+
+async def _start(
+    fake: FakeDiscord, services: Services, settings: Settings
+) -> tuple[DiscordAdapter, asyncio.Task[None]]:
+    bot = DiscordAdapter(settings, services.engine, guild_ready_timeout=0.05)
+    await bot.login(fake.token)
+    task = asyncio.create_task(bot.connect())
+    await asyncio.wait_for(bot.wait_until_ready(), 15)
+    return bot, task
+
+
+@pytest.fixture
+async def rig(sim: Simulator, make_settings: Callable[..., Settings]) -> AsyncIterator[Rig]:
+    async with FakeDiscord() as fake:
+        settings = make_settings(
+            discord_token=fake.token,
+            discord_api_url=fake.api_base,
+            discord_gateway_url=fake.gateway_url,
+            moderation_enabled=False,
+        )
+        services = await build_services(settings)
+        bot, task = await _start(fake, services, settings)
+        try:
+            yield Rig(fake, sim, services, bot)
+        finally:
+            await bot.close()
+            await asyncio.gather(task, return_exceptions=True)
+            await services.close()
+
+
+def _posted(fake: FakeDiscord, channel: int) -> list[str]:
+    return [m["content"] for m in fake.messages.get(channel, [])]
+
+
+async def test_a_mention_opens_a_thread_and_is_answered_there(rig: Rig) -> None:
+    message = await rig.fake.push_message(
+        rig.fake.channel_id, "what is the plan for today?", mention_bot=True
+    )
+    thread_id = int(message["id"])
+    await rig.fake.wait_for("POST", rf"/channels/{thread_id}/messages$")
+    await rig.services.engine.drain()
+    created = (await rig.fake.wait_for("POST", r"/messages/\d+/threads"))[0]
+    assert created.json["name"] == "what is the plan for today?"
+    assert _posted(rig.fake, thread_id)[-1] == "You said: what is the plan for today?"
+
+
+async def test_a_follow_up_in_the_thread_carries_memory(rig: Rig) -> None:
+    message = await rig.fake.push_message(rig.fake.channel_id, "my name is Ada", mention_bot=True)
+    thread_id = int(message["id"])
+    await rig.fake.wait_for("POST", rf"/channels/{thread_id}/messages$")
+    await rig.services.engine.drain()
+    await rig.fake.push_message(thread_id, "what is my name?")
+    await rig.fake.wait_for("POST", rf"/channels/{thread_id}/messages$", count=2)
+    await rig.services.engine.drain()
+    sent = rig.sim.requests_to("chat")[-1].body["messages"]  # type: ignore[index]
+    assert [m["content"] for m in sent[1:]] == [
+        "my name is Ada",
+        "You said: my name is Ada",
+        "what is my name?",
+    ]
+
+
+async def test_plain_channel_messages_without_a_mention_are_ignored(rig: Rig) -> None:
+    await rig.fake.push_message(rig.fake.channel_id, "just chatting")
+    await rig.fake.push_message(rig.fake.channel_id, "from a bot", bot=True, mention_bot=True)
+    ping = await rig.fake.push_message(rig.fake.channel_id, "ping", mention_bot=True)
+    await rig.fake.wait_for("POST", rf"/channels/{ping['id']}/messages$")
+    await rig.services.engine.drain()
+    assert len(rig.sim.requests_to("chat")) == 1
+
+
+async def test_a_direct_message_is_a_conversation(rig: Rig) -> None:
+    dm = rig.fake.add_dm_channel(42)
+    await rig.fake.push_message(dm, "hello privately")
+    await rig.fake.wait_for("POST", rf"/channels/{dm}/messages$")
+    await rig.services.engine.drain()
+    assert _posted(rig.fake, dm)[-1] == "You said: hello privately"
+
+
+async def test_a_long_reply_with_code_is_split_and_edits_are_throttled(rig: Rig) -> None:
+    code = "```python\n" + "\n".join(f"print({i})  # line {i}" for i in range(160)) + "\n```"
+    answer = "Here is the script.\n\n" + code + "\n\nRun it twice. " + "More detail. " * 120
+    assert len(answer) > 4500
+    rig.sim.chunk_size = 200
+    rig.sim.enqueue(Text(answer, pace=0.1))  # about 2.5 s of streaming
+    message = await rig.fake.push_message(rig.fake.channel_id, "write a script", mention_bot=True)
+    thread_id = int(message["id"])
+    await rig.fake.wait_for("POST", rf"/channels/{thread_id}/messages$")
+    await rig.services.engine.drain()
+    posted = _posted(rig.fake, thread_id)
+    assert len(posted) >= 3 and all(len(p) <= 2000 for p in posted)
+    assert all(sum(1 for line in p.split("\n") if line.startswith("```")) % 2 == 0 for p in posted)
+    assert "".join(posted).count("print(") == 160
+    writes = sorted(t for m in rig.fake.messages[thread_id] for t in [m["at"], *m.get("edits", [])])
+    flushes = [b for a, b in itertools.pairwise([-1.0, *writes]) if b - a > 0.3]  # one per flush
+    assert len(flushes) >= 3, "the reply was streamed, not posted at the end"
+    streamed = flushes[:-1]  # the final flush follows the last delta immediately
+    assert all(b - a >= 0.9 for a, b in itertools.pairwise(streamed)), "about once a second"
+
+
+async def test_a_slash_command_is_deferred_then_followed_up(rig: Rig) -> None:
+    await rig.bot.tree.sync()
+    assert {c["name"] for c in rig.fake.commands["global"]} >= {
+        "ask",
+        "reset",
+        "model",
+        "usage",
+        "tool",
+    }
+    interaction = await rig.fake.push_interaction(
+        "ask", [{"name": "question", "type": 3, "value": "hi there"}]
+    )
+    await rig.fake.wait_for("POST", rf"/interactions/{interaction['id']}/")
+    callback = rig.fake.interaction_callbacks[interaction["id"]]["callback"]
+    assert callback["body"]["type"] == 5, "deferred"
+    assert callback["at"] - interaction["_sent_at"] < 3.0
+    await rig.fake.wait_for("PATCH", r"/webhooks/\d+/[^/]+/messages/@original")
+    await rig.services.engine.drain()
+    originals = [m for m in rig.fake.messages[-1] if m["target"] == "@original"]
+    assert originals[-1]["content"] == "You said: hi there"
+    usage = await rig.fake.push_interaction("usage")
+    await rig.fake.wait_for("POST", r"/webhooks/\d+/[^/]+$")
+    follow = [m for m in rig.fake.messages[-1] if m["target"] == "followup"]
+    assert follow and follow[-1]["content"].startswith("Today:")
+    assert usage
+
+
+async def test_a_rest_rate_limit_is_retried(rig: Rig) -> None:
+    rig.fake.fail_next("POST", r"/channels/\d+/messages$", status=429, retry_after=0.05)
+    dm = rig.fake.add_dm_channel(42)
+    await rig.fake.push_message(dm, "hello")
+    await rig.fake.wait_for("POST", rf"/channels/{dm}/messages$", count=2)
+    await rig.services.engine.drain()
+    assert _posted(rig.fake, dm) == ["You said: hello"]
+
+
+async def test_reconnect_resumes_and_the_conversation_continues(rig: Rig) -> None:
+    await rig.fake.send_reconnect()
+    await asyncio.wait_for(rig.fake.ready.wait(), 15)
+    assert rig.fake.resumes == 1
+    dm = rig.fake.add_dm_channel(42)
+    await rig.fake.push_message(dm, "still there?")
+    await rig.fake.wait_for("POST", rf"/channels/{dm}/messages$")
+    await rig.services.engine.drain()
+    assert _posted(rig.fake, dm)[-1] == "You said: still there?"
+
+
+async def test_images_and_voice_messages(rig: Rig) -> None:
+    image = rig.fake.add_attachment("photo.png", "image/png", b"\x89PNG data")
+    await rig.fake.push_message(
+        rig.fake.channel_id, "what is this?", mention_bot=True, attachments=[image]
+    )
+    await rig.fake.wait_for("POST", r"/channels/\d+/messages$")
+    await rig.services.engine.drain()
+    content = rig.sim.requests_to("chat")[0].body["messages"][-1]["content"]  # type: ignore[index]
+    assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
+    dm = rig.fake.add_dm_channel(42)
+    voice = rig.fake.add_attachment(
+        "voice-message.ogg", "audio/ogg", b"SIMTEXT:remind me at noon", voice=True
+    )
+    await rig.fake.push_message(dm, "", attachments=[voice], flags=1 << 13)
+    await rig.fake.wait_for("POST", rf"/channels/{dm}/messages$", count=2)
+    await rig.services.engine.drain()
+    posted = _posted(rig.fake, dm)
+    assert any("Transcript: remind me at noon" in p for p in posted)
+    assert posted[-1] == "You said: remind me at noon"
+
+
+async def test_a_refused_message_content_intent_gives_the_fix(
+    sim: Simulator, make_settings: Callable[..., Settings]
+) -> None:
+    async with FakeDiscord() as fake:
+        fake.reject_privileged_intents = True
+        settings = make_settings(
+            discord_token=fake.token,
+            discord_api_url=fake.api_base,
+            discord_gateway_url=fake.gateway_url,
+        )
+        services = await build_services(settings)
+        bot = DiscordAdapter(settings, services.engine)
+        started = time.perf_counter()
+        with pytest.raises(StartupError) as stopped:
+            await asyncio.wait_for(bot.run_until_closed(), 30)
+        assert str(stopped.value) == INTENT_HELP
+        assert time.perf_counter() - started < 30
+        await services.close()
