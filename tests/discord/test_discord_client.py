@@ -219,3 +219,135 @@ async def test_a_refused_message_content_intent_gives_the_fix(
         assert str(stopped.value) == INTENT_HELP
         assert time.perf_counter() - started < 30
         await services.close()
+
+
+async def test_a_thread_the_bot_joined_is_recognised_after_a_restart(
+    rig: Rig, make_settings: Callable[..., Settings]
+) -> None:
+    thread = await rig.fake.add_thread(owner_id=42)
+    await rig.fake.push_message(thread, "help me plan", mention_bot=True)
+    await rig.fake.wait_for("POST", rf"/channels/{thread}/messages$")
+    await rig.services.engine.drain()
+    await rig.bot.close()
+    restarted, task = await _start(rig.fake, rig.services, rig.bot.settings)
+    try:
+        await rig.fake.push_message(thread, "and tomorrow?")  # no mention: known from the store
+        await rig.fake.wait_for("POST", rf"/channels/{thread}/messages$", count=2)
+        await rig.services.engine.drain()
+        assert _posted(rig.fake, thread) == ["You said: help me plan", "You said: and tomorrow?"]
+    finally:
+        await restarted.close()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_someone_elses_thread_without_a_mention_is_ignored(rig: Rig) -> None:
+    thread = await rig.fake.add_thread(owner_id=42)
+    await rig.fake.push_message(thread, "talking among ourselves")
+    dm = rig.fake.add_dm_channel(42)
+    await rig.fake.push_message(dm, "marker")
+    await rig.fake.wait_for("POST", rf"/channels/{dm}/messages$")
+    await rig.services.engine.drain()
+    assert [r.body["messages"][-1]["content"] for r in rig.sim.requests_to("chat")] == ["marker"]  # type: ignore[index]
+
+
+async def test_a_typing_indicator_shows_while_waiting(rig: Rig) -> None:
+    dm = rig.fake.add_dm_channel(42)
+    await rig.fake.push_message(dm, "are you typing?")
+    typing = await rig.fake.wait_for("POST", rf"/channels/{dm}/typing$")
+    reply = await rig.fake.wait_for("POST", rf"/channels/{dm}/messages$")
+    assert typing[0].at <= reply[0].at
+
+
+async def test_reply_inline_answers_in_the_channel(
+    sim: Simulator, make_settings: Callable[..., Settings]
+) -> None:
+    async with FakeDiscord() as fake:
+        settings = make_settings(
+            discord_token=fake.token,
+            discord_api_url=fake.api_base,
+            discord_gateway_url=fake.gateway_url,
+            discord_reply_inline=True,
+            moderation_enabled=False,
+        )
+        services = await build_services(settings)
+        bot, task = await _start(fake, services, settings)
+        try:
+            await fake.push_message(fake.channel_id, "inline please", mention_bot=True)
+            await fake.wait_for("POST", rf"/channels/{fake.channel_id}/messages$")
+            await services.engine.drain()
+            assert _posted(fake, fake.channel_id) == ["You said: inline please"]
+            assert not [r for r in fake.requests if r.path.endswith("/threads")]
+        finally:
+            await bot.close()
+            await asyncio.gather(task, return_exceptions=True)
+            await services.close()
+
+
+async def test_without_the_message_content_intent_mentions_and_dms_still_work(
+    sim: Simulator, make_settings: Callable[..., Settings]
+) -> None:
+    async with FakeDiscord() as fake:
+        fake.reject_privileged_intents = True
+        settings = make_settings(
+            discord_token=fake.token,
+            discord_api_url=fake.api_base,
+            discord_gateway_url=fake.gateway_url,
+            discord_message_content=False,
+            moderation_enabled=False,
+        )
+        services = await build_services(settings)
+        bot, task = await _start(fake, services, settings)
+        try:
+            assert fake.identify is not None
+            assert not fake.identify["intents"] & discord.Intents(message_content=True).value
+            dm = fake.add_dm_channel(42)
+            await fake.push_message(dm, "no intent needed")
+            await fake.wait_for("POST", rf"/channels/{dm}/messages$")
+            await services.engine.drain()
+            assert _posted(fake, dm) == ["You said: no intent needed"]
+        finally:
+            await bot.close()
+            await asyncio.gather(task, return_exceptions=True)
+            await services.close()
+
+
+async def test_a_dropped_socket_resumes_and_the_conversation_continues(rig: Rig) -> None:
+    dm = rig.fake.add_dm_channel(42)
+    await rig.fake.push_message(dm, "before")
+    await rig.fake.wait_for("POST", rf"/channels/{dm}/messages$")
+    await rig.services.engine.drain()
+    await rig.fake.drop()
+    await asyncio.wait_for(rig.fake.ready.wait(), 30)
+    assert rig.fake.resumes == 1
+    await rig.fake.push_message(dm, "after")
+    await rig.fake.wait_for("POST", rf"/channels/{dm}/messages$", count=2)
+    await rig.services.engine.drain()
+    sent = rig.sim.requests_to("chat")[-1].body["messages"]  # type: ignore[index]
+    assert [m["content"] for m in sent[1:]] == ["before", "You said: before", "after"]
+
+
+async def test_tool_names_are_autocompleted_from_the_registry(rig: Rig) -> None:
+    interaction = await rig.fake.push_interaction(
+        "tool",
+        [{"name": "name", "type": 3, "value": "calc", "focused": True}],
+        kind=4,
+    )
+    await rig.fake.wait_for("POST", rf"/interactions/{interaction['id']}/")
+    callback = rig.fake.interaction_callbacks[interaction["id"]]["callback"]["body"]
+    assert callback["type"] == 8
+    assert [c["value"] for c in callback["data"]["choices"]] == ["calculate"]
+
+
+async def test_a_slash_tool_call_runs_the_tool(rig: Rig) -> None:
+    interaction = await rig.fake.push_interaction(
+        "tool",
+        [
+            {"name": "name", "type": 3, "value": "calculate"},
+            {"name": "arguments", "type": 3, "value": 'expression="6*7"'},
+        ],
+    )
+    await rig.fake.wait_for("POST", rf"/interactions/{interaction['id']}/")
+    assert rig.fake.interaction_callbacks[interaction["id"]]["callback"]["body"]["type"] == 5
+    await rig.fake.wait_for("POST", r"/webhooks/\d+/[^/]+$")
+    follow = [m for m in rig.fake.messages[-1] if m["target"] == "followup"]
+    assert "42" in follow[-1]["content"]

@@ -221,6 +221,35 @@ class FakeDiscord:
             attachment |= {"duration_secs": 2.5, "waveform": "AAAA"}
         return attachment
 
+    async def add_thread(self, owner_id: int, name: str = "a user's thread") -> int:
+        """A public thread in the text channel that someone else started."""
+        thread_id = self.snowflake()
+        self.channels[thread_id] = self._thread(thread_id, self.channel_id, owner_id, name, 1440)
+        await self.dispatch("THREAD_CREATE", {**self.channels[thread_id], "newly_created": True})
+        return thread_id
+
+    def _thread(
+        self, thread_id: int, parent: int, owner_id: int, name: str, archive_minutes: int
+    ) -> JSON:
+        return {
+            "id": str(thread_id),
+            "type": 11,
+            "guild_id": str(self.guild_id),
+            "parent_id": str(parent),
+            "owner_id": str(owner_id),
+            "name": name,
+            "message_count": 0,
+            "member_count": 1,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": archive_minutes,
+                "archive_timestamp": "2026-11-24T12:00:00+00:00",
+                "locked": False,
+            },
+        }
+
     def add_dm_channel(self, user_id: int) -> int:
         channel_id = self.snowflake()
         self.channels[channel_id] = {
@@ -505,24 +534,13 @@ class FakeDiscord:
         if match := re.fullmatch(r"/channels/(\d+)/messages/(\d+)/threads", path):
             thread_id = int(match.group(2))
             parent = int(match.group(1))
-            thread = {
-                "id": str(thread_id),
-                "type": 11,
-                "guild_id": str(self.guild_id),
-                "parent_id": str(parent),
-                "owner_id": str(self.bot_id),
-                "name": body.get("name", "thread"),
-                "message_count": 0,
-                "member_count": 1,
-                "rate_limit_per_user": 0,
-                "flags": 0,
-                "thread_metadata": {
-                    "archived": False,
-                    "auto_archive_duration": body.get("auto_archive_duration", 1440),
-                    "archive_timestamp": "2026-11-24T12:00:00+00:00",
-                    "locked": False,
-                },
-            }
+            thread = self._thread(
+                thread_id,
+                parent,
+                self.bot_id,
+                body.get("name", "thread"),
+                body.get("auto_archive_duration", 1440),
+            )
             self.channels[thread_id] = thread
             await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
             return _json(thread, 201)
