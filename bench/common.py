@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from bench.peers import RemoteSimulator, simulator
 from bots.services import Services, build_services
 from core.events import OutboundFile
 from core.settings import Settings
-from core.simulator import Simulator
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -39,10 +39,10 @@ class TimedReply:
         pass
 
     async def append(self, delta: str) -> None:
-        self.last_append = time.perf_counter()
+        self.last_append = time.monotonic()
 
     async def finish(self, text: str) -> None:
-        self.finished = time.perf_counter()
+        self.finished = time.monotonic()
         self.text = text
 
     async def notice(self, text: str) -> None:
@@ -54,11 +54,10 @@ class TimedReply:
 
 @asynccontextmanager
 async def engine(
-    latency: float = 0.0, **overrides: object
-) -> AsyncIterator[tuple[Services, Simulator]]:
-    """An engine on a temporary database, talking to a simulator on loopback."""
-    async with Simulator(latency=latency, chunk_size=64) as sim:
-        sim.record = False
+    latency: float = 0.0, *, record: bool = False, **overrides: object
+) -> AsyncIterator[tuple[Services, RemoteSimulator]]:
+    """An engine on a temporary database, talking to a simulator in another process."""
+    async with simulator(latency, record=record) as sim:
         with tempfile.TemporaryDirectory() as folder:
             values: dict[str, object] = {
                 "openai_api_key": "sk-bench",

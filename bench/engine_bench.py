@@ -20,15 +20,14 @@ def _event(conversation: int, turn: int) -> Event:
 
 async def overhead(turns: int = 300) -> tuple[float, float]:
     """p50/p99 ms of (event in -> request out) + (last token -> reply finished)."""
-    async with engine() as (services, sim):
-        sim.record = True
+    async with engine(record=True) as (services, sim):
         samples = []
         for i in range(turns):
             reply = TimedReply()
-            started = time.perf_counter()
+            started = time.monotonic()
             await services.engine.handle(_event(i % 20, i), reply)
-            request_out = sim.requests[-1].at
-            sim.requests.clear()
+            request_out = (await sim.requests())[-1]["at"]  # the simulator's clock is the same
+            await sim.admin("reset")
             before = (request_out - started) * 1000
             after = (reply.finished - reply.last_append) * 1000
             samples.append(before + after)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import openai
 import structlog
 
+from core.batching import MicroBatcher
 from core.events import Attachment, ConversationKey
 from core.llm.retry import RetryPolicy, call_with_retries
 from core.store.moderation import ModerationLog
@@ -33,6 +34,8 @@ CATEGORIES = (
     "illicit/violent",
 )
 _RANK = {"allow": 0, "flag": 1, "block": 2}
+BATCH_SIZE = 32  # texts per moderation request when many turns are moderated at once
+MAX_IN_FLIGHT = 4  # moderation requests outstanding before new texts wait to share one
 
 INPUT_BLOCKED = (
     "I can't help with that message: it appears to go against the usage policy ({categories}). "
@@ -107,6 +110,9 @@ class Moderator:
         self._fail_open = fail_open
         self._keep_text = keep_text
         self.enabled = enabled
+        self._texts: MicroBatcher[str, dict[str, float]] = MicroBatcher(
+            self._score_texts, max_size=BATCH_SIZE, max_in_flight=MAX_IN_FLIGHT
+        )
 
     def judge(self, scores: dict[str, float]) -> Verdict:
         """Apply the per-category rules to one set of scores."""
@@ -130,26 +136,13 @@ class Moderator:
         images: Sequence[Attachment] = (),
     ) -> Verdict:
         """Moderate text (and images); records flags and blocks; raises when fail-closed and down."""
+        images = [image for image in images if image.data is not None]
         if not self.enabled or (not text.strip() and not images):
             return Verdict("allow")
-        parts: list[dict[str, object]] = [{"type": "text", "text": text}] if text.strip() else []
-        parts += [
-            {"type": "image_url", "image_url": {"url": _data_url(image)}}
-            for image in images
-            if image.data is not None
-        ]
         try:
-            result = await call_with_retries(
-                self._policy,
-                lambda: self._client.moderations.create(model=self._model, input=parts),  # type: ignore[arg-type]
-            )
+            scores = await (self._score_parts(text, images) if images else self._texts.submit(text))
         except Exception as exc:
             return await self._unavailable(exc, key, user_id, direction)
-        scores: dict[str, float] = {}
-        for item in result.results:
-            for category, score in item.category_scores.model_dump(by_alias=True).items():
-                if score is not None:
-                    scores[category] = max(scores.get(category, 0.0), float(score))
         verdict = self.judge(scores)
         if verdict.action != "allow":
             log.warning(
@@ -167,6 +160,28 @@ class Moderator:
                 excerpt=excerpt(text, keep_text=self._keep_text),
             )
         return verdict
+
+    async def _score_texts(self, texts: list[str]) -> list[dict[str, float]]:
+        """One request for texts from many turns: one result per text, in order."""
+        result = await call_with_retries(self._policy, lambda: self._post(texts))
+        return [_scores(item) for item in result["results"]]
+
+    async def _post(self, inputs: list[Any]) -> dict[str, Any]:
+        """`POST /moderations` through the SDK, the result as plain JSON (see llm.client)."""
+        return await self._client.post(
+            "/moderations", body={"model": self._model, "input": inputs}, cast_to=object
+        )
+
+    async def _score_parts(self, text: str, images: Sequence[Attachment]) -> dict[str, float]:
+        """Text and images as one multi-modal input: the highest score of each category."""
+        parts: list[dict[str, object]] = [{"type": "text", "text": text}] if text.strip() else []
+        parts += [{"type": "image_url", "image_url": {"url": _data_url(i)}} for i in images]
+        result = await call_with_retries(self._policy, lambda: self._post(parts))
+        scores: dict[str, float] = {}
+        for item in result["results"]:
+            for category, score in _scores(item).items():
+                scores[category] = max(scores.get(category, 0.0), score)
+        return scores
 
     async def _unavailable(
         self, exc: Exception, key: ConversationKey, user_id: str, direction: str
@@ -191,6 +206,15 @@ class Moderator:
         if self._fail_open:
             return Verdict("allow", error=type(exc).__name__)
         raise ModerationUnavailable(str(exc)) from exc
+
+
+def _scores(result: dict[str, Any]) -> dict[str, float]:
+    """Category scores of one moderation result, by OpenAI's category names."""
+    return {
+        category: float(score)
+        for category, score in (result.get("category_scores") or {}).items()
+        if score is not None
+    }
 
 
 def _data_url(image: Attachment) -> str:

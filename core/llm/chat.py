@@ -47,15 +47,11 @@ def chat_messages(request: ModelRequest) -> list[dict[str, Any]]:
     return out
 
 
-def request_params(request: ModelRequest) -> dict[str, Any]:
-    """Keyword arguments for `chat.completions.create` (streaming, with usage)."""
+def request_body(request: ModelRequest) -> dict[str, Any]:
+    """The JSON body of a streaming `POST /chat/completions` (with usage)."""
     params: dict[str, Any] = {
         "model": request.model,
-        # The context is built here already in wire shape; handing it over as extra_body (merged
-        # into the JSON verbatim) skips the SDK's per-field TypedDict transform, which was most of
-        # the per-turn CPU cost for long windows.
-        "messages": [],
-        "extra_body": {"messages": chat_messages(request)},
+        "messages": chat_messages(request),
         "stream": True,
         "stream_options": {"include_usage": True},
     }
@@ -98,7 +94,7 @@ class ChatClient(ModelClient):
     wire_api = "chat"
 
     async def _stream_once(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        stream = await self.openai.chat.completions.create(**request_params(request))
+        stream = await self._post_stream("/chat/completions", request_body(request))
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         logprobs: list[float] = []
@@ -107,28 +103,30 @@ class ChatClient(ModelClient):
         finish_reason = ""
         async with stream:
             async for chunk in stream:
-                model = chunk.model or model
-                if chunk.usage:
-                    details = chunk.usage.prompt_tokens_details
+                model = chunk.get("model") or model
+                if counts := chunk.get("usage"):
+                    details = counts.get("prompt_tokens_details") or {}
                     usage = Usage(
-                        chunk.usage.prompt_tokens,
-                        (details.cached_tokens or 0) if details else 0,
-                        chunk.usage.completion_tokens,
+                        counts.get("prompt_tokens") or 0,
+                        details.get("cached_tokens") or 0,
+                        counts.get("completion_tokens") or 0,
                     )
-                for choice in chunk.choices:
-                    delta = choice.delta
-                    if delta.content:
-                        text.append(delta.content)
-                        yield TextDelta(delta.content)
-                    for fragment in delta.tool_calls or ():
-                        call = calls.setdefault(fragment.index, {"id": "", "name": "", "args": ""})
-                        call["id"] = fragment.id or call["id"]
-                        if fragment.function:
-                            call["name"] = fragment.function.name or call["name"]
-                            call["args"] += fragment.function.arguments or ""
-                    if choice.logprobs and choice.logprobs.content:
-                        logprobs.extend(lp.logprob for lp in choice.logprobs.content)
-                    finish_reason = choice.finish_reason or finish_reason
+                for choice in chunk.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    if content := delta.get("content"):
+                        text.append(content)
+                        yield TextDelta(content)
+                    for fragment in delta.get("tool_calls") or ():
+                        call = calls.setdefault(
+                            fragment.get("index", 0), {"id": "", "name": "", "args": ""}
+                        )
+                        call["id"] = fragment.get("id") or call["id"]
+                        if function := fragment.get("function"):
+                            call["name"] = function.get("name") or call["name"]
+                            call["args"] += function.get("arguments") or ""
+                    if (choice.get("logprobs") or {}).get("content"):
+                        logprobs.extend(lp["logprob"] for lp in choice["logprobs"]["content"])
+                    finish_reason = choice.get("finish_reason") or finish_reason
         if not finish_reason:
             raise ValueError("the model's stream ended without a finish reason")
         yield Completed(

@@ -6,6 +6,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
+from typing import Any
 
 import openai
 import structlog
@@ -37,6 +38,18 @@ class ModelClient(ABC):
         self.openai = openai_client
         self.policy = policy
         self._sleep = sleep
+
+    async def _post_stream(self, path: str, body: dict[str, Any]) -> openai.AsyncStream[Any]:
+        """POST a streaming call through the SDK and get its events as plain JSON objects.
+
+        The SDK still does the wire work (auth, base URL, headers, timeouts, SSE, in-stream and
+        HTTP errors as `openai` exceptions); skipping its typed request transform and per-event
+        model building halves what a call costs the server's CPU. The body is built here, in wire
+        shape, by the `request_body` of each wire module.
+        """
+        return await self.openai.post(
+            path, body=body, cast_to=object, stream=True, stream_cls=openai.AsyncStream[object]
+        )
 
     @abstractmethod
     def _stream_once(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:

@@ -46,12 +46,11 @@ def input_items(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     return items
 
 
-def request_params(request: ModelRequest) -> dict[str, Any]:
-    """Keyword arguments for `responses.create` (streaming)."""
+def request_body(request: ModelRequest) -> dict[str, Any]:
+    """The JSON body of a streaming `POST /responses`."""
     params: dict[str, Any] = {
         "model": request.model,
-        # Wire-shaped already: passed verbatim (see chat.request_params for why).
-        "extra_body": {"input": input_items(request.messages)},
+        "input": input_items(request.messages),
         "stream": True,
     }
     if request.conversation:
@@ -100,39 +99,41 @@ class ResponsesClient(ModelClient):
     wire_api = "responses"
 
     async def _stream_once(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        stream = await self.openai.responses.create(**request_params(request))
+        stream = await self._post_stream("/responses", request_body(request))
         text: list[str] = []
         calls: list[ToolCall] = []
         logprobs: list[float] = []
         async with stream:
             async for event in stream:
-                kind = event.type
+                kind = event.get("type")
                 if kind == "response.output_text.delta":
-                    text.append(event.delta)
-                    logprobs.extend(lp.logprob for lp in (getattr(event, "logprobs", None) or []))
-                    yield TextDelta(event.delta)
-                elif kind == "response.output_item.done" and event.item.type == "function_call":
-                    item = event.item
-                    calls.append(ToolCall(item.call_id, item.name, item.arguments))
+                    text.append(event["delta"])
+                    logprobs.extend(lp["logprob"] for lp in event.get("logprobs") or ())
+                    yield TextDelta(event["delta"])
+                elif (
+                    kind == "response.output_item.done" and event["item"]["type"] == "function_call"
+                ):
+                    item = event["item"]
+                    calls.append(ToolCall(item["call_id"], item["name"], item["arguments"]))
                 elif kind in ("response.completed", "response.incomplete"):
-                    response = event.response
-                    usage = response.usage
+                    response = event["response"]
+                    usage = response.get("usage")
                     yield Completed(
                         text="".join(text),
                         tool_calls=tuple(calls),
                         usage=Usage(
-                            usage.input_tokens,
-                            usage.input_tokens_details.cached_tokens,
-                            usage.output_tokens,
+                            usage["input_tokens"],
+                            (usage.get("input_tokens_details") or {}).get("cached_tokens") or 0,
+                            usage["output_tokens"],
                         )
                         if usage
                         else Usage(),
-                        model=response.model,
+                        model=response.get("model") or request.model,
                         finish_reason="tool_calls"
                         if calls
                         else ("stop" if kind == "response.completed" else "length"),
                         mean_logprob=sum(logprobs) / len(logprobs) if logprobs else None,
-                        response_id=response.id,
+                        response_id=response.get("id", ""),
                     )
                     return
                 elif kind in ("response.failed", "error"):
@@ -140,6 +141,6 @@ class ResponsesClient(ModelClient):
         raise ValueError("the model's stream ended without response.completed")
 
 
-def _error_text(event: Any) -> str:
-    error = getattr(getattr(event, "response", None), "error", None) or event
-    return str(getattr(error, "message", error))
+def _error_text(event: dict[str, Any]) -> str:
+    error = (event.get("response") or {}).get("error") or event.get("error") or event
+    return str(error.get("message", error) if isinstance(error, dict) else error)

@@ -10,8 +10,9 @@ import signal
 from core.simulator.server import Simulator
 
 
-async def _serve(host: str, port: int, latency: float) -> None:
-    simulator = Simulator(latency=latency)
+async def _serve(host: str, port: int, latency: float, chunk_size: int, record: bool) -> None:
+    simulator = Simulator(latency=latency, chunk_size=chunk_size)
+    simulator.record = record
     await simulator.start(host, port)
     print(f"simulator listening on {simulator.base_url}", flush=True)
     stop = asyncio.Event()
@@ -28,9 +29,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m core.simulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--chunk-size", type=int, default=8, help="characters per streamed delta")
+    parser.add_argument(
+        "--no-record", action="store_true", help="do not keep requests (long benchmark runs)"
+    )
     args = parser.parse_args()
-    asyncio.run(_serve(args.host, args.port, args.latency))
+    asyncio.run(_serve(args.host, args.port, args.latency, args.chunk_size, not args.no_record))
 
 
 if __name__ == "__main__":

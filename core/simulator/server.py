@@ -447,6 +447,7 @@ class Simulator:
                         "method": r.method,
                         "path": r.path,
                         "body": _jsonable(r.body),
+                        "at": r.at,
                     }
                     for r in self.requests
                 ]

@@ -1,0 +1,81 @@
+"""Micro-batching: calls made while earlier ones are in flight go out together as one request."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class MicroBatcher(Generic[T, R]):
+    """Sends items in batches, with at most `max_in_flight` requests outstanding.
+
+    Under light load every item goes out at once, alone (no added wait). When `max_in_flight`
+    requests are outstanding, new items queue and leave together as soon as one returns, so a
+    busy server makes one request where it would have made dozens; per-request work is most of
+    what such calls cost. `send` returns one result per item, in order; if it raises, every item
+    of that batch gets the exception.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[list[T]], Awaitable[list[R]]],
+        *,
+        max_size: int,
+        max_in_flight: int,
+    ) -> None:
+        self._send = send
+        self._max_size = max_size
+        self._max_in_flight = max_in_flight
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._scheduled = False
+        self.batches = 0
+        self.items = 0
+
+    def submit(self, item: T) -> asyncio.Future[R]:
+        """Queue `item`; the future resolves with its result."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append((item, future))
+        if not self._scheduled and len(self._in_flight) < self._max_in_flight:
+            self._scheduled = True
+            loop.call_soon(self._flush)  # items submitted in this iteration join the batch
+        return future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        while self._pending and len(self._in_flight) < self._max_in_flight:
+            batch, self._pending = (
+                self._pending[: self._max_size],
+                self._pending[self._max_size :],
+            )
+            task = asyncio.create_task(self._run(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if self._pending and not self._scheduled:
+            self._flush()
+
+    async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        self.batches += 1
+        self.items += len(batch)
+        try:
+            results = await self._send([item for item, _ in batch])
+            if len(results) != len(batch):
+                raise RuntimeError(f"{len(results)} results for {len(batch)} items")
+        except BaseException as exc:  # every caller hears about the failure
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
