@@ -22,11 +22,19 @@ from core.budgets import Budgets, Refusal
 from core.commands import COMMANDS, CommandResult, Handler, help_text, is_admin
 from core.config import TurnConfig, resolve_config
 from core.events import ConversationKey, Event, OutboundFile, Reply
-from core.llm.client import ModelClient
+from core.llm.client import ModelClient, Streamer
 from core.llm.errors import classify
 from core.llm.pricing import PriceTable
 from core.llm.tokens import TokenCounter
-from core.llm.types import Completed, ImagePart, Message, ModelRequest, TextDelta, Usage
+from core.llm.types import (
+    Completed,
+    ImagePart,
+    Message,
+    ModelRequest,
+    TextDelta,
+    ToolCall,
+    Usage,
+)
 from core.media import Media
 from core.memory import Context, Memory
 from core.moderation import (
@@ -37,13 +45,14 @@ from core.moderation import (
     Moderator,
 )
 from core.plugin import PluginServices, ToolContext
+from core.redacting import TurnRedactor
 from core.replies import ModeratedReply, SafeReply
 from core.serial import KeyedSerializer, Slot
 from core.settings import Settings
 from core.store import Accepted, Conversation, Store, StoreError, UsageRow
 from core.summarizer import Summarizer
 from core.threads import RECREATED_NOTICE, RemoteThreads
-from core.tool_loop import Answer, ToolLoop, enabled_tools
+from core.tool_loop import Answer, Step, ToolLoop, enabled_tools
 from core.tools import ToolRegistry
 
 log = structlog.get_logger(__name__)
@@ -233,9 +242,13 @@ class Engine:
         started = time.perf_counter()
         reply = SafeReply(raw_reply)
         await reply.begin()
+        redactor: TurnRedactor | None = None
         try:
             config = await resolve_config(self.settings, self.store, event.key)
             event = await self._prepare_media(event, reply, accepted)
+            if self.settings.redact_enabled:
+                redactor = TurnRedactor(await self.store.redactions.get(accepted.conversation))
+                event = await self._redact_input(event, accepted, redactor)
             refusal = await self.budgets.check_rate(event, accepted.turn_id)
             if refusal is None:
                 refusal = await self._moderate_input(event)
@@ -263,14 +276,19 @@ class Engine:
                 logprobs=self.settings.low_confidence_logprob is not None,
                 user=f"{event.platform}:{event.workspace}:{event.user.id}",
             )
-            guard = self._guard(reply, event)
-            answer = await self._answer(request, guard or reply, event, accepted, config)
+            shown = redactor.reply(reply) if redactor else reply
+            guard = self._guard(shown, event)
+            answer = await self._answer(request, guard or shown, event, accepted, config, redactor)
             completed = answer.last
             text, note, steps = answer.text, "", answer.steps
             if guard is not None and not await guard.check_final(text):
                 text, note = OUTPUT_BLOCKED, "output_blocked"
                 steps = [*steps[:-1], ("assistant", text, (), "", 0)]
             text = self._mark_confidence(text, completed)
+            if redactor is not None:
+                text, steps = redactor.restore(text), self._steps_to_store(steps, redactor)
+                if redactor.changed:
+                    await self.store.redactions.put(accepted.conversation, redactor.placeholders)
         except asyncio.CancelledError:
             raise
         except ModerationUnavailable:
@@ -305,6 +323,33 @@ class Engine:
                 accepted.message_id, text, self.tokens.count(text)
             )
         return prepared.event
+
+    async def _redact_input(
+        self, event: Event, accepted: Accepted, redactor: TurnRedactor
+    ) -> Event:
+        """The user's text as it may leave for moderation and the model; stored as configured."""
+        redacted = redactor.text(event.text)
+        if redacted == event.text:
+            return event
+        if self.settings.redact_store == "redacted":
+            await self.store.messages.update_text(
+                accepted.message_id, redacted, self.tokens.count(redacted)
+            )
+        return replace(event, text=redacted)
+
+    def _steps_to_store(self, steps: list[Step], redactor: TurnRedactor) -> list[Step]:
+        """The turn's messages as REDACT_STORE says: with the original values or placeholders."""
+        convert = redactor.text if self.settings.redact_store == "redacted" else redactor.restore
+        return [
+            (
+                role,
+                convert(content),
+                tuple(ToolCall(c.id, c.name, convert(c.arguments)) for c in calls),
+                call_id,
+                tokens,
+            )
+            for role, content, calls, call_id, tokens in steps
+        ]
 
     async def _moderate_input(self, event: Event) -> Refusal | None:
         images = [a for a in event.attachments if a.kind == "image" and a.data is not None]
@@ -369,7 +414,7 @@ class Engine:
         event: Event,
         accepted: Accepted,
         *,
-        model: ModelClient | None = None,
+        model: Streamer | None = None,
     ) -> Completed:
         """Stream one model call into the reply and record its usage."""
         async for item in (model or self.model).stream(request):
@@ -387,6 +432,7 @@ class Engine:
         event: Event,
         accepted: Accepted,
         config: TurnConfig,
+        redactor: TurnRedactor | None = None,
     ) -> Answer:
         """The model's answer, through the tool loop, on the conversation's backend.
 
@@ -396,17 +442,24 @@ class Engine:
         tools = enabled_tools(self.tools.registry, config.tool_switches) if self.tools else []
         loop = self.tools or ToolLoop(ToolRegistry(), self.tokens, max_steps=0, timeout=1)
         ctx = self.tool_context(event, reply.upload)
+        chat_model: Streamer = redactor.model(self.model) if redactor else self.model
         if config.backend != "openai":
             return await loop.run(
                 request,
-                call=lambda r: self._call(r, reply, event, accepted),
+                call=lambda r: self._call(r, reply, event, accepted, model=chat_model),
                 proceed=lambda r, new: replace(r, messages=r.messages + new),
                 tools=tools,
                 ctx=ctx,
                 reply=reply,
             )
         conversation = accepted.conversation
-        remote_id = await self.threads.ensure(conversation, event.key, seed=request.messages[:-1])
+        seed = request.messages[:-1]
+        remote_id = await self.threads.ensure(
+            conversation, event.key, seed=redactor.messages(seed) if redactor else seed
+        )
+        remote_model: Streamer = (
+            redactor.model(self.responses_model) if redactor else self.responses_model
+        )
         remote = replace(
             request,
             messages=request.messages[-1:],
@@ -415,7 +468,7 @@ class Engine:
         )
 
         async def call(r: ModelRequest) -> Completed:
-            return await self._call(r, reply, event, accepted, model=self.responses_model)
+            return await self._call(r, reply, event, accepted, model=remote_model)
 
         def proceed(r: ModelRequest, new: tuple[Message, ...]) -> ModelRequest:
             return replace(r, messages=tuple(m for m in new if m.role == "tool"))

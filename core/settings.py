@@ -126,6 +126,10 @@ class Settings(BaseSettings):
 
     max_attachment_mb: int = Field(20, ge=1, le=500)
 
+    # Redaction of e-mails, phone numbers, cards, IBANs and secrets before text leaves for OpenAI
+    redact_enabled: bool = False
+    redact_store: Literal["original", "redacted"] = "original"
+
     # Tools (plugins)
     tools_enabled: bool = True
     tool_timeout_seconds: float = Field(30.0, gt=0)

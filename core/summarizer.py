@@ -13,6 +13,7 @@ from core.llm.client import ModelClient
 from core.llm.tokens import TokenCounter
 from core.llm.types import Completed, JsonSchemaFormat, Message, ModelRequest
 from core.memory import render_summary
+from core.redaction import redact
 from core.settings import Settings
 from core.store import Conversation, Store, StoredMessage
 from core.store.memory import Summary
@@ -131,10 +132,14 @@ class Summarizer:
         if not picked:
             return True
         batch = [message for _, message in picked]
+        transcript = _transcript(previous, batch)
+        if self._settings.redact_enabled:
+            # The turns stored these values' placeholders already; the summary keeps placeholders.
+            transcript = redact(transcript, await self._store.redactions.get(conversation))
         request = ModelRequest(
             model=self._settings.openai_summary_model,
             instructions=INSTRUCTIONS,
-            messages=(Message(role="user", text=_transcript(previous, batch)),),
+            messages=(Message(role="user", text=transcript),),
             response_format=JsonSchemaFormat("conversation_summary", SUMMARY_SCHEMA),
             max_output_tokens=1200,
         )

@@ -6,7 +6,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import openai
 import structlog
@@ -17,6 +17,14 @@ from core.llm.retry import RetryPolicy, retrying
 from core.llm.types import Completed, ModelRequest, StreamEvent, TextDelta
 
 log = structlog.get_logger(__name__)
+
+
+class Streamer(Protocol):
+    """Anything that streams a model call like `ModelClient.stream` (clients and their wrappers)."""
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        """`TextDelta`s, then one `Completed`."""
+        ...
 
 
 class ModelClient(ABC):

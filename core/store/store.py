@@ -16,6 +16,7 @@ from core.store.memory import Pins, Summaries
 from core.store.messages import Messages
 from core.store.moderation import ModerationLog
 from core.store.records import Accepted, Conversation
+from core.store.redactions import Redactions
 from core.store.remote import RemoteConversations, VectorStores
 from core.store.scoped import ScopedSettings
 from core.store.turns import Turns, user_key
@@ -38,6 +39,7 @@ class Store:
         self.moderation = ModerationLog(db)
         self.remote = RemoteConversations(db)
         self.vector_stores = VectorStores(db)
+        self.redactions = Redactions(db)
 
     @classmethod
     async def open(cls, path: Path) -> Store:

@@ -1,0 +1,1 @@
+"""Property-based fuzz tests: malformed input gets a 4xx or a clear notice, never a crash."""
