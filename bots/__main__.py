@@ -14,6 +14,7 @@ import structlog
 
 from bots.errors import StartupError, UsageError
 from bots.services import Services, build_services
+from core.events import Platform
 from core.logging import configure_logging
 from core.settings import Settings, SettingsError, load_settings
 from core.store import StoreError
@@ -149,7 +150,8 @@ async def _serve(settings: Settings, *, http: bool, connections: bool) -> None:
             from bots.slack.app import SlackAdapter
 
             slack = SlackAdapter(settings, services.engine)
-        jobs = []
+            await services.engine.recovery.attach(Platform.SLACK, slack.reply_to)
+        jobs = [services.engine.recovery.run(stop)]
         discord_bot = None
         if connections and settings.discord_token:
             from bots.discord.client import DiscordAdapter

@@ -36,7 +36,8 @@ async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    log.info("http_listening", host=host, port=port)
+    bound = site._server.sockets[0].getsockname()[1] if site._server else port  # type: ignore[union-attr]
+    log.info("http_listening", host=host, port=bound)
     try:
         await stop.wait()
     finally:

@@ -45,6 +45,7 @@ from core.moderation import (
     Moderator,
 )
 from core.plugin import PluginServices, ToolContext
+from core.recovery import Recovery
 from core.redacting import TurnRedactor
 from core.replies import ModeratedReply, SafeReply
 from core.serial import KeyedSerializer, Slot
@@ -125,6 +126,7 @@ class Engine:
             tokens=self.tokens,
             on_usage=self._record_summary_usage,
         )
+        self.recovery = Recovery(store, self.tokens, stale_after=settings.recovery_stale_seconds)
         self._serial = KeyedSerializer()
         self._tasks: set[asyncio.Task[TurnOutcome]] = set()
         self._unpriced_warned: set[str] = set()

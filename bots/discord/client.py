@@ -13,7 +13,7 @@ from bots.discord.commands import register_commands
 from bots.discord.reply import channel_reply
 from bots.errors import StartupError
 from core.engine import STORE_FAILURE_MESSAGE, Engine
-from core.events import Attachment, Platform
+from core.events import Attachment, ConversationKey, Platform, Reply
 from core.serial import KeyedSerializer
 from core.settings import Settings
 from core.store import StoreError
@@ -85,8 +85,14 @@ class DiscordAdapter(discord.Client):
             await self._http_session.close()
         await super().close()
 
+    def reply_to(self, key: ConversationKey) -> Reply:
+        """A reply into a conversation with no message to answer (after a restart)."""
+        return channel_reply(self.get_partial_messageable(int(key.channel)), 0)
+
     async def on_ready(self) -> None:
         log.info("discord_ready", user=str(self.user), guilds=len(self.guilds))
+        if self.settings.discord_shard_id in (None, 0):  # one process recovers Discord turns
+            await self.engine.recovery.attach(Platform.DISCORD, self.reply_to)
         if self.application_id:
             log.info("discord_invite_url", url=invite_url(self.application_id))
 

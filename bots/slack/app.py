@@ -24,7 +24,7 @@ from bots.slack.convert import Target
 from bots.slack.mrkdwn import to_mrkdwn
 from bots.slack.reply import SlackSink, explain, make_reply
 from core.engine import Engine
-from core.events import Attachment, ConversationKey, Event, Platform, User
+from core.events import Attachment, ConversationKey, Event, Platform, Reply, User
 from core.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -171,6 +171,17 @@ class SlackAdapter:
 
     async def _ignore(self) -> None:
         return None
+
+    def reply_to(self, key: ConversationKey) -> Reply:
+        """A reply into a conversation with no message to answer (after a restart)."""
+        thread = None if key.thread == convert.MAIN_THREAD else key.thread
+        target = Target(key.channel, thread, "", key.workspace)
+        return make_reply(
+            self.client,
+            target,
+            native=self._settings.slack_native_streaming,
+            unsupported=self._no_stream,
+        )
 
     async def _handle(
         self, body: dict[str, Any], event: dict[str, Any], *, addressed: bool

@@ -252,7 +252,10 @@ class Simulator:
             line = (
                 f"event: {event['event']}\n" if "event" in event else ""
             ) + f"data: {json.dumps(data)}\n\n"
-            await response.write(line.encode())
+            try:
+                await response.write(line.encode())
+            except ConnectionResetError:  # the client went away (a test killed it): stop quietly
+                return response
         if done_marker:
             await response.write(b"data: [DONE]\n\n")
         await response.write_eof()

@@ -15,6 +15,7 @@ from core.store.deliveries import Deliveries
 from core.store.memory import Pins, Summaries
 from core.store.messages import Messages
 from core.store.moderation import ModerationLog
+from core.store.processes import Processes, new_owner
 from core.store.records import Accepted, Conversation
 from core.store.redactions import Redactions
 from core.store.remote import RemoteConversations, VectorStores
@@ -26,8 +27,9 @@ from core.store.usage import UsageLog
 class Store:
     """All persistent state; the writes that belong together are single transactions here."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, owner: str | None = None) -> None:
         self.db = db
+        self.processes = Processes(db, owner or new_owner())
         self.conversations = Conversations(db)
         self.messages = Messages(db)
         self.turns = Turns(db)
@@ -89,8 +91,15 @@ class Store:
             )
             async with conn.execute(
                 "INSERT INTO turns (conversation_id, user_message_id, delivery_id, status, "
-                "created_at, user_key) VALUES (?, ?, ?, 'queued', ?, ?) RETURNING id",
-                (conversation.id, message_id, event.delivery_id, now, user_key(event)),
+                "created_at, user_key, owner) VALUES (?, ?, ?, 'queued', ?, ?, ?) RETURNING id",
+                (
+                    conversation.id,
+                    message_id,
+                    event.delivery_id,
+                    now,
+                    user_key(event),
+                    self.processes.owner,
+                ),
             ) as cursor:
                 row = await cursor.fetchone()
             assert row is not None

@@ -1,0 +1,114 @@
+"""Process liveness and the turns left behind by processes that stopped."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.events import ConversationKey, Platform
+from core.store.db import Database
+from core.store.records import Conversation
+
+
+def new_owner() -> str:
+    """This process's identity in the `turns.owner` and `processes` tables: host/pid/random."""
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+
+
+def pid_alive(owner: str) -> bool | None:
+    """For an owner on this host: whether its process exists; None for other hosts."""
+    host, _, rest = owner.partition("/")
+    pid = rest.partition("/")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    """A turn whose process stopped before finishing it."""
+
+    turn_id: int
+    conversation: Conversation
+    key: ConversationKey
+    was_running: bool
+
+
+class Processes:
+    """Heartbeats, and claiming the unfinished turns of processes that stopped beating."""
+
+    def __init__(self, db: Database, owner: str) -> None:
+        self._db = db
+        self.owner = owner
+
+    async def beat(self) -> None:
+        """Record that this process is alive."""
+        now = time.time()
+        await self._db.execute(
+            "INSERT INTO processes (owner, started_at, seen_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (owner) DO UPDATE SET seen_at = excluded.seen_at",
+            (self.owner, now, now),
+        )
+
+    async def leave(self) -> None:
+        """Forget this process (a clean stop)."""
+        await self._db.execute("DELETE FROM processes WHERE owner = ?", (self.owner,))
+
+    async def claim_orphans(
+        self,
+        platform: Platform,
+        *,
+        stale_after: float,
+        alive: Callable[[str], bool | None] = pid_alive,
+    ) -> list[Orphan]:
+        """Mark the platform's unfinished turns of stopped processes `interrupted`, in one
+        transaction (so each is claimed by exactly one process), and return them.
+
+        A process has stopped when it has not beaten for `stale_after` seconds, or at once when it
+        ran on this host and its pid is gone.
+        """
+        now = time.time()
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "SELECT t.id, t.status, t.owner, c.id, c.key, c.epoch, c.workspace, c.channel, "
+                "c.thread, p.seen_at FROM turns t JOIN conversations c ON c.id = t.conversation_id "
+                "LEFT JOIN processes p ON p.owner = t.owner "
+                "WHERE t.status IN ('queued', 'running') AND c.platform = ? AND t.owner != ? "
+                "ORDER BY t.id",
+                (platform.value, self.owner),
+            ) as cursor:
+                rows = await cursor.fetchall()
+            orphans = []
+            gone = set()
+            for turn_id, status, owner, cid, key, epoch, workspace, channel, thread, seen in rows:
+                stopped = seen is None or seen < now - stale_after or alive(owner) is False
+                if not stopped:
+                    continue
+                gone.add(owner)
+                orphans.append(
+                    Orphan(
+                        turn_id,
+                        Conversation(cid, key, epoch),
+                        ConversationKey(platform, workspace, channel, thread),
+                        status == "running",
+                    )
+                )
+            await conn.executemany(
+                "UPDATE turns SET status = 'interrupted', error = 'process stopped', "
+                "finished_at = ? WHERE id = ? AND status IN ('queued', 'running')",
+                [(now, orphan.turn_id) for orphan in orphans],
+            )
+            await conn.executemany(
+                "DELETE FROM processes WHERE owner = ?", [(owner,) for owner in gone if owner]
+            )
+        return orphans

@@ -1,0 +1,81 @@
+"""Running `python -m bots` as a real process for the reliability tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class BotProcess:
+    """A `python -m bots <command>` child process whose JSON logs are read as they come."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.logs: list[dict[str, object]] = []
+        self.raw: list[str] = []
+        self._reader = asyncio.create_task(self._read())
+        self._changed = asyncio.Condition()
+
+    @classmethod
+    async def start(cls, command: str, env: dict[str, str]) -> BotProcess:
+        full = {
+            k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "SLACK", "DISCORD"))
+        }
+        full.update({"PYTHONPATH": str(ROOT), "LOG_FORMAT": "json", **env})
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bots",
+            command,
+            env=full,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        return cls(process)
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        async for line in self.process.stdout:
+            text = line.decode(errors="replace").strip()
+            async with self._changed:
+                self.raw.append(text)
+                with contextlib.suppress(ValueError):
+                    self.logs.append(json.loads(text))
+                self._changed.notify_all()
+
+    async def wait_for_log(self, event: str, timeout: float = 60) -> dict[str, object]:
+        """The first log record with this `event` name."""
+
+        def found() -> dict[str, object] | None:
+            return next((r for r in self.logs if r.get("event") == event), None)
+
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: found() is not None or self._reader.done())
+        record = found()
+        if record is None:
+            raise AssertionError(
+                f"the process ended without logging {event}:\n" + "\n".join(self.raw)
+            )
+        return record
+
+    async def port(self) -> int:
+        """The HTTP port it listens on (started with PORT=0)."""
+        return int((await self.wait_for_log("http_listening"))["port"])  # type: ignore[arg-type]
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up at all, as a crash or an OOM kill."""
+        self.process.kill()
+
+    async def stop(self) -> int:
+        """SIGTERM, and wait for the exit code."""
+        if self.process.returncode is None:
+            self.process.terminate()
+        code = await asyncio.wait_for(self.process.wait(), 30)
+        await asyncio.gather(self._reader, return_exceptions=True)
+        return code

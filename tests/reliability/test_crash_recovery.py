@@ -1,0 +1,133 @@
+"""kill -9 in the middle of a streamed reply; the next process closes the turn, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import aiohttp
+
+from core.recovery import INTERRUPTED
+from core.simulator import Simulator, Text
+from tests.fakes.slack import FakeSlack, sign
+from tests.reliability.processes import BotProcess
+
+SECRET = "crash-test-secret"
+
+
+def _env(slack: FakeSlack, sim: Simulator, db: Path) -> dict[str, str]:
+    return {
+        "PORT": "0",
+        "DATABASE_URL": f"sqlite:///{db}",
+        "OPENAI_API_KEY": "sk-test-key-0123456789",
+        "OPENAI_BASE_URL": sim.base_url,
+        "OPENAI_WIRE_API": "chat",
+        "OPENAI_RETRY_INITIAL_WAIT": "0",
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "MODERATION_ENABLED": "false",
+    }
+
+
+async def _mention(
+    port: int, text: str, ts: str, event_id: str, thread_ts: str | None = None
+) -> None:
+    body = json.dumps(
+        {
+            "token": "t",
+            "team_id": "T1",
+            "api_app_id": "A1",
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "event": {
+                "type": "app_mention",
+                "user": "U1",
+                "text": f"<@UBOT> {text}",
+                "ts": ts,
+                "channel": "C1",
+                "team": "T1",
+                "event_ts": ts,
+                **({"thread_ts": thread_ts} if thread_ts else {}),
+            },
+        }
+    ).encode()
+    headers = {**sign(SECRET, body), "Content-Type": "application/json"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"http://127.0.0.1:{port}/slack/events", data=body, headers=headers) as response,
+    ):
+        assert response.status == 200
+
+
+def _interrupted_posts(slack: FakeSlack) -> list[tuple[str, str]]:
+    return [
+        (m["text"], m.get("thread_ts"))
+        for m in slack.messages.values()
+        if "interrupted" in m["text"]
+    ]
+
+
+async def test_a_turn_killed_mid_stream_is_closed_once_after_restart(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    db = tmp_path / "bot.db"
+    async with FakeSlack() as slack:
+        env = _env(slack, sim, db)
+        first = await BotProcess.start("web", env)
+        try:
+            sim.enqueue(Text("A long answer that streams slowly. " * 40, pace=0.2))
+            await _mention(await first.port(), "tell me everything", "100.000001", "Ev1")
+            await slack.wait_for("chat.appendStream", timeout=30)  # the reply is half-posted
+        finally:
+            first.kill()
+            await first.stop()
+
+        second = await BotProcess.start("web", env)
+        try:
+            await second.wait_for_log("turns_interrupted")
+            await slack.wait_for("chat.stopStream", timeout=30)
+            assert _interrupted_posts(slack) == [(INTERRUPTED, "100.000001")], "in the thread"
+            sim.enqueue(Text("Here it is again, in short."))
+            await _mention(await second.port(), "again please", "100.000002", "Ev2", "100.000001")
+            await _wait_for_turns(db, 2)
+        finally:
+            assert await second.stop() == 0
+
+        third = await BotProcess.start("web", env)  # a clean stop leaves nothing to recover
+        try:
+            await third.port()
+        finally:
+            assert await third.stop() == 0
+            assert not [r for r in third.logs if r.get("event") == "turns_interrupted"]
+        assert len(_interrupted_posts(slack)) == 1, "exactly once"
+
+    with sqlite3.connect(db) as conn:
+        turns = conn.execute("SELECT status FROM turns ORDER BY id").fetchall()
+        contents = [r[0] for r in conn.execute("SELECT content FROM messages ORDER BY id")]
+    assert [t[0] for t in turns] == ["interrupted", "done"]
+    assert contents == [
+        "tell me everything",
+        INTERRUPTED,
+        "again please",
+        "Here it is again, in short.",
+    ]
+    sent = sim.requests_to("chat")[-1].body["messages"]  # type: ignore[index]
+    assert [m["content"] for m in sent[1:]] == contents[:3], "the conversation carries on"
+
+
+async def _wait_for_turns(db: Path, done: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with sqlite3.connect(db) as conn:
+            (count,) = conn.execute(
+                "SELECT COUNT(*) FROM turns WHERE status IN ('done', 'interrupted')"
+            ).fetchone()
+        if count >= done:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the turn did not finish")

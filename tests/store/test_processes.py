@@ -1,0 +1,75 @@
+"""Liveness and orphaned turns: only stopped processes' turns are claimed, each exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+from core.events import Platform
+from core.store import Database, Store
+from tests.conftest import make_event
+
+
+async def _store(path: Path, owner: str) -> Store:
+    db = Database(path)
+    await db.open()
+    await db.migrate()
+    return Store(db, owner)
+
+
+async def test_only_turns_of_stopped_processes_are_claimed(tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+    live = await _store(path, "elsewhere/1/live")
+    dead = await _store(path, "elsewhere/2/dead")
+    me = await _store(path, "elsewhere/3/me")
+    try:
+        await live.processes.beat()
+        await live.accept(
+            make_event("live turn", delivery_id="a"), text="x", tokens=1, delivery_ttl=60
+        )
+        await dead.accept(
+            make_event("dead turn", delivery_id="b"), text="x", tokens=1, delivery_ttl=60
+        )
+        orphans = await me.processes.claim_orphans(Platform.CONSOLE, stale_after=30)
+        assert [o.turn_id for o in orphans] == [2], "a process that never beat is gone"
+        assert await me.processes.claim_orphans(Platform.CONSOLE, stale_after=30) == []
+        assert await me.processes.claim_orphans(Platform.SLACK, stale_after=30) == []
+        stale = await me.processes.claim_orphans(Platform.CONSOLE, stale_after=-1)
+        assert [o.turn_id for o in stale] == [1], "one that stopped beating is gone too"
+    finally:
+        for store in (live, dead, me):
+            await store.close()
+
+
+async def test_two_processes_claiming_at_once_split_the_orphans(tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+    dead = await _store(path, "elsewhere/9/dead")
+    for i in range(20):
+        await dead.accept(
+            make_event(f"m{i}", delivery_id=f"d{i}"), text="x", tokens=1, delivery_ttl=60
+        )
+    a, b = await _store(path, "elsewhere/1/a"), await _store(path, "elsewhere/2/b")
+    try:
+        first, second = await asyncio.gather(
+            a.processes.claim_orphans(Platform.CONSOLE, stale_after=30),
+            b.processes.claim_orphans(Platform.CONSOLE, stale_after=30),
+        )
+        claimed = [o.turn_id for o in first + second]
+        assert sorted(claimed) == list(range(1, 21)), "every turn claimed exactly once"
+    finally:
+        for store in (dead, a, b):
+            await store.close()
+
+
+async def test_a_dead_pid_on_this_host_is_stopped_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+    gone = await _store(path, f"{socket.gethostname()}/999999999/x")
+    me = await _store(path, "elsewhere/1/me")
+    try:
+        await gone.processes.beat()  # it beat a moment ago, but its pid no longer exists
+        await gone.accept(make_event("hi"), text="x", tokens=1, delivery_ttl=60)
+        assert len(await me.processes.claim_orphans(Platform.CONSOLE, stale_after=3600)) == 1
+    finally:
+        await gone.close()
+        await me.close()
