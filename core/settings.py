@@ -137,6 +137,7 @@ class Settings(BaseSettings):
 
     # Storage and server
     database_url: str = "sqlite:///data/bot.db"
+    database_busy_timeout_ms: int = Field(5000, ge=0)
     recovery_stale_seconds: float = Field(30.0, gt=0)
     port: int = Field(3000, ge=0, le=65535)
     delivery_ttl_hours: float = Field(48.0, gt=0)

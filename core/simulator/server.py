@@ -31,6 +31,7 @@ class Simulator:
         self.models: dict[str, dict[str, Any]] = {k: dict(v) for k, v in extras.MODELS.items()}
         self.requests: list[Recorded] = []
         self.attempts: defaultdict[str, int] = defaultdict(int)
+        self._matching: list[tuple[str, Fail]] = []
         self.conversations: dict[str, JSON] = {}
         self.files: dict[str, JSON] = {}
         self.vector_stores: dict[str, JSON] = {}
@@ -51,6 +52,11 @@ class Simulator:
         """Make the next `times` requests to `endpoint` fail."""
         self._failures[endpoint].extend([failure] * times)
 
+    def fail_matching(self, substring: str, failure: Fail, times: int = 1) -> None:
+        """Make the next `times` requests whose body contains `substring` fail (one user's
+        conversation, say, while the others' requests go through)."""
+        self._matching.extend([(substring, failure)] * times)
+
     def flag(self, substring: str, **scores: float) -> None:
         """Moderation rule: inputs containing `substring` get these scores (`self_harm` = self-harm)."""
         mapped = {_category(name): value for name, value in scores.items()}
@@ -69,6 +75,7 @@ class Simulator:
         self._queue.clear()
         self._failures.clear()
         self._flags.clear()
+        self._matching.clear()
         self.requests.clear()
         self.attempts.clear()
 
@@ -123,6 +130,12 @@ class Simulator:
         injected = self._failures[endpoint]
         if injected:
             return await _fail(injected.popleft())
+        if self._matching and body:
+            text = str(body)
+            for index, (substring, step) in enumerate(self._matching):
+                if substring in text:
+                    del self._matching[index]
+                    return await _fail(step)
         return await handler(request, tail, body or {})
 
     def _route(self, method: str, tail: str) -> tuple[str, Any]:

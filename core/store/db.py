@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -119,24 +120,33 @@ class Database:
                 raise _explain(exc, self.path) from None
             try:
                 yield conn
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            try:
                 await conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                await conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:  # a failed statement or commit: nothing is kept
+                await self._rollback(conn)
                 raise _explain(exc, self.path) from None
+            except BaseException:
+                await self._rollback(conn)
+                raise
+
+    async def _rollback(self, conn: aiosqlite.Connection) -> None:
+        with contextlib.suppress(sqlite3.Error, ValueError):  # gone with the connection
+            await conn.execute("ROLLBACK")
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         """One row from the reader connection."""
-        async with self.reader.execute(sql, tuple(params)) as cursor:
-            return await cursor.fetchone()
+        try:
+            async with self.reader.execute(sql, tuple(params)) as cursor:
+                return await cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise _explain(exc, self.path) from None
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         """All rows from the reader connection."""
-        async with self.reader.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        try:
+            async with self.reader.execute(sql, tuple(params)) as cursor:
+                return list(await cursor.fetchall())
+        except sqlite3.Error as exc:
+            raise _explain(exc, self.path) from None
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one write statement in its own transaction; returns the number of rows changed."""

@@ -44,9 +44,9 @@ class Store:
         self.redactions = Redactions(db)
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
+    async def open(cls, path: Path, *, busy_timeout_ms: int = 5000) -> Store:
         """Open the database at `path` and bring its schema up to date."""
-        db = Database(path)
+        db = Database(path, busy_timeout_ms=busy_timeout_ms)
         await db.open()
         try:
             await db.migrate()

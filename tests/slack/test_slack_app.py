@@ -3,136 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import time
-import urllib.parse
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any
 
-import aiohttp
 import pytest
 
-from bots.services import Services, build_services
+from bots.services import build_services
 from bots.slack.app import SlackAdapter
-from bots.web import build_web_app
 from core.settings import Settings
 from core.simulator import Simulator, Text
 from tests.fakes.slack import FakeSlack, sign
-
-SECRET = "test-signing-secret"
-_ids = itertools.count(1)
-
-
-@dataclass
-class Rig:
-    slack: FakeSlack
-    sim: Simulator
-    services: Services
-    adapter: SlackAdapter
-    url: str
-    http: aiohttp.ClientSession
-
-    async def post(
-        self, body: bytes, headers: dict[str, str] | None = None, **kw: Any
-    ) -> aiohttp.ClientResponse:
-        signed = sign(SECRET, body) if headers is None else headers
-        content_type = kw.pop("content_type", "application/json")
-        response = await self.http.post(
-            f"{self.url}/slack/events",
-            data=body,
-            headers={**signed, "Content-Type": content_type, **kw},
-        )
-        await response.read()
-        return response
-
-    async def event(
-        self, event: dict[str, Any], *, event_id: str | None = None, **headers: str
-    ) -> aiohttp.ClientResponse:
-        body = json.dumps(event_callback(event, event_id or f"Ev{next(_ids)}")).encode()
-        return await self.post(body, sign(SECRET, body) | headers)
-
-    async def command(self, command: str, text: str, **extra: str) -> aiohttp.ClientResponse:
-        form = {
-            "command": command,
-            "text": text,
-            "user_id": "U1",
-            "user_name": "ada",
-            "channel_id": "C1",
-            "team_id": "T1",
-            "trigger_id": f"tr{next(_ids)}",
-            "response_url": self.slack.response_url(extra.pop("key", "r1")),
-            **extra,
-        }
-        return await self.post(
-            urllib.parse.urlencode(form).encode(), content_type="application/x-www-form-urlencoded"
-        )
-
-
-def event_callback(event: dict[str, Any], event_id: str) -> dict[str, Any]:
-    return {
-        "token": "legacy",
-        "team_id": "T1",
-        "api_app_id": "A1",
-        "type": "event_callback",
-        "event_id": event_id,
-        "event_time": int(time.time()),
-        "event": event,
-        "authorizations": [{"team_id": "T1", "user_id": "UBOT", "is_bot": True}],
-    }
-
-
-def mention(
-    text: str, ts: str = "100.000001", thread_ts: str | None = None, **kw: Any
-) -> dict[str, Any]:
-    event = {
-        "type": "app_mention",
-        "user": "U1",
-        "text": f"<@UBOT> {text}",
-        "ts": ts,
-        "channel": "C1",
-        "team": "T1",
-        "event_ts": ts,
-        **kw,
-    }
-    if thread_ts:
-        event["thread_ts"] = thread_ts
-    return event
-
-
-def message(text: str, ts: str, channel: str = "C1", **kw: Any) -> dict[str, Any]:
-    return {
-        "type": "message",
-        "user": "U1",
-        "text": text,
-        "ts": ts,
-        "channel": channel,
-        "team": "T1",
-        "channel_type": "im" if channel.startswith("D") else "channel",
-        "event_ts": ts,
-        **kw,
-    }
+from tests.slack.rig import SECRET, Rig, event_callback, mention, message, open_rig
 
 
 @pytest.fixture
 async def rig(
     sim: Simulator, make_settings: Callable[..., Settings], aiohttp_server_factory
 ) -> AsyncIterator[Rig]:
-    async with FakeSlack() as slack:
-        settings = make_settings(
-            slack_bot_token=slack.bot_token,
-            slack_signing_secret=SECRET,
-            slack_api_url=slack.api_url,
-            moderation_enabled=False,
-        )
-        services = await build_services(settings)
-        adapter = SlackAdapter(settings, services.engine)
-        url = await aiohttp_server_factory(build_web_app(services, [adapter.install]))
-        async with aiohttp.ClientSession() as http:
-            yield Rig(slack, sim, services, adapter, url, http)
-        await services.close()
-        await adapter.close()
+    async with open_rig(sim, make_settings, aiohttp_server_factory) as opened:
+        yield opened
 
 
 async def _streamed_text(slack: FakeSlack) -> str:
