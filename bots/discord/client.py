@@ -10,6 +10,7 @@ from discord import app_commands
 
 from bots.discord import convert
 from bots.discord.commands import register_commands
+from bots.discord.errors import explain
 from bots.discord.reply import channel_reply
 from bots.errors import StartupError
 from core.engine import STORE_FAILURE_MESSAGE, Engine
@@ -107,13 +108,7 @@ class DiscordAdapter(discord.Client):
             try:
                 await self._on_message(message)
             except discord.HTTPException as exc:  # one conversation's failure never affects others
-                log.error(
-                    "discord_call_failed",
-                    status=exc.status,
-                    code=exc.code,
-                    error=exc.text[:200],
-                    fix=_fix_for(exc),
-                )
+                log.error("discord_call_failed", error=explain(exc))
 
     async def _on_message(self, message: discord.Message) -> None:
         assert self.user is not None
@@ -184,15 +179,3 @@ class DiscordAdapter(discord.Client):
             raise StartupError(INTENT_HELP) from None
         except discord.LoginFailure:
             raise StartupError(TOKEN_HELP) from None
-
-
-def _fix_for(exc: discord.HTTPException) -> str:
-    """What an operator can do about a failed Discord call."""
-    if isinstance(exc, discord.Forbidden):
-        return (
-            "the bot lacks a permission in this channel (Send Messages, Send Messages in Threads, "
-            "Create Public Threads, Read Message History); re-invite it with the printed URL"
-        )
-    if isinstance(exc, discord.NotFound):
-        return "the channel, thread or message was deleted"
-    return "Discord failed; the next message will be tried again"

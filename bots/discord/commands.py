@@ -5,12 +5,16 @@ from __future__ import annotations
 import io
 
 import discord
+import structlog
 from discord import app_commands
 
 from bots.discord import convert
+from bots.discord.errors import DiscordCallFailed, explained
 from bots.discord.reply import interaction_reply
 from core.engine import Engine
 from core.events import Event
+
+log = structlog.get_logger(__name__)
 
 
 def _event(interaction: discord.Interaction, text: str) -> Event:
@@ -38,7 +42,13 @@ async def _run(interaction: discord.Interaction, engine: Engine, name: str, args
     """Defer (the 3-second deadline), run an engine command, answer with a follow-up."""
     result = await engine.command(_event(interaction, args), name, args)
     files = [discord.File(io.BytesIO(f.data), filename=f.name) for f in result.files]
-    await interaction.followup.send(result.text[:2000], ephemeral=not result.public, files=files)
+    followup = interaction.followup.send(
+        result.text[:2000], ephemeral=not result.public, files=files
+    )
+    try:
+        await explained(followup)
+    except DiscordCallFailed as exc:
+        log.error("discord_call_failed", command=name, error=str(exc))
 
 
 def register_commands(tree: app_commands.CommandTree, engine: Engine) -> None:

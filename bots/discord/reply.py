@@ -7,6 +7,7 @@ from typing import Any
 
 import discord
 
+from bots.discord.errors import explained
 from core.events import OutboundFile
 from core.streaming import EditingReply
 
@@ -25,26 +26,26 @@ class ChannelSink:
         self._user_id = user_id
 
     async def post(self, text: str) -> str:
-        message = await self._channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+        none = discord.AllowedMentions.none()
+        message = await explained(self._channel.send(text, allowed_mentions=none))
         return str(message.id)
 
     async def edit(self, message_id: str, text: str) -> None:
-        await self._channel.get_partial_message(int(message_id)).edit(content=text)
+        await explained(self._channel.get_partial_message(int(message_id)).edit(content=text))
 
     async def delete(self, message_id: str) -> None:
-        await self._channel.get_partial_message(int(message_id)).delete()
+        await explained(self._channel.get_partial_message(int(message_id)).delete())
 
     async def typing(self) -> None:
-        await self._channel.typing()
+        await explained(self._channel.typing())
 
     async def notice(self, text: str) -> None:
         # Messages cannot be ephemeral outside interactions: address the user instead.
-        await self._channel.send(
-            f"<@{self._user_id}> {text}", allowed_mentions=discord.AllowedMentions(users=True)
-        )
+        users = discord.AllowedMentions(users=True)
+        await explained(self._channel.send(f"<@{self._user_id}> {text}", allowed_mentions=users))
 
     async def upload(self, file: OutboundFile) -> None:
-        await self._channel.send(file=_file(file))
+        await explained(self._channel.send(file=_file(file)))
 
 
 class InteractionSink:
@@ -57,31 +58,32 @@ class InteractionSink:
     async def post(self, text: str) -> str:
         if not self._original_used:
             self._original_used = True
-            await self._interaction.edit_original_response(content=text)
+            await explained(self._interaction.edit_original_response(content=text))
             return "original"
-        message = await self._interaction.followup.send(text, wait=True)
+        message = await explained(self._interaction.followup.send(text, wait=True))
         return str(message.id)
 
     async def edit(self, message_id: str, text: str) -> None:
         if message_id == "original":
-            await self._interaction.edit_original_response(content=text)
+            await explained(self._interaction.edit_original_response(content=text))
         else:
-            await self._interaction.followup.edit_message(int(message_id), content=text)
+            followup = self._interaction.followup
+            await explained(followup.edit_message(int(message_id), content=text))
 
     async def delete(self, message_id: str) -> None:
         if message_id == "original":
-            await self._interaction.delete_original_response()
+            await explained(self._interaction.delete_original_response())
         else:
-            await self._interaction.followup.delete_message(int(message_id))
+            await explained(self._interaction.followup.delete_message(int(message_id)))
 
     async def typing(self) -> None:
         return None  # the deferred response already shows "thinking…"
 
     async def notice(self, text: str) -> None:
-        await self._interaction.followup.send(text, ephemeral=True)
+        await explained(self._interaction.followup.send(text, ephemeral=True))
 
     async def upload(self, file: OutboundFile) -> None:
-        await self._interaction.followup.send(file=_file(file))
+        await explained(self._interaction.followup.send(file=_file(file)))
 
 
 def channel_reply(channel: Any, user_id: int) -> EditingReply:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +15,7 @@ import pytest
 from bots.discord.client import INTENT_HELP, DiscordAdapter
 from bots.errors import StartupError
 from bots.services import Services, build_services
+from core.logging import configure_logging
 from core.settings import Settings
 from core.simulator import Simulator, Text
 from tests.fakes.discord import FakeDiscord
@@ -351,3 +353,32 @@ async def test_a_slash_tool_call_runs_the_tool(rig: Rig) -> None:
     await rig.fake.wait_for("POST", r"/webhooks/\d+/[^/]+$")
     follow = [m for m in rig.fake.messages[-1] if m["target"] == "followup"]
     assert "42" in follow[-1]["content"]
+
+
+async def test_discord_api_faults_are_logged_with_the_fix_and_others_carry_on(rig: Rig) -> None:
+    stream = io.StringIO()
+    configure_logging("info", "json", rig.bot.settings.secrets(), stream=stream)
+    # Missing permission: the thread cannot be created.
+    rig.fake.fail_next("POST", r"/messages/\d+/threads$", status=403, code=50013)
+    await rig.fake.push_message(rig.fake.channel_id, "open a thread", mention_bot=True)
+    # A deleted thread: posting the answer fails.
+    thread = await rig.fake.add_thread(owner_id=rig.fake.bot_id)
+    rig.fake.fail_next("POST", rf"/channels/{thread}/messages$", status=404, code=10003, times=5)
+    await rig.fake.push_message(thread, "anyone there?")
+    # An expired interaction token: the deferred answer cannot be delivered.
+    rig.fake.fail_next("PATCH", r"/webhooks/.*@original", status=401, code=50027, times=5)
+    interaction = await rig.fake.push_interaction(
+        "ask", [{"name": "question", "type": 3, "value": "late"}]
+    )
+    await rig.fake.wait_for("PATCH", r"/webhooks/.*@original")
+    dm = rig.fake.add_dm_channel(42)
+    await rig.fake.push_message(dm, "still fine?")
+    await rig.fake.wait_for("POST", rf"/channels/{dm}/messages$")
+    await rig.services.engine.drain()
+    assert _posted(rig.fake, dm) == ["You said: still fine?"]
+    logs = stream.getvalue()
+    assert "code 50013" in logs and "re-invite it" in logs
+    assert "code 10003" in logs and "deleted" in logs
+    assert "code 50027" in logs and "expired" in logs
+    assert interaction
+    assert rig.fake.token not in logs

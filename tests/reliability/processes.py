@@ -64,6 +64,15 @@ class BotProcess:
             )
         return record
 
+    def count(self, event: str) -> int:
+        """How many log records with this `event` name so far."""
+        return sum(1 for record in self.logs if record.get("event") == event)
+
+    async def wait_for_count(self, event: str, count: int, timeout: float = 60) -> None:
+        """Wait until this many records of `event` were logged."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: self.count(event) >= count)
+
     async def port(self) -> int:
         """The HTTP port it listens on (started with PORT=0)."""
         return int((await self.wait_for_log("http_listening"))["port"])  # type: ignore[arg-type]

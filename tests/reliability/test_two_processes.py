@@ -1,0 +1,80 @@
+"""Two `web` processes on one database: the same Slack event delivered to both is answered once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import aiohttp
+
+from core.simulator import Simulator, Text
+from tests.fakes.slack import FakeSlack, sign
+from tests.reliability.processes import BotProcess
+from tests.reliability.test_crash_recovery import SECRET, _env
+
+
+def _body(event_id: str, ts: str, text: str) -> bytes:
+    return json.dumps(
+        {
+            "token": "t",
+            "team_id": "T1",
+            "api_app_id": "A1",
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "event": {
+                "type": "app_mention",
+                "user": "U1",
+                "text": f"<@UBOT> {text}",
+                "ts": ts,
+                "channel": "C1",
+                "team": "T1",
+                "event_ts": ts,
+            },
+        }
+    ).encode()
+
+
+async def test_one_event_delivered_to_two_processes_at_once_is_answered_once(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    async with FakeSlack() as slack:
+        env = _env(slack, sim, tmp_path / "shared.db")
+        a = await BotProcess.start("web", env)
+        b = await BotProcess.start("web", env)
+        try:
+            ports = [await a.port(), await b.port()]
+            async with aiohttp.ClientSession() as http:
+
+                async def deliver(port: int, body: bytes, retry: int) -> int:
+                    headers = {**sign(SECRET, body), "Content-Type": "application/json"}
+                    if retry:
+                        headers["X-Slack-Retry-Num"] = str(retry)
+                    url = f"http://127.0.0.1:{port}/slack/events"
+                    async with http.post(url, data=body, headers=headers) as response:
+                        return response.status
+
+                events = [_body(f"Ev{i}", f"50{i}.000001", f"question {i}") for i in range(10)]
+                for i in range(10):
+                    sim.enqueue(Text(f"answer {i}"))
+                statuses = await asyncio.gather(
+                    *(
+                        deliver(port, body, retry)
+                        for body in events
+                        for retry, port in enumerate(ports)
+                    )
+                )
+            assert set(statuses) == {200}
+            # Every copy was acknowledged only after its process decided new or duplicate,
+            # so by now no further reply can start.
+            await slack.wait_for("chat.stopStream", count=10, timeout=30)
+            assert len(slack.calls_to("chat.startStream")) == 10
+            assert len(sim.requests_to("chat")) == 10
+            threads = sorted(m["thread_ts"] for m in slack.messages.values())
+            assert threads == sorted(f"50{i}.000001" for i in range(10)), "one reply per event"
+        finally:
+            assert await a.stop() == 0
+            assert await b.stop() == 0
+        assert a.count("duplicate_delivery") + b.count("duplicate_delivery") == 10
