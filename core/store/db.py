@@ -121,6 +121,9 @@ class Database:
             try:
                 yield conn
                 await conn.execute("COMMIT")
+            except sqlite3.IntegrityError:  # a constraint the caller may expect (a unique key)
+                await self._rollback(conn)
+                raise
             except sqlite3.Error as exc:  # a failed statement or commit: nothing is kept
                 await self._rollback(conn)
                 raise _explain(exc, self.path) from None
