@@ -252,22 +252,30 @@ class Engine:
                 redactor = TurnRedactor(await self.store.redactions.get(accepted.conversation))
                 event = await self._redact_input(event, accepted, redactor)
             refusal = await self.budgets.check_rate(event, accepted.turn_id)
-            if refusal is None:
-                refusal = await self._moderate_input(event)
             if refusal is not None:
                 return await self._refuse(reply, accepted, refusal.reason, refusal.message)
-            model = self._route(config, event)
-            await self.store.turns.mark_running(accepted.turn_id, model)
-            context = await self.memory.context(
-                accepted.conversation,
-                instructions=config.system_prompt,
-                budget=config.budget,
-                up_to_turn=accepted.turn_id,
-            )
-            refusal = await self.budgets.check_spend(
-                event, self._estimate(model, context.tokens, config.max_output_tokens)
-            )
-            if refusal is not None and not self._exempt(event):
+            # Input moderation runs while the context is read; nothing is sent to the model
+            # before its verdict.
+            verdict = asyncio.ensure_future(self._moderate_input(event))
+            try:
+                model = self._route(config, event)
+                await self.store.turns.mark_running(accepted.turn_id, model)
+                context = await self.memory.context(
+                    accepted.conversation,
+                    instructions=config.system_prompt,
+                    budget=config.budget,
+                    up_to_turn=accepted.turn_id,
+                )
+                spend = await self.budgets.check_spend(
+                    event, self._estimate(model, context.tokens, config.max_output_tokens)
+                )
+            except BaseException:
+                verdict.cancel()
+                raise
+            refusal = await verdict
+            if refusal is None and spend is not None and not self._exempt(event):
+                refusal = spend
+            if refusal is not None:
                 return await self._refuse(reply, accepted, refusal.reason, refusal.message)
             request = ModelRequest(
                 model=model,
