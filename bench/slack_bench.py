@@ -1,22 +1,21 @@
-"""Events/s and ack latency through `POST /slack/events`, with a load generator in another process."""
+"""Events/s and ack latency through `POST /slack/events` of a real `web` process; the load
+generator runs in a third process, the fake Slack and the simulator in this one."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import multiprocessing
+import os
+import socket
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
 from bench.common import percentile, summarize
-from bots.services import build_services
-from bots.slack.app import SlackAdapter
-from bots.web import build_web_app
-from core.settings import Settings
 from core.simulator import Simulator
 from tests.fakes.slack import FakeSlack, sign
 
@@ -80,6 +79,31 @@ def _generator(
     out.put(asyncio.run(_generate(url, total, rate, concurrency)))
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _start_server(env: dict[str, str], port: int) -> asyncio.subprocess.Process:
+    """`python -m bots web` as deployed, in its own process; returns once it answers."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "SLACK", "DISCORD"))}
+    full.update(env, PORT=str(port), LOG_LEVEL="warning", LOG_FORMAT="json")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bots", "web", env=full, stderr=asyncio.subprocess.DEVNULL
+    )
+    async with aiohttp.ClientSession() as http:
+        for _ in range(600):
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    if response.status == 200:
+                        return process
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+    process.kill()
+    raise RuntimeError("the server did not start")
+
+
 async def run_once(
     latency: float, total: int, rate: float | None
 ) -> tuple[float, float, float, float]:
@@ -87,25 +111,18 @@ async def run_once(
     async with FakeSlack() as slack, Simulator(latency=latency, chunk_size=64) as sim:
         sim.record = False
         with tempfile.TemporaryDirectory() as folder:
-            settings = Settings(  # type: ignore[call-arg]
-                _env_file=None,
-                openai_api_key="sk-bench",
-                openai_base_url=sim.base_url,
-                openai_wire_api="chat",
-                database_url=f"sqlite:///{Path(folder) / 'b.db'}",
-                slack_bot_token=slack.bot_token,
-                slack_signing_secret=SECRET,
-                slack_api_url=slack.api_url,
-                log_level="error",
-            )
-            services = await build_services(settings)
-            adapter = SlackAdapter(settings, services.engine)
-            runner = web.AppRunner(build_web_app(services, [adapter.install]), access_log=None)
+            env = {
+                "OPENAI_API_KEY": "sk-bench",
+                "OPENAI_BASE_URL": sim.base_url,
+                "OPENAI_WIRE_API": "chat",
+                "DATABASE_URL": f"sqlite:///{Path(folder) / 'b.db'}",
+                "SLACK_BOT_TOKEN": slack.bot_token,
+                "SLACK_SIGNING_SECRET": SECRET,
+                "SLACK_API_URL": slack.api_url,
+            }
+            port = _free_port()
+            server = await _start_server(env, port)
             try:
-                await runner.setup()
-                site = web.TCPSite(runner, "127.0.0.1", 0)
-                await site.start()
-                port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
                 context = multiprocessing.get_context("spawn")
                 queue = context.Queue()
                 url = f"http://127.0.0.1:{port}/slack/events"
@@ -118,9 +135,8 @@ async def run_once(
                 done = time.perf_counter() - started
                 await asyncio.to_thread(process.join)
             finally:
-                await runner.cleanup()
-                await services.close()
-                await adapter.close()
+                server.terminate()
+                await server.wait()
     return (
         total / acked,
         percentile(latencies, 50) * 1000,

@@ -30,13 +30,23 @@ class ConversationKey:
     thread: str
 
     def __str__(self) -> str:
-        return f"{self.platform}:{self.workspace}:{self.channel}:{self.thread}"
+        parts = (self.platform.value, self.workspace, self.channel, self.thread)
+        return ":".join(_escape(part) for part in parts)
 
     @classmethod
     def parse(cls, text: str) -> ConversationKey:
         """Inverse of ``str(key)``."""
-        platform, workspace, channel, thread = text.split(":", 3)
+        platform, workspace, channel, thread = (_unescape(part) for part in text.split(":"))
         return cls(Platform(platform), workspace, channel, thread)
+
+
+def _escape(part: str) -> str:
+    """Platform ids never contain these; when a part does, the key stays unambiguous."""
+    return part.replace("%", "%25").replace(":", "%3A")
+
+
+def _unescape(part: str) -> str:
+    return part.replace("%3A", ":").replace("%25", "%")
 
 
 @dataclass(frozen=True, slots=True)

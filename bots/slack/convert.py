@@ -85,15 +85,17 @@ def to_event(
     )
 
 
-def user_from_info(info: dict[str, Any]) -> User:
-    """Our user from a `users.info` user object."""
-    profile = info.get("profile") or {}
-    name = profile.get("display_name") or profile.get("real_name") or info.get("name") or info["id"]
+def user_from_info(info: dict[str, Any], user_id: str) -> User:
+    """Our user from a `users.info` user object (`user_id` asked for; fields read defensively)."""
+    profile = info.get("profile")
+    profile = profile if isinstance(profile, dict) else {}
+    names = (profile.get("display_name"), profile.get("real_name"), info.get("name"))
+    name = next((n for n in names if isinstance(n, str) and n), user_id)
     return User(
-        id=info["id"],
+        id=user_id,
         name=name,
-        is_bot=bool(info.get("is_bot")),
-        is_admin=bool(info.get("is_admin") or info.get("is_owner")),
+        is_bot=info.get("is_bot") is True,
+        is_admin=info.get("is_admin") is True or info.get("is_owner") is True,
     )
 
 

@@ -194,19 +194,40 @@ class Database:
         for version, name, sql in _migrations():
             if version <= current:
                 continue
-            async with self._write_lock:
-                script = (
-                    f"BEGIN IMMEDIATE;\n{sql}\n"
-                    f"INSERT INTO schema_migrations VALUES ({version}, '{name}', {time.time()});\n"
-                    "COMMIT;"
-                )
-                try:
-                    await self.writer.executescript(script)
-                except sqlite3.Error as exc:
-                    await self.writer.execute("ROLLBACK")
-                    raise StoreError(f"migration {version} ({name}) failed: {exc}") from None
+            try:
+                async with self.transaction() as conn:
+                    # Another process may have applied it since we looked: check under the lock.
+                    async with conn.execute(
+                        "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+                    ) as cursor:
+                        if await cursor.fetchone():
+                            continue
+                    for statement in _statements(sql):
+                        await conn.execute(statement)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                        (version, name, time.time()),
+                    )
+            except (sqlite3.Error, StoreError) as exc:
+                raise StoreError(f"migration {version} ({name}) failed: {exc}") from None
             applied.append(version)
         return applied
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of a migration script, one by one."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in pending.splitlines()
+    ):
+        statements.append(pending.strip())
+    return statements
 
 
 def _explain(exc: sqlite3.Error, path: Path) -> StoreError:

@@ -45,6 +45,8 @@ def validate(tool: Tool, arguments: str | Mapping[str, Any]) -> BaseModel:
             raise ValueError(
                 f"arguments are not valid JSON ({exc.msg} at position {exc.pos})"
             ) from None
+        except RecursionError:
+            raise ValueError("arguments are nested too deeply") from None
     if not isinstance(arguments, Mapping):
         raise ValueError("arguments must be a JSON object")
     values = dict.fromkeys(tool.defaults) | dict(arguments)  # an omitted optional means its default
@@ -91,6 +93,8 @@ async def invoke(
         return ToolResult(False, describe_validation_error(exc))
     except ValueError as exc:
         return ToolResult(False, f"invalid arguments: {exc}")
+    except RecursionError:
+        return ToolResult(False, "invalid arguments: nested too deeply")
     kwargs = _call_kwargs(tool, model)
     args = (ctx,) if tool.takes_context else ()
     timeout = tool.timeout or default_timeout

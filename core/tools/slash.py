@@ -63,8 +63,8 @@ def _coerce(raw: str, schema: dict[str, Any]) -> Any:
         if raw.startswith(("[", "{")):
             try:
                 return json.loads(raw)
-            except json.JSONDecodeError:
-                raise UsageError(f"could not read {raw!r} as JSON") from None
+            except (json.JSONDecodeError, RecursionError):
+                raise UsageError(f"could not read {raw[:80]!r} as JSON") from None
         return (
             [part.strip() for part in raw.split(",") if part.strip()] if kinds == "array" else raw
         )

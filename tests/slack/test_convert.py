@@ -47,7 +47,7 @@ def test_files_become_attachments_and_users_carry_admin_flags() -> None:
     (attachment,) = convert.attachments(event)
     assert attachment.kind == "image" and attachment.url == "u"
     user = convert.user_from_info(
-        {"id": "U1", "is_owner": True, "profile": {"display_name": "Ada"}}
+        {"id": "U1", "is_owner": True, "profile": {"display_name": "Ada"}}, "U1"
     )
     assert user.is_admin and user.name == "Ada"
 

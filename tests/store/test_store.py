@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -101,3 +102,16 @@ async def test_an_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(Exception, match="cannot open the database"):
         await Store.open(blocker / "sub" / "bot.db")
+
+
+async def test_two_processes_migrating_a_new_file_at_once_both_succeed(tmp_path: Path) -> None:
+    first, second = Database(tmp_path / "bot.db"), Database(tmp_path / "bot.db")
+    await first.open()
+    await second.open()
+    try:
+        applied = await asyncio.gather(first.migrate(), second.migrate())
+        assert sorted(applied[0] + applied[1]) == list(range(1, LATEST_VERSION + 1))
+        assert await first.schema_version() == await second.schema_version() == LATEST_VERSION
+    finally:
+        await first.close()
+        await second.close()

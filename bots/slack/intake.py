@@ -1,0 +1,135 @@
+"""The HTTP front door for Slack: verify, parse and check a request before Bolt sees it.
+
+Bolt parses a body before it checks the signature, and its parser trusts the body's shape, so an
+unsigned body that is not a JSON object, or is nested a thousand levels deep, would crash it. Here
+the signature is checked on the raw bytes first (401, nothing parsed), the body is parsed behind a
+guard (400), and the fields the adapter reads are checked for type (400) — Bolt then verifies the
+signature again and dispatches as usual.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
+
+# Fields of a handled event that, when present, must be strings.
+_EVENT_STRINGS = (
+    "type",
+    "subtype",
+    "user",
+    "bot_id",
+    "channel",
+    "channel_type",
+    "team",
+    "ts",
+    "thread_ts",
+    "event_ts",
+    "text",
+)
+_REQUIRED = {"app_mention": ("user", "channel", "ts"), "message": ("channel", "ts")}
+_COMMAND_STRINGS = ("command", "text", "user_id", "channel_id", "team_id", "trigger_id")
+
+
+class Rejected(Exception):
+    """The request is refused; `response` says why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.response = web.json_response({"error": reason}, status=status)
+
+
+def verify(verifier: SignatureVerifier | None, raw: bytes, request: web.Request) -> None:
+    """Raise `Rejected(401)` unless the request carries a fresh, valid Slack signature
+    (`Rejected(400)` first for a body that is not UTF-8, which Slack never sends)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Rejected(400, "malformed request body: not UTF-8") from None
+    if verifier is None:
+        return
+    try:
+        valid = verifier.is_valid(
+            text,
+            request.headers.get("X-Slack-Request-Timestamp"),
+            request.headers.get("X-Slack-Signature"),
+        )
+    except ValueError:  # a timestamp that is not a number
+        valid = False
+    if not valid:
+        raise Rejected(401, "invalid or stale signature")
+
+
+def parse(raw: bytes, request: web.Request) -> AsyncBoltRequest:
+    """A Bolt request from a verified body; `Rejected(400)` when it cannot be read."""
+    try:
+        text = raw.decode("utf-8")
+        bolt = AsyncBoltRequest(
+            body=text, query=request.query_string, headers=dict(request.headers)
+        )
+    except (ValueError, TypeError, AttributeError, LookupError, RecursionError) as exc:
+        raise Rejected(400, f"malformed request body ({type(exc).__name__})") from None
+    if not bolt.body and "command=" in text and "payload=" not in text:
+        # Bolt takes any form body containing the word "payload" for an interactivity payload;
+        # a slash command whose text says "payload" is a plain form.
+        bolt.body = dict(parse_qsl(text, keep_blank_values=True))
+        bolt.context = build_async_context(AsyncBoltContext({}), bolt.body)
+    reason = problem(bolt.body)
+    if reason is not None:
+        raise Rejected(400, reason)
+    return bolt
+
+
+def problem(body: Any) -> str | None:
+    """What is wrong with the shape of a parsed body, or None."""
+    if not isinstance(body, dict):
+        return "the body is not an object"
+    if "command" in body:
+        wrong = [f for f in _COMMAND_STRINGS if not isinstance(body.get(f, ""), str)]
+        missing = [f for f in ("command", "user_id", "channel_id") if not body.get(f)]
+        if wrong or missing:
+            return f"slash command with missing or malformed fields: {', '.join(missing + wrong)}"
+        return None
+    for key in ("view", "container", "message", "state"):
+        if not isinstance(body.get(key), dict | None):
+            return f"{key} is not an object"
+    for key in ("team", "enterprise", "user", "channel"):
+        if not isinstance(body.get(key), dict | str | None):
+            return f"{key} is malformed"
+    if not isinstance(body.get("authorizations", []), list):
+        return "authorizations is not a list"
+    if "event" not in body:
+        return None
+    event = body["event"]
+    if not isinstance(event, dict):
+        return "event is not an object"
+    if body.get("type") != "event_callback":
+        return None
+    for field in ("event_id", "team_id", "api_app_id"):
+        if not isinstance(body.get(field, ""), str):
+            return f"{field} is not a string"
+    if not isinstance(body.get("event_time", 0), int):
+        return "event_time is not a number"
+    wrong = [f for f in _EVENT_STRINGS if f in event and not isinstance(event[f], str | None)]
+    if wrong:
+        return f"event fields of the wrong type: {', '.join(wrong)}"
+    missing = [f for f in _REQUIRED.get(event.get("type", ""), ()) if not event.get(f)]
+    if missing and not event.get("subtype"):
+        return f"event without {', '.join(missing)}"
+    files = event.get("files", [])
+    if not isinstance(files, list) or not all(_file_ok(f) for f in files):
+        return "event files are malformed"
+    return None
+
+
+def _file_ok(file: Any) -> bool:
+    return (
+        isinstance(file, dict)
+        and isinstance(file.get("size", 0), int)
+        and all(isinstance(file.get(k, ""), str | None) for k in ("name", "title", "mimetype"))
+    )
