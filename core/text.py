@@ -109,19 +109,35 @@ class _Splitter:
             for end in candidates:
                 if fits(pos, end, prefix_len):
                     return end
-        for end in range(window_end, pos, -1):  # the last resort: a hard cut
-            if fits(pos, end, prefix_len):
-                return end
+        for strict in (True, False):  # the last resort: a hard cut
+            for end in range(window_end, pos, -1):
+                if fits(pos, end, prefix_len, strict=strict):
+                    return end
         return None
 
-    def _fits(self, pos: int, end: int, prefix_len: int) -> bool:
-        """Whether the body text[pos:end] (and any fence lines it needs) fits in a chunk."""
+    def _fits(self, pos: int, end: int, prefix_len: int, *, strict: bool = True) -> bool:
+        """Whether the body text[pos:end] (and any fence lines it needs) fits in a chunk.
+
+        `strict` also refuses a cut that would start the next chunk with a mid-line run of
+        backticks or tildes, which would render there as a fence.
+        """
         body_end = self._visible_end(pos, end)
         if body_end == pos:
+            return False
+        if strict and self._false_fence_after(end):
             return False
         fence = self._fence_at(body_end)
         closer = len(fence.marker) + 1 if fence is not None and self._repairable(fence) else 0
         return prefix_len + (body_end - pos) + closer <= self.limit
+
+    def _false_fence_after(self, end: int) -> bool:
+        """Whether the next chunk would start with ``` or ~~~ that is not at a line start."""
+        text = self.text
+        start = _skip_space(text, end)
+        if not text.startswith(("```", "~~~"), start):
+            return False
+        line_start = text.rfind("\n", 0, start) + 1
+        return bool(text[line_start:start].strip())
 
     def _candidates(
         self, level: tuple[re.Pattern[str], int], pos: int, window_end: int

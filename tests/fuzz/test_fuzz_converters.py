@@ -1,8 +1,7 @@
 """Fuzzing the pure functions: Slack and Discord converters, split_message, the slash parser.
 
 A converter may return a value (or None where it says so) or raise an exception its docstring
-names; anything else on a malformed payload is a bug when the HTTP layer does not guard it. The
-strict xfail tests pin the bugs found (see their reasons).
+names; anything else on a malformed payload is a bug when the HTTP layer does not guard it.
 """
 
 from __future__ import annotations
@@ -32,8 +31,7 @@ from core.tools import ToolRegistry, discover
 from core.tools.registry import Tool
 from core.tools.slash import UsageError, parse_slash, slash_arguments, suggest
 
-# Generated cases per test (max_examples). Strict-xfail tests stop at their explicit failing
-# example, so they generate nothing until the bug is fixed.
+# Generated cases per test (max_examples), plus each test's explicit examples.
 EXAMPLES: dict[str, int] = {
     "test_slack_to_event_on_slack_shaped_payloads": 200,
     "test_slack_text_helpers": 200,
@@ -49,12 +47,12 @@ EXAMPLES: dict[str, int] = {
     "test_parse_slash": 300,
     "test_slash_arguments_for_every_tool": 300,
     "test_suggest": 50,
-    # strict xfail: known bugs
+    # regressions of bugs found and fixed
     "test_slack_to_event_on_whatever_the_intake_lets_through": 300,
     "test_slack_attachments_on_whatever_the_intake_lets_through": 200,
     "test_slack_user_from_info_on_arbitrary_objects": 100,
     "test_slash_arguments_with_deeply_nested_json": 10,
-    "test_xfail_split_message_cut_before_a_mid_line_fence_run": 100,
+    "test_split_message_never_cuts_before_a_mid_line_fence_run": 100,
     "test_conversation_key_round_trip": 100,
 }
 TOTAL_EXAMPLES = sum(EXAMPLES.values())
@@ -385,16 +383,6 @@ def open_fence(text: str) -> str | None:
     return marker
 
 
-def stray_fence_runs(text: str) -> bool:
-    """True when ``` or ~~~ occurs other than as a line's fence marker (mid-line, or indented by
-    4+ spaces): a cut just before it makes it a fence at the start of a chunk (known bug)."""
-    for line in text.split("\n"):
-        lead = _FENCE.match(line)
-        if _RUN.search(line, lead.end(1) if lead else 0):
-            return True
-    return False
-
-
 def fence_markers(text: str) -> list[str]:
     return [m.group(1) for line in text.split("\n") if (m := _FENCE.match(line))]
 
@@ -485,7 +473,7 @@ def test_split_message_invariants(text: str, limit: int) -> None:
     assert bool(chunks) == bool(text.strip())
     assert content_preserved(text, chunks), chunks
     repairable = all(2 * (len(marker) + 1) <= limit // 2 for marker in fence_markers(text))
-    if repairable and not stray_fence_runs(text):  # stray runs: see the xfail test below
+    if repairable:
         for chunk in chunks[:-1]:
             assert open_fence(chunk) is None, ("a code block left open", chunk)
         if chunks:
@@ -666,18 +654,10 @@ def test_slack_user_from_info_on_arbitrary_objects(info: dict[str, Any]) -> None
     assert isinstance(user, User) and user.id == "U1" and isinstance(user.name, str)
 
 
-# -- known bugs (strict xfail) ------------------------------------------------------------------
+# -- regressions ---------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG (rendering, not a crash): core/text.py split_message can cut a line just before "
-    "a mid-line ``` (or ~~~) run, e.g. after inline code like `a```b` or ```inline```; the next "
-    "chunk then starts with a fence line, so Slack/Discord render an unbalanced code block "
-    "(and the last chunk can be left open although the text is balanced)",
-)
-@fuzz("test_xfail_split_message_cut_before_a_mid_line_fence_run")
+@fuzz("test_split_message_never_cuts_before_a_mid_line_fence_run")
 @example(text="aaaaaaaaaaaaaaaaaaaaaaaaaaa`code``code````inline```word\n```python\n", limit=16)
 @given(
     text=st.lists(
@@ -685,7 +665,7 @@ def test_slack_user_from_info_on_arbitrary_objects(info: dict[str, Any]) -> None
     ).map("".join),
     limit=st.integers(MIN_LIMIT, 40),
 )
-def test_xfail_split_message_cut_before_a_mid_line_fence_run(text: str, limit: int) -> None:
+def test_split_message_never_cuts_before_a_mid_line_fence_run(text: str, limit: int) -> None:
     chunks = split_message(text, limit)
     for chunk in chunks[:-1]:
         assert open_fence(chunk) is None, ("a code block left open", chunk)

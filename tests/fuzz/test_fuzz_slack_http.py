@@ -283,26 +283,6 @@ def mention(text: str, ts: str, **fields: Any) -> dict[str, Any]:
     }
 
 
-def bolt_parse_crash(body: bytes, content_type: str) -> bool:
-    """True when slack_bolt's request parsing raises what bots/slack/app.py does not catch.
-
-    The adapter turns ValueError and UnicodeDecodeError from `to_bolt_request` into a 400; any
-    other exception (AttributeError, TypeError, RecursionError, ...) becomes a 500, before the
-    signature is checked. Those inputs are the known bug pinned by the xfail tests below.
-    """
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    try:
-        AsyncBoltRequest(body=text, headers={"content-type": content_type or OCTETS})
-    except ValueError:
-        return False
-    except Exception:
-        return True
-    return False
-
-
 def parsed_body(body: bytes, content_type: str) -> Any:
     """The body as slack_bolt parses it (None when it cannot)."""
     try:
@@ -311,19 +291,6 @@ def parsed_body(body: bytes, content_type: str) -> Any:
         ).body
     except Exception:
         return None
-
-
-def event_not_an_object(body: bytes, content_type: str) -> bool:
-    """True for a body with an `event` that is not an object: Bolt's ignoring-self-events
-    middleware calls `.get` on it, and bots/slack/app.py _on_error re-raises (known bug)."""
-    parsed = parsed_body(body, content_type)
-    return isinstance(parsed, dict) and "event" in parsed and not isinstance(parsed["event"], dict)
-
-
-def is_ssl_check(body: bytes, content_type: str) -> bool:
-    """Bolt answers `ssl_check=1` bodies with 200 before verifying signatures (by design)."""
-    parsed = parsed_body(body, content_type)
-    return isinstance(parsed, dict) and parsed.get("ssl_check") == "1"
 
 
 # -- strategies -------------------------------------------------------------------------------
@@ -523,7 +490,6 @@ def test_slash_commands_with_arbitrary_text(
     rig: Server, command: str, text: str, user_id: str
 ) -> None:
     body, key = rig.command_form(command, text, user_id=user_id)
-    assume(b"payload" not in body)  # known bug: see test_slash_command_text_mentioning_payload
     status, answer = rig.post(body, FORM)
     assert status == 200, (status, answer)
     if command == "/ask" and text.strip():
@@ -604,13 +570,7 @@ def test_unsigned_forged_and_stale_requests(
     assert rig.footprint() == before, "an unauthenticated request reached the engine or Slack"
 
 
-# -- regressions of crashes found and fixed ------------------------------------------------------------------
-
-PRE_AUTH_CRASH = (
-    "BUG: bots/slack/app.py slack_events (`await to_bolt_request(request)`) catches only "
-    "ValueError/UnicodeDecodeError; slack_bolt's request parsing raises {exc} for {what}, "
-    "which escapes the handler as a 500 before the signature is checked"
-)
+# -- regressions: crashes these found, now fixed in bots/slack/intake.py ---------------------
 
 
 @fuzz("test_json_that_is_not_an_object")

@@ -22,8 +22,7 @@ from core.tools import ToolRegistry, ToolResult, discover, invoke
 from core.tools.invoke import MAX_OUTPUT_CHARS
 from core.tools.registry import Tool
 
-# Generated cases per test (max_examples). The strict-xfail test stops at its explicit failing
-# example, so it generates nothing until the bug is fixed.
+# Generated cases per test (max_examples), plus each test's explicit examples.
 EXAMPLES: dict[str, int] = {
     "test_arbitrary_argument_strings": 250,
     "test_arbitrary_argument_objects": 150,
