@@ -11,7 +11,9 @@ import socket
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -23,7 +25,7 @@ SECRET = "bench-secret"
 
 
 def _payload(i: int) -> bytes:
-    ts = f"{1_700_000_000 + i}.000100"
+    ts = _ts(i)
     event = {
         "type": "app_mention",
         "user": f"U{i % 50}",
@@ -45,32 +47,42 @@ def _payload(i: int) -> bytes:
     return json.dumps(body).encode()
 
 
-async def _generate(url: str, total: int, rate: float | None, concurrency: int) -> list[float]:
+def _ts(i: int) -> str:
+    return f"{1_700_000_000 + i}.000100"
+
+
+async def _generate(
+    url: str, total: int, rate: float | None, concurrency: int
+) -> tuple[list[float], dict[str, float]]:
+    """Send `total` signed mentions (at `rate`/s, or open loop): ack latencies, send times."""
     latencies: list[float] = []
+    sent: dict[str, float] = {}
     semaphore = asyncio.Semaphore(concurrency)
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as http:
 
         async def one(i: int) -> None:
+            due = time.monotonic()  # at a fixed rate, waiting for a connection counts too
             async with semaphore:
+                started = due if rate is not None else time.monotonic()
+                sent[_ts(i)] = started
                 body = _payload(i)
                 headers = {**sign(SECRET, body), "Content-Type": "application/json"}
-                started = time.perf_counter()
                 async with http.post(url, data=body, headers=headers) as response:
                     await response.read()
                     assert response.status == 200, response.status
-                latencies.append(time.perf_counter() - started)
+                latencies.append(time.monotonic() - started)
 
         tasks = []
-        start = time.perf_counter()
+        start = time.monotonic()
         for i in range(total):
             if rate is not None:
-                delay = start + i / rate - time.perf_counter()
+                delay = start + i / rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(i)))
         await asyncio.gather(*tasks)
-    return latencies
+    return latencies, sent
 
 
 def _generator(
@@ -85,29 +97,52 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def _start_server(env: dict[str, str], port: int) -> asyncio.subprocess.Process:
-    """`python -m bots web` as deployed, in its own process; returns once it answers."""
+async def _start_server(
+    env: dict[str, str], port: int, processes: int
+) -> asyncio.subprocess.Process:
+    """`python -m bots web` as deployed; returns once all its `processes` answer."""
     full = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "SLACK", "DISCORD"))}
     full.update(env, PORT=str(port), LOG_LEVEL="warning", LOG_FORMAT="json")
+    full["WEB_CONCURRENCY"] = str(processes)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bots", "web", env=full, stderr=asyncio.subprocess.DEVNULL
     )
-    async with aiohttp.ClientSession() as http:
-        for _ in range(600):
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    if response.status == 200:
+    seen: set[str] = set()
+    for _ in range(1200):
+        try:  # a new connection each time: the kernel spreads them over the processes
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{port}/healthz") as response,
+            ):
+                if response.status == 200:
+                    seen.add(response.headers["X-Process-Id"])
+                    if len(seen) == processes:
                         return process
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.05)
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.05)
     process.kill()
     raise RuntimeError("the server did not start")
 
 
+@dataclass(frozen=True)
+class Result:
+    """One run: acknowledgements, and replies as they reached the fake Slack."""
+
+    acked_per_s: float
+    ack_p50_ms: float
+    ack_p99_ms: float
+    turns_per_s: float
+    reply_p50_ms: float
+    reply_p99_ms: float
+    wall_s: float  # first send to last reply
+
+
 async def run_once(
-    latency: float, total: int, rate: float | None
-) -> tuple[float, float, float, float]:
-    """(events acked per second, ack p50 ms, ack p99 ms, completed turns per second)."""
+    latency: float, total: int, rate: float | None, concurrency: int = 64, processes: int = 1
+) -> Result:
+    """`total` mentions at `rate`/s (None: open loop, `concurrency` in flight) to a `web`
+    server of `processes` processes (WEB_CONCURRENCY)."""
     async with FakeSlack() as slack, Simulator(latency=latency, chunk_size=64) as sim:
         sim.record = False
         with tempfile.TemporaryDirectory() as folder:
@@ -121,48 +156,77 @@ async def run_once(
                 "SLACK_API_URL": slack.api_url,
             }
             port = _free_port()
-            server = await _start_server(env, port)
+            server = await _start_server(env, port, processes)
             try:
                 context = multiprocessing.get_context("spawn")
                 queue = context.Queue()
                 url = f"http://127.0.0.1:{port}/slack/events"
-                process = context.Process(target=_generator, args=(url, total, rate, 64, queue))
-                started = time.perf_counter()
+                args = (url, total, rate, concurrency, queue)
+                process = context.Process(target=_generator, args=args)
+                started = time.monotonic()
                 process.start()
-                latencies = await asyncio.to_thread(queue.get, True, 600)
-                acked = time.perf_counter() - started
-                await slack.wait_for("chat.stopStream", count=total, timeout=300)
-                done = time.perf_counter() - started
+                latencies, sent = await asyncio.to_thread(queue.get, True, 900)
+                acked = time.monotonic() - started
+                await slack.wait_for("chat.stopStream", count=total, timeout=900)
+                done = time.monotonic() - started
                 await asyncio.to_thread(process.join)
             finally:
                 server.terminate()
                 await server.wait()
-    return (
+    replies = [
+        call.at - sent[slack.messages[call.args["ts"]]["thread_ts"]]
+        for call in slack.calls_to("chat.stopStream")
+    ]
+    return Result(
         total / acked,
         percentile(latencies, 50) * 1000,
         percentile(latencies, 99) * 1000,
         total / done,
+        percentile(replies, 50) * 1000,
+        percentile(replies, 99) * 1000,
+        max(call.at for call in slack.calls_to("chat.stopStream")) - min(sent.values()),
     )
 
 
 async def run(repeats: int) -> list[tuple[str, str, str]]:
     """Rows for the table."""
-    rows = []
-    for latency, total, rate, label in (
-        (0.0, 1500, None, "0 s model, open loop"),
-        (2.0, 1000, 200.0, "2 s model, 200 ev/s"),
-    ):
-        rates, p50s, p99s, turns = [], [], [], []
-        for _ in range(repeats):
-            r, p50, p99, t = await run_once(latency, total, rate)
-            rates.append(r)
-            p50s.append(p50)
-            p99s.append(p99)
-            turns.append(t)
-        rows += [
-            (f"Slack events acked/s ({label})", summarize(rates), ""),
-            (f"Slack ack latency p50 ms ({label})", summarize(p50s), ""),
-            (f"Slack ack latency p99 ms ({label})", summarize(p99s), "< 25 (2 s model)"),
-            (f"Slack complete turns/s ({label})", summarize(turns), ">= 300 (0 s model)"),
-        ]
+    rows: list[tuple[str, str, str]] = []
+
+    async def repeat(*args: Any) -> list[Result]:
+        return [await run_once(*args) for _ in range(repeats)]
+
+    one = await repeat(0.0, 2000, None, 64, 1)
+    two = await repeat(0.0, 3000, None, 64, 2)
+    rows += [
+        ("Slack complete turns/s (0 s model, 1 web process)", _s(one, "turns_per_s"), ">= 300"),
+        ("Slack complete turns/s (0 s model, WEB_CONCURRENCY=2)", _s(two, "turns_per_s"), ">= 300"),
+    ]
+    storm = await repeat(2.0, 6000, 200.0, 512, 2)
+    rows += [
+        ("Slack ack p50 ms (2 s model, 200 ev/s for 30 s, 2 procs)", _s(storm, "ack_p50_ms"), ""),
+        (
+            "Slack ack p99 ms (2 s model, 200 ev/s for 30 s, 2 procs)",
+            _s(storm, "ack_p99_ms"),
+            "< 25",
+        ),
+        ("Slack events acked/s (2 s model, 200 ev/s offered)", _s(storm, "acked_per_s"), ""),
+    ]
+    steady = await repeat(2.0, 600, 20.0, 512, 1)
+    rows += [
+        ("Slack send → reply p50 ms (2 s model, 20 ev/s for 30 s)", _s(steady, "reply_p50_ms"), ""),
+        (
+            "Slack send → reply p99 ms (2 s model, 20 ev/s for 30 s)",
+            _s(steady, "reply_p99_ms"),
+            "<= 2100",
+        ),
+        ("Slack ack p99 ms (2 s model, 20 ev/s for 30 s)", _s(steady, "ack_p99_ms"), ""),
+    ]
+    burst = await repeat(2.0, 1000, None, 512, 2)
+    rows.append(
+        ("Slack 1,000 conversations at once, 2 s model: wall s", _s(burst, "wall_s"), "<= 3")
+    )
     return rows
+
+
+def _s(results: list[Result], field: str) -> str:
+    return summarize([getattr(r, field) for r in results])

@@ -40,7 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(with none configured: the console)",
     )
     run.add_argument("--offline", action="store_true", help="use the built-in model simulator")
-    commands.add_parser("web", help="the HTTP server only (Slack events, /healthz) on $PORT")
+    web_command = commands.add_parser(
+        "web",
+        help="the HTTP server only (Slack events, /healthz) on $PORT, in WEB_CONCURRENCY processes",
+    )
+    web_command.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     commands.add_parser(
         "worker", help="the long-lived connections only (Discord gateway, Slack Socket Mode)"
     )
@@ -137,7 +141,9 @@ def _check_platform_settings(settings: Settings, *, http: bool, connections: boo
         )
 
 
-async def _serve(settings: Settings, *, http: bool, connections: bool) -> None:
+async def _serve(
+    settings: Settings, *, http: bool, connections: bool, reuse_port: bool = False
+) -> None:
     """Run the HTTP server and/or the long-lived platform connections until stopped."""
     _check_platform_settings(settings, http=http, connections=connections)
     from bots.web import build_web_app, serve
@@ -158,14 +164,31 @@ async def _serve(settings: Settings, *, http: bool, connections: bool) -> None:
 
             discord_bot = DiscordAdapter(settings, services.engine)
             jobs.append(_until(stop, discord_bot.run_until_closed()))
+        workers = None
         if http:
             installers = [slack.install] if slack and settings.slack_signing_secret else []
-            jobs.append(serve(build_web_app(services, installers), "0.0.0.0", settings.port, stop))
+            app = build_web_app(services, installers)
+            if settings.web_concurrency > 1:
+                from bots.workers import WebWorkers
+
+                workers = WebWorkers(settings.web_concurrency - 1)
+            jobs.append(
+                serve(
+                    app,
+                    "0.0.0.0",
+                    settings.port,
+                    stop,
+                    reuse_port=reuse_port or workers is not None,
+                    on_bound=workers.start if workers else None,
+                )
+            )
         if connections and slack and settings.slack_app_token:
             jobs.append(_until(stop, slack.socket_mode()))
         try:
             await asyncio.gather(*jobs)
         finally:
+            if workers is not None:
+                await workers.stop()
             if slack is not None:
                 await slack.close()
 
@@ -246,7 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": lambda: _migrate(settings),
         "discord-sync": lambda: _discord_sync(settings, getattr(args, "guild", None)),
         "console": lambda: _console(settings, args.offline),
-        "web": lambda: _serve(settings, http=True, connections=False),
+        "web": lambda: _serve(
+            settings, http=True, connections=False, reuse_port=getattr(args, "reuse_port", False)
+        ),
         "worker": lambda: _serve(settings, http=False, connections=True),
         "run": lambda: _run(settings, args.offline),
         "ingest": lambda: _ingest(

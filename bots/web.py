@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 
 import structlog
@@ -22,7 +23,9 @@ def build_web_app(services: Services, installers: list[RouteInstaller] = ()) -> 
     async def healthz(_request: web.Request) -> web.Response:
         ok = await services.store.db.ping()
         body = {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "unreachable"}
-        return web.json_response(body, status=200 if ok else 503)
+        # Which process answered: with WEB_CONCURRENCY several share the port.
+        headers = {"X-Process-Id": str(os.getpid())}
+        return web.json_response(body, status=200 if ok else 503, headers=headers)
 
     app.router.add_get("/healthz", healthz)
     for install in installers:
@@ -30,14 +33,24 @@ def build_web_app(services: Services, installers: list[RouteInstaller] = ()) -> 
     return app
 
 
-async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event) -> None:
-    """Serve `app` until `stop` is set."""
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    *,
+    reuse_port: bool = False,
+    on_bound: Callable[[int], None] | None = None,
+) -> None:
+    """Serve `app` until `stop` is set; `on_bound` learns the port (useful with port 0)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
     bound = site._server.sockets[0].getsockname()[1] if site._server else port  # type: ignore[union-attr]
     log.info("http_listening", host=host, port=bound)
+    if on_bound is not None:
+        on_bound(bound)
     try:
         await stop.wait()
     finally:

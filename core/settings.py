@@ -140,6 +140,7 @@ class Settings(BaseSettings):
     database_busy_timeout_ms: int = Field(5000, ge=0)
     recovery_stale_seconds: float = Field(30.0, gt=0)
     port: int = Field(3000, ge=0, le=65535)
+    web_concurrency: int = Field(1, ge=1, le=64)
     delivery_ttl_hours: float = Field(48.0, gt=0)
 
     # Slack

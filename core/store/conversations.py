@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
-
-import aiosqlite
 
 from core.events import ConversationKey
 from core.store.db import Database
@@ -18,11 +17,10 @@ UPSERT = (
 )
 
 
-async def upsert(conn: aiosqlite.Connection, key: ConversationKey, now: float) -> Conversation:
+def upsert(conn: sqlite3.Connection, key: ConversationKey, now: float) -> Conversation:
     """Create the conversation if new (inside the caller's transaction) and return it."""
     params = (str(key), key.platform.value, key.workspace, key.channel, key.thread, now, now)
-    async with conn.execute(UPSERT, params) as cursor:
-        row = await cursor.fetchone()
+    row = conn.execute(UPSERT, params).fetchone()
     assert row is not None
     return Conversation(row["id"], row["key"], row["epoch"])
 
@@ -42,15 +40,17 @@ class Conversations:
 
     async def ensure(self, key: ConversationKey) -> Conversation:
         """The conversation for `key`, created if needed."""
-        async with self._db.transaction() as conn:
-            return await upsert(conn, key, time.time())
+        return await self._db.write(lambda conn: upsert(conn, key, time.time()))
 
     async def reset(self, key: ConversationKey) -> int:
         """Start a new epoch: older messages stay stored but are no longer sent. Returns the epoch."""
-        async with self._db.transaction() as conn:
-            conversation = await upsert(conn, key, time.time())
+
+        def advance(conn: sqlite3.Connection) -> int:
+            conversation = upsert(conn, key, time.time())
             epoch = conversation.epoch + 1
-            await conn.execute(
+            conn.execute(
                 "UPDATE conversations SET epoch = ? WHERE id = ?", (epoch, conversation.id)
             )
-        return epoch
+            return epoch
+
+        return await self._db.write(advance)

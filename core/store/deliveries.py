@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
-
-import aiosqlite
 
 from core.store.db import Database
 
@@ -14,12 +13,11 @@ CLAIM = (
 )
 
 
-async def claim(
-    conn: aiosqlite.Connection, platform: str, delivery_id: str, now: float, ttl: float
+def claim(
+    conn: sqlite3.Connection, platform: str, delivery_id: str, now: float, ttl: float
 ) -> bool:
     """Record the delivery inside the caller's transaction; False when it was seen before."""
-    cursor = await conn.execute(CLAIM, (platform, delivery_id, now, now + ttl))
-    return cursor.rowcount == 1
+    return conn.execute(CLAIM, (platform, delivery_id, now, now + ttl)).rowcount == 1
 
 
 class Deliveries:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 
@@ -19,8 +20,8 @@ INSERT = (
 )
 
 
-async def insert(
-    conn: aiosqlite.Connection,
+def insert(
+    conn: sqlite3.Connection,
     conversation: Conversation,
     *,
     role: str,
@@ -48,8 +49,7 @@ async def insert(
         tokens,
         time.time(),
     )
-    async with conn.execute(INSERT, params) as cursor:
-        row = await cursor.fetchone()
+    row = conn.execute(INSERT, params).fetchone()
     assert row is not None
     return int(row[0])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,13 +74,14 @@ class Store:
         Returns None when the delivery was seen before (a redelivery), and then writes nothing.
         """
         now = time.time()
-        async with self.db.transaction() as conn:
-            if not await deliveries.claim(
+
+        def store(conn: sqlite3.Connection) -> Accepted | None:
+            if not deliveries.claim(
                 conn, event.platform.value, event.delivery_id, now, delivery_ttl
             ):
                 return None
-            conversation = await conversations.upsert(conn, event.key, now)
-            message_id = await messages.insert(
+            conversation = conversations.upsert(conn, event.key, now)
+            message_id = messages.insert(
                 conn,
                 conversation,
                 role="user",
@@ -89,7 +91,7 @@ class Store:
                 user_name=event.user.name,
                 attachments=attachments,
             )
-            async with conn.execute(
+            row = conn.execute(
                 "INSERT INTO turns (conversation_id, user_message_id, delivery_id, status, "
                 "created_at, user_key, owner) VALUES (?, ?, ?, 'queued', ?, ?, ?) RETURNING id",
                 (
@@ -100,13 +102,12 @@ class Store:
                     user_key(event),
                     self.processes.owner,
                 ),
-            ) as cursor:
-                row = await cursor.fetchone()
-            assert row is not None
-            await conn.execute(
-                "UPDATE messages SET turn_id = ? WHERE id = ?", (int(row[0]), message_id)
-            )
-        return Accepted(conversation, message_id, int(row[0]))
+            ).fetchone()
+            turn_id = int(row[0])
+            conn.execute("UPDATE messages SET turn_id = ? WHERE id = ?", (turn_id, message_id))
+            return Accepted(conversation, message_id, turn_id)
+
+        return await self.db.write(store)
 
     async def finish_turn(
         self,
@@ -122,9 +123,10 @@ class Store:
         `steps` are (role, content, tool_calls, tool_call_id, tokens) in order.
         """
         now = time.time()
-        async with self.db.transaction() as conn:
+
+        def store(conn: sqlite3.Connection) -> None:
             for role, content, tool_calls, tool_call_id, tokens in steps:
-                await messages.insert(
+                messages.insert(
                     conn,
                     conversation,
                     role=role,
@@ -134,7 +136,9 @@ class Store:
                     tool_calls=tool_calls,
                     tool_call_id=tool_call_id,
                 )
-            await conn.execute(
+            conn.execute(
                 "UPDATE turns SET status = ?, error = ?, finished_at = ? WHERE id = ?",
                 (status, error[:500], now, turn_id),
             )
+
+        await self.db.write(store)

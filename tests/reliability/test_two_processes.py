@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from core.simulator import Simulator, Text
 from tests.fakes.slack import FakeSlack, sign
@@ -78,3 +80,31 @@ async def test_one_event_delivered_to_two_processes_at_once_is_answered_once(
             assert await a.stop() == 0
             assert await b.stop() == 0
         assert a.count("duplicate_delivery") + b.count("duplicate_delivery") == 10
+
+
+async def test_web_concurrency_serves_one_port_from_several_processes(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    async with FakeSlack() as slack:
+        env = {**_env(slack, sim, tmp_path / "bot.db"), "WEB_CONCURRENCY": "2"}
+        web = await BotProcess.start("web", env)
+        try:
+            port = await web.port()
+            await web.wait_for_count("http_listening", 2)  # the worker shares the port
+            listening = [r for r in web.logs if r.get("event") == "http_listening"]
+            assert {r["port"] for r in listening} == {port}
+            async with aiohttp.ClientSession() as http:
+                for i in range(20):
+                    body = _body(f"EvW{i}", f"60{i:02d}.000001", f"question {i}")
+                    headers = {**sign(SECRET, body), "Content-Type": "application/json"}
+                    async with http.post(
+                        f"http://127.0.0.1:{port}/slack/events", data=body, headers=headers
+                    ) as response:
+                        assert response.status == 200
+            await slack.wait_for("chat.stopStream", count=20, timeout=30)
+        finally:
+            assert await web.stop() == 0
+        assert web.count("web_worker_exited") == 0, "the worker stopped with the first process"
+        [started] = [r for r in web.logs if r.get("event") == "web_worker_started"]
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(started["pid"]), 0)  # type: ignore[arg-type]

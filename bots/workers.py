@@ -1,0 +1,57 @@
+"""Extra `web` processes sharing one port (WEB_CONCURRENCY), supervised by the first.
+
+Each process has its own event loop and database connections; the kernel spreads incoming
+connections over them (SO_REUSEPORT), and the shared database keeps de-duplication and ordering
+correct across them. A worker that dies is restarted; stopping the first process stops them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+RESTART_DELAY = 1.0
+
+
+class WebWorkers:
+    """`count` child processes running `python -m bots web --reuse-port` on `port`."""
+
+    def __init__(self, count: int) -> None:
+        self._count = count
+        self._tasks: list[asyncio.Task[None]] = []
+        self._processes: set[asyncio.subprocess.Process] = set()
+        self._stopping = False
+
+    def start(self, port: int) -> None:
+        """Start the workers (once the first process has bound `port`)."""
+        env = {**os.environ, "PORT": str(port), "WEB_CONCURRENCY": "1"}
+        for index in range(self._count):
+            self._tasks.append(asyncio.create_task(self._keep_running(index + 1, env)))
+
+    async def _keep_running(self, index: int, env: dict[str, str]) -> None:
+        while not self._stopping:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bots", "web", "--reuse-port", env=env
+            )
+            self._processes.add(process)
+            log.info("web_worker_started", worker=index, pid=process.pid)
+            code = await process.wait()
+            self._processes.discard(process)
+            if self._stopping:
+                return
+            log.error("web_worker_exited", worker=index, code=code, restart_in_s=RESTART_DELAY)
+            await asyncio.sleep(RESTART_DELAY)
+
+    async def stop(self) -> None:
+        """Stop every worker (SIGTERM, as for the first process) and wait for them."""
+        self._stopping = True
+        for process in list(self._processes):
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
