@@ -8,7 +8,14 @@ import logging
 
 import structlog
 
-from bench import discord_bench, engine_bench, memory_bench, slack_bench, tokens_bench
+from bench import (
+    capacity_bench,
+    discord_bench,
+    engine_bench,
+    memory_bench,
+    slack_bench,
+    tokens_bench,
+)
 
 
 async def main(repeats: int) -> None:
@@ -20,6 +27,7 @@ async def main(repeats: int) -> None:
     rows += tokens_bench.run(repeats)
     rows += await slack_bench.run(repeats)
     rows += await discord_bench.run(repeats)
+    rows += await capacity_bench.run(repeats)
     width = max(len(r[0]) for r in rows)
     print(
         f"{'measure'.ljust(width)}  {'median (min, max) over ' + str(repeats) + ' runs':44}  target"
