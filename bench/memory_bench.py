@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sqlite3
 import time
 
 from bench.common import engine, summarize
@@ -13,7 +14,8 @@ from core.store.messages import insert
 
 async def _fill(services, key: ConversationKey, count: int) -> None:  # type: ignore[no-untyped-def]
     conversation = await services.store.conversations.ensure(key)
-    async with services.store.db.transaction() as conn:
+
+    def fill(conn: sqlite3.Connection) -> None:
         for i in range(count // 2):
             turn = i + 1
             # Messages of ~1,500 tokens: about ten fill the 16k budget, so both conversations
@@ -22,9 +24,11 @@ async def _fill(services, key: ConversationKey, count: int) -> None:  # type: ig
                 ("user", f"question {i} " * 1500),
                 ("assistant", f"answer {i} " * 1500),
             ):
-                await insert(
+                insert(
                     conn, conversation, role=role, content=text, tokens=len(text) // 4, turn_id=turn
                 )
+
+    await services.store.db.write(fill)
 
 
 async def assembly_ms(count: int, rounds: int = 200) -> float:
@@ -44,14 +48,17 @@ async def assembly_ms(count: int, rounds: int = 200) -> float:
 
 async def stable_prefix_share(turns: int = 10) -> float:
     """Share of each request's prompt that repeats the previous request's prompt exactly."""
-    async with engine() as (services, sim):
-        sim.record = True
+    async with engine(record=True) as (services, sim):
         key = ConversationKey(Platform.CONSOLE, "bench", "c", "prefix")
         for i in range(turns):
             event = Event(key=key, user=User("u"), text=f"turn {i} " * 40, delivery_id=f"p{i}")
             await services.engine.handle(event, _Null())
         shares = []
-        bodies = [r.body for r in sim.requests_to("chat") if r.body]
+        bodies = [
+            r["body"]
+            for r in await sim.requests()
+            if r["endpoint"] == "chat" and r["body"] and "response_format" not in r["body"]
+        ]
         for previous, current in itertools.pairwise(bodies):
             a, b = str(previous["messages"]), str(current["messages"])
             common = next(

@@ -32,6 +32,7 @@ class Simulator:
         self.requests: list[Recorded] = []
         self.attempts: defaultdict[str, int] = defaultdict(int)
         self._matching: list[tuple[str, Fail]] = []
+        self._arrived = asyncio.Condition()
         self.conversations: dict[str, JSON] = {}
         self.files: dict[str, JSON] = {}
         self.vector_stores: dict[str, JSON] = {}
@@ -61,6 +62,12 @@ class Simulator:
         """Moderation rule: inputs containing `substring` get these scores (`self_harm` = self-harm)."""
         mapped = {_category(name): value for name, value in scores.items()}
         self._flags.append((substring.lower(), mapped))
+
+    async def wait_for(self, endpoint: str, count: int = 1, timeout: float = 10) -> list[Recorded]:
+        """Wait until `count` requests to `endpoint` have arrived (they are recorded on arrival)."""
+        async with asyncio.timeout(timeout), self._arrived:
+            await self._arrived.wait_for(lambda: len(self.requests_to(endpoint)) >= count)
+        return self.requests_to(endpoint)
 
     def requests_to(self, endpoint: str) -> list[Recorded]:
         """Recorded requests to one endpoint."""
@@ -120,9 +127,13 @@ class Simulator:
             headers = {
                 k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"
             }
-            self.requests.append(
-                Recorded(endpoint, request.method, "/v1/" + tail, body, headers, time.monotonic())
-            )
+            async with self._arrived:
+                self.requests.append(
+                    Recorded(
+                        endpoint, request.method, "/v1/" + tail, body, headers, time.monotonic()
+                    )
+                )
+                self._arrived.notify_all()
         if failure is not None:
             return failure
         if not self._authorized(request):

@@ -7,6 +7,7 @@ import io
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import discord
@@ -46,23 +47,31 @@ async def _start(
     return bot, task
 
 
+@asynccontextmanager
+async def open_rig(
+    sim: Simulator, make_settings: Callable[..., Settings], fake: FakeDiscord, **overrides: object
+) -> AsyncIterator[Rig]:
+    """The adapter connected to `fake`; `overrides` are settings."""
+    settings = make_settings(
+        discord_token=fake.token,
+        discord_api_url=fake.api_base,
+        discord_gateway_url=fake.gateway_url,
+        **({"moderation_enabled": False} | overrides),
+    )
+    services = await build_services(settings)
+    bot, task = await _start(fake, services, settings)
+    try:
+        yield Rig(fake, sim, services, bot)
+    finally:
+        await bot.close()
+        await asyncio.gather(task, return_exceptions=True)
+        await services.close()
+
+
 @pytest.fixture
 async def rig(sim: Simulator, make_settings: Callable[..., Settings]) -> AsyncIterator[Rig]:
-    async with FakeDiscord() as fake:
-        settings = make_settings(
-            discord_token=fake.token,
-            discord_api_url=fake.api_base,
-            discord_gateway_url=fake.gateway_url,
-            moderation_enabled=False,
-        )
-        services = await build_services(settings)
-        bot, task = await _start(fake, services, settings)
-        try:
-            yield Rig(fake, sim, services, bot)
-        finally:
-            await bot.close()
-            await asyncio.gather(task, return_exceptions=True)
-            await services.close()
+    async with FakeDiscord() as fake, open_rig(sim, make_settings, fake) as opened:
+        yield opened
 
 
 def _posted(fake: FakeDiscord, channel: int) -> list[str]:
@@ -263,26 +272,15 @@ async def test_a_typing_indicator_shows_while_waiting(rig: Rig) -> None:
 async def test_reply_inline_answers_in_the_channel(
     sim: Simulator, make_settings: Callable[..., Settings]
 ) -> None:
-    async with FakeDiscord() as fake:
-        settings = make_settings(
-            discord_token=fake.token,
-            discord_api_url=fake.api_base,
-            discord_gateway_url=fake.gateway_url,
-            discord_reply_inline=True,
-            moderation_enabled=False,
-        )
-        services = await build_services(settings)
-        bot, task = await _start(fake, services, settings)
-        try:
-            await fake.push_message(fake.channel_id, "inline please", mention_bot=True)
-            await fake.wait_for("POST", rf"/channels/{fake.channel_id}/messages$")
-            await services.engine.drain()
-            assert _posted(fake, fake.channel_id) == ["You said: inline please"]
-            assert not [r for r in fake.requests if r.path.endswith("/threads")]
-        finally:
-            await bot.close()
-            await asyncio.gather(task, return_exceptions=True)
-            await services.close()
+    async with (
+        FakeDiscord() as fake,
+        open_rig(sim, make_settings, fake, discord_reply_inline=True) as rig,
+    ):
+        await fake.push_message(fake.channel_id, "inline please", mention_bot=True)
+        await fake.wait_for("POST", rf"/channels/{fake.channel_id}/messages$")
+        await rig.services.engine.drain()
+        assert _posted(fake, fake.channel_id) == ["You said: inline please"]
+        assert not [r for r in fake.requests if r.path.endswith("/threads")]
 
 
 async def test_without_the_message_content_intent_mentions_and_dms_still_work(
@@ -290,27 +288,14 @@ async def test_without_the_message_content_intent_mentions_and_dms_still_work(
 ) -> None:
     async with FakeDiscord() as fake:
         fake.reject_privileged_intents = True
-        settings = make_settings(
-            discord_token=fake.token,
-            discord_api_url=fake.api_base,
-            discord_gateway_url=fake.gateway_url,
-            discord_message_content=False,
-            moderation_enabled=False,
-        )
-        services = await build_services(settings)
-        bot, task = await _start(fake, services, settings)
-        try:
+        async with open_rig(sim, make_settings, fake, discord_message_content=False) as rig:
             assert fake.identify is not None
             assert not fake.identify["intents"] & discord.Intents(message_content=True).value
             dm = fake.add_dm_channel(42)
             await fake.push_message(dm, "no intent needed")
             await fake.wait_for("POST", rf"/channels/{dm}/messages$")
-            await services.engine.drain()
+            await rig.services.engine.drain()
             assert _posted(fake, dm) == ["You said: no intent needed"]
-        finally:
-            await bot.close()
-            await asyncio.gather(task, return_exceptions=True)
-            await services.close()
 
 
 async def test_a_dropped_socket_resumes_and_the_conversation_continues(rig: Rig) -> None:

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -30,6 +30,7 @@ from core.text import MIN_LIMIT, split_message
 from core.tools import ToolRegistry, discover
 from core.tools.registry import Tool
 from core.tools.slash import UsageError, parse_slash, slash_arguments, suggest
+from tests.fuzz import fuzz_settings
 
 # Generated cases per test (max_examples), plus each test's explicit examples.
 EXAMPLES: dict[str, int] = {
@@ -59,16 +60,7 @@ TOTAL_EXAMPLES = sum(EXAMPLES.values())
 
 
 def fuzz(test_name: str) -> settings:
-    return settings(
-        max_examples=EXAMPLES[test_name],
-        deadline=None,
-        database=None,
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.too_slow,
-            HealthCheck.data_too_large,
-        ],
-    )
+    return fuzz_settings(EXAMPLES[test_name])
 
 
 def explain(exc: Exception) -> AssertionError:

@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from slack_bolt.request.async_request import AsyncBoltRequest
 
@@ -36,6 +36,7 @@ from bots.web import build_web_app
 from core.settings import Settings
 from core.simulator import Simulator
 from tests.fakes.slack import FakeSlack, sign
+from tests.fuzz import fuzz_settings
 
 SECRET = "fuzz-signing-secret"
 REQUEST_TIMEOUT = 20.0  # seconds; longer means the server hangs
@@ -68,18 +69,7 @@ TOTAL_EXAMPLES = sum(EXAMPLES.values())
 
 
 def fuzz(test_name: str) -> settings:
-    return settings(
-        max_examples=EXAMPLES[test_name],
-        deadline=None,
-        database=None,
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.too_slow,
-            HealthCheck.data_too_large,
-            HealthCheck.large_base_example,
-            HealthCheck.filter_too_much,
-        ],
-    )
+    return fuzz_settings(EXAMPLES[test_name])
 
 
 HANDLED_EVENTS = {"app_mention", "message", "assistant_thread_started"}

@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from core.plugin import PluginServices, ToolContext
 from core.tools import ToolRegistry, ToolResult, discover, invoke
 from core.tools.invoke import MAX_OUTPUT_CHARS
 from core.tools.registry import Tool
+from tests.fuzz import fuzz_settings
 
 # Generated cases per test (max_examples), plus each test's explicit examples.
 EXAMPLES: dict[str, int] = {
@@ -37,16 +38,7 @@ TOOL_NAMES = ("calculate", "now", "date_add", "date_diff")
 
 
 def fuzz(test_name: str) -> settings:
-    return settings(
-        max_examples=EXAMPLES[test_name],
-        deadline=None,
-        database=None,
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.too_slow,
-            HealthCheck.data_too_large,
-        ],
-    )
+    return fuzz_settings(EXAMPLES[test_name])
 
 
 REGISTRY = discover(ToolRegistry())

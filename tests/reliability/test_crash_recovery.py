@@ -11,11 +11,12 @@ from pathlib import Path
 import aiohttp
 
 from core.recovery import INTERRUPTED
-from core.simulator import Simulator, Text
+from core.simulator import Fail, Simulator, Text, ToolCalls
 from tests.fakes.slack import FakeSlack, sign
 from tests.reliability.processes import BotProcess
+from tests.slack.rig import event_callback, mention
 
-SECRET = "crash-test-secret"
+SECRET = "test-signing-secret"
 
 
 def _env(slack: FakeSlack, sim: Simulator, db: Path) -> dict[str, str]:
@@ -36,26 +37,7 @@ def _env(slack: FakeSlack, sim: Simulator, db: Path) -> dict[str, str]:
 async def _mention(
     port: int, text: str, ts: str, event_id: str, thread_ts: str | None = None
 ) -> None:
-    body = json.dumps(
-        {
-            "token": "t",
-            "team_id": "T1",
-            "api_app_id": "A1",
-            "type": "event_callback",
-            "event_id": event_id,
-            "event_time": int(time.time()),
-            "event": {
-                "type": "app_mention",
-                "user": "U1",
-                "text": f"<@UBOT> {text}",
-                "ts": ts,
-                "channel": "C1",
-                "team": "T1",
-                "event_ts": ts,
-                **({"thread_ts": thread_ts} if thread_ts else {}),
-            },
-        }
-    ).encode()
+    body = json.dumps(event_callback(mention(text, ts, thread_ts), event_id)).encode()
     headers = {**sign(SECRET, body), "Content-Type": "application/json"}
     async with (
         aiohttp.ClientSession() as http,
@@ -118,6 +100,32 @@ async def test_a_turn_killed_mid_stream_is_closed_once_after_restart(
     ]
     sent = sim.requests_to("chat")[-1].body["messages"]  # type: ignore[index]
     assert [m["content"] for m in sent[1:]] == contents[:3], "the conversation carries on"
+
+
+async def test_a_turn_killed_while_a_tool_runs_is_closed_after_restart(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    db = tmp_path / "bot.db"
+    async with FakeSlack() as slack:
+        env = _env(slack, sim, db)
+        first = await BotProcess.start("web", env)
+        try:
+            sim.enqueue(ToolCalls.of(("generate_image", {"prompt": "a lighthouse at dusk"})))
+            sim.fail_next("images", Fail(500, delay=60))  # the tool is busy for a minute
+            await _mention(await first.port(), "draw a lighthouse", "200.000001", "EvTool")
+            await sim.wait_for("images", timeout=30)  # the tool is running: its call is out
+        finally:
+            first.kill()
+            await first.stop()
+        second = await BotProcess.start("web", env)
+        try:
+            await second.wait_for_log("turns_interrupted")
+            await slack.wait_for("chat.stopStream", timeout=30)
+            assert _interrupted_posts(slack) == [(INTERRUPTED, "200.000001")]
+        finally:
+            assert await second.stop() == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT status FROM turns").fetchall() == [("interrupted",)]
 
 
 async def _wait_for_turns(db: Path, done: int) -> None:

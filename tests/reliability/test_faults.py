@@ -113,3 +113,26 @@ async def test_slack_server_errors_on_posting_are_retried(
         await rig.slack.wait_for("chat.stopStream", timeout=30)
         await rig.services.engine.drain()
         assert [m["text"] for m in rig.slack.messages.values()] == ["made it"]
+
+
+async def test_model_timeouts_are_retried_a_bounded_number_of_times_then_answered(
+    sim: Simulator, make_settings: Callable[..., Settings], aiohttp_server_factory
+) -> None:
+    async with open_rig(
+        sim,
+        make_settings,
+        aiohttp_server_factory,
+        openai_timeout=0.3,
+        openai_retry_attempts=3,
+        openai_retry_initial_wait=0.01,
+    ) as rig:
+        for _ in range(3):
+            sim.enqueue(Text("too late", delay=5))
+        started = time.monotonic()
+        await rig.event(mention("anyone home?"))
+        await rig.slack.wait_for("chat.stopStream", timeout=30)
+        await rig.services.engine.drain()
+        assert time.monotonic() - started < 4.5, "bounded: three attempts of 0.3 s, not a hang"
+        assert sim.attempts["chat"] == 3
+        [reply] = [m["text"] for m in rig.slack.messages.values()]
+        assert "try again" in reply.lower()

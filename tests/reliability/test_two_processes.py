@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 from pathlib import Path
 
 import aiohttp
@@ -15,28 +14,11 @@ from core.simulator import Simulator, Text
 from tests.fakes.slack import FakeSlack, sign
 from tests.reliability.processes import BotProcess
 from tests.reliability.test_crash_recovery import SECRET, _env
+from tests.slack.rig import event_callback, mention
 
 
 def _body(event_id: str, ts: str, text: str) -> bytes:
-    return json.dumps(
-        {
-            "token": "t",
-            "team_id": "T1",
-            "api_app_id": "A1",
-            "type": "event_callback",
-            "event_id": event_id,
-            "event_time": int(time.time()),
-            "event": {
-                "type": "app_mention",
-                "user": "U1",
-                "text": f"<@UBOT> {text}",
-                "ts": ts,
-                "channel": "C1",
-                "team": "T1",
-                "event_ts": ts,
-            },
-        }
-    ).encode()
+    return json.dumps(event_callback(mention(text, ts), event_id)).encode()
 
 
 async def test_one_event_delivered_to_two_processes_at_once_is_answered_once(
