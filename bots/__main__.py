@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
+import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
 from bots.errors import StartupError, UsageError
-from bots.services import Services, build_services
 from core.events import Platform
 from core.logging import configure_logging
 from core.settings import Settings, SettingsError, load_settings
 from core.store import StoreError
+
+if TYPE_CHECKING:  # imported when needed: metrics must see PROMETHEUS_MULTIPROC_DIR first
+    from bots.services import Services
 
 log = structlog.get_logger("bots")
 
@@ -73,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _with_services(settings: Settings, body: Callable[[Services], Awaitable[None]]) -> None:
+    from bots.services import build_services
+
     services = await build_services(settings)
     try:
         await body(services)
@@ -256,6 +265,15 @@ async def _ingest(settings: Settings, paths: list[Path], to_openai: bool, name: 
     await _with_services(settings, body if to_openai else local)
 
 
+def _share_metrics() -> None:
+    """Several web processes: metrics go to a folder they share (removed at exit)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    folder = tempfile.mkdtemp(prefix="parley-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    atexit.register(shutil.rmtree, folder, True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m bots` and the `parley` script."""
     args = build_parser().parse_args(argv)
@@ -281,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             getattr(args, "store", "default"),
         ),
     }
+    if args.command == "web" and settings.web_concurrency > 1:
+        _share_metrics()
     try:
         asyncio.run(commands[args.command]())
     except (SettingsError, StoreError, StartupError) as exc:

@@ -10,6 +10,7 @@ import structlog
 from aiohttp import web
 
 from bots.services import Services
+from core.metrics import render
 
 log = structlog.get_logger(__name__)
 
@@ -27,7 +28,12 @@ def build_web_app(services: Services, installers: list[RouteInstaller] = ()) -> 
         headers = {"X-Process-Id": str(os.getpid())}
         return web.json_response(body, status=200 if ok else 503, headers=headers)
 
+    async def metrics(_request: web.Request) -> web.Response:
+        body, content_type = render()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     for install in installers:
         install(app)
     return app

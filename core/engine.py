@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import openai
 import structlog
 
+from core import metrics
 from core.budgets import Budgets, Refusal
 from core.commands import COMMANDS, CommandResult, Handler, help_text, is_admin
 from core.config import TurnConfig, resolve_config
@@ -158,6 +159,7 @@ class Engine:
             raise
         if accepted is None:
             slot.release()
+            metrics.DUPLICATES.labels(event.platform.value).inc()
             log.info("duplicate_delivery", platform=event.platform, delivery_id=event.delivery_id)
             return Submission(None)
         task = asyncio.create_task(self._run(slot, event, reply, accepted))
@@ -238,7 +240,12 @@ class Engine:
             with structlog.contextvars.bound_contextvars(
                 conversation=str(event.key), turn_id=accepted.turn_id
             ):
-                return await self._turn(event, reply, accepted)
+                started = time.perf_counter()
+                outcome = await self._turn(event, reply, accepted)
+                platform = event.platform.value
+                metrics.TURNS.labels(platform, outcome.status).inc()
+                metrics.TURN_SECONDS.labels(platform).observe(time.perf_counter() - started)
+                return outcome
 
     async def _turn(self, event: Event, raw_reply: Reply, accepted: Accepted) -> TurnOutcome:
         started = time.perf_counter()
@@ -549,6 +556,11 @@ class Engine:
         if self.prices.price(model) is None and model not in self._unpriced_warned:
             self._unpriced_warned.add(model)
             log.warning("model_unpriced", model=model, fix="add it to MODEL_PRICES")
+        usage = completed.usage
+        metrics.TOKENS.labels(model, "prompt").inc(usage.prompt_tokens)
+        metrics.TOKENS.labels(model, "cached").inc(usage.cached_tokens)
+        metrics.TOKENS.labels(model, "completion").inc(usage.completion_tokens)
+        metrics.COST.labels(model).inc(self.prices.cost(model, usage))
         await self.store.usage.record(
             UsageRow(
                 platform=key.platform.value,
@@ -568,6 +580,7 @@ class Engine:
 
     async def _fail(self, exc: Exception, reply: Reply, accepted: Accepted) -> TurnOutcome:
         failure = classify(exc)
+        metrics.MODEL_ERRORS.labels(failure.kind).inc()
         log.error("turn_failed", kind=failure.kind, error=failure.operator_message)
         await reply.finish(failure.user_message)
         try:

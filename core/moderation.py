@@ -13,6 +13,7 @@ import structlog
 from core.batching import MicroBatcher
 from core.events import Attachment, ConversationKey
 from core.llm.retry import RetryPolicy, call_with_retries
+from core.metrics import MODERATION
 from core.store.moderation import ModerationLog
 
 log = structlog.get_logger(__name__)
@@ -145,6 +146,7 @@ class Moderator:
             return await self._unavailable(exc, key, user_id, direction)
         verdict = self.judge(scores)
         if verdict.action != "allow":
+            MODERATION.labels(direction, verdict.action).inc()
             log.warning(
                 "moderation_" + verdict.action,
                 direction=direction,
@@ -187,6 +189,7 @@ class Moderator:
         self, exc: Exception, key: ConversationKey, user_id: str, direction: str
     ) -> Verdict:
         mode = "fail-open" if self._fail_open else "fail-closed"
+        MODERATION.labels(direction, "unavailable").inc()
         log.error(
             "moderation_unavailable",
             mode=mode,

@@ -17,6 +17,7 @@ import structlog
 
 from core.events import ConversationKey, Platform, Reply
 from core.llm.tokens import TokenCounter
+from core.metrics import TURNS
 from core.replies import SafeReply
 from core.store import Store, StoreError
 
@@ -50,6 +51,7 @@ class Recovery:
         make_reply = self._platforms[platform]
         orphans = await self._store.processes.claim_orphans(platform, stale_after=self._stale_after)
         for orphan in orphans:
+            TURNS.labels(platform.value, "interrupted").inc()
             await SafeReply(make_reply(orphan.key)).finish(INTERRUPTED)
             await self._store.finish_turn(
                 orphan.turn_id,

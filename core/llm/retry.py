@@ -97,12 +97,22 @@ def retrying(
     on_retry: Callable[[RetryCallState], None] | None = None,
 ) -> AsyncRetrying:
     """A tenacity controller for one model call under `policy`."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        # Imported here: core.llm loads before a multi-process server has chosen where its
+        # metrics live (see core.metrics).
+        from core.metrics import MODEL_RETRIES
+
+        MODEL_RETRIES.inc()
+        if on_retry is not None:
+            on_retry(state)
+
     return AsyncRetrying(
         retry=retry_if_exception(is_retryable),
         wait=_Waiter(policy),
         stop=stop_after_attempt(policy.attempts) | _StopOnBudget(policy),
         sleep=sleep,
-        before_sleep=on_retry,
+        before_sleep=before_sleep,
         reraise=True,
     )
 

@@ -51,3 +51,33 @@ async def test_healthz_reports_the_database(
                 assert response.status == 503
     finally:
         await services.close()
+
+
+async def test_metrics_count_turns_tokens_and_cost(
+    make_settings: Callable[..., Settings], aiohttp_server_factory
+) -> None:
+    from core.events import ConversationKey, Event, Platform, User
+    from tests.conftest import RecordingReply
+
+    services = await build_services(make_settings())
+    try:
+        base = await aiohttp_server_factory(build_web_app(services))
+        event = Event(
+            key=ConversationKey(Platform.CONSOLE, "w", "c", "metrics"),
+            user=User("u1"),
+            text="count me",
+            delivery_id="metrics-1",
+        )
+        await services.engine.handle(event, RecordingReply())
+        await services.engine.handle(event, RecordingReply())  # a redelivery
+        async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/plain")
+            text = await response.text()
+        assert 'parley_turns_total{outcome="done",platform="console"}' in text
+        assert 'parley_duplicate_deliveries_total{platform="console"}' in text
+        assert 'parley_tokens_total{kind="prompt",model=' in text
+        assert "parley_cost_usd_total" in text
+        assert "parley_turn_seconds_bucket" in text
+    finally:
+        await services.close()

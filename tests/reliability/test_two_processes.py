@@ -84,6 +84,18 @@ async def test_web_concurrency_serves_one_port_from_several_processes(
                     ) as response:
                         assert response.status == 200
             await slack.wait_for("chat.stopStream", count=20, timeout=30)
+            seen: set[str] = set()
+            async with asyncio.timeout(30):  # new connections land on either process
+                while len(seen) < 2:
+                    async with (
+                        aiohttp.ClientSession() as http,
+                        http.get(f"http://127.0.0.1:{port}/healthz") as health,
+                        http.get(f"http://127.0.0.1:{port}/metrics") as metrics,
+                    ):
+                        seen.add(health.headers["X-Process-Id"])
+                        text = await metrics.text()
+                        done = 'parley_turns_total{outcome="done",platform="slack"} 20.0'
+                        assert done in text, "every process reports the turns of all"
         finally:
             assert await web.stop() == 0
         assert web.count("web_worker_exited") == 0, "the worker stopped with the first process"
