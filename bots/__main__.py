@@ -299,8 +299,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             getattr(args, "store", "default"),
         ),
     }
-    if args.command == "web" and settings.web_concurrency > 1:
+    if args.command in ("web", "run") and settings.web_concurrency > 1:
         _share_metrics()
+    if getattr(args, "reuse_port", False):  # a WEB_CONCURRENCY worker
+        from bots.workers import die_with_parent
+
+        die_with_parent()
     try:
         asyncio.run(commands[args.command]())
     except (SettingsError, StoreError, StartupError) as exc:

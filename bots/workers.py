@@ -2,14 +2,18 @@
 
 Each process has its own event loop and database connections; the kernel spreads incoming
 connections over them (SO_REUSEPORT), and the shared database keeps de-duplication and ordering
-correct across them. A worker that dies is restarted; stopping the first process stops them all.
+correct across them. A worker that dies is restarted; when the first process ends, however it ends,
+the workers end too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import os
+import signal
 import sys
 
 import structlog
@@ -17,6 +21,18 @@ import structlog
 log = structlog.get_logger(__name__)
 
 RESTART_DELAY = 1.0
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a worker: end when the first process ends, even by `kill -9` (Linux; elsewhere the
+    supervisor's process group does it)."""
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it ended before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class WebWorkers:

@@ -102,3 +102,23 @@ async def test_web_concurrency_serves_one_port_from_several_processes(
         [started] = [r for r in web.logs if r.get("event") == "web_worker_started"]
         with pytest.raises(ProcessLookupError):
             os.kill(int(started["pid"]), 0)  # type: ignore[arg-type]
+
+
+async def test_workers_end_when_the_first_process_is_killed(sim: Simulator, tmp_path: Path) -> None:
+    async with FakeSlack() as slack:
+        env = {**_env(slack, sim, tmp_path / "bot.db"), "WEB_CONCURRENCY": "2"}
+        web = await BotProcess.start("web", env)
+        try:
+            await web.wait_for_count("http_listening", 2)
+            [started] = [r for r in web.logs if r.get("event") == "web_worker_started"]
+            worker = os.pidfd_open(int(started["pid"]))  # type: ignore[arg-type]
+        finally:
+            web.kill()
+            await web.stop()
+        ended = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().add_reader(worker, ended.set_result, None)
+        try:
+            await asyncio.wait_for(ended, 30)  # readable once the worker has exited
+        finally:
+            asyncio.get_running_loop().remove_reader(worker)
+            os.close(worker)
