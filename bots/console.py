@@ -8,10 +8,14 @@ import sys
 import uuid
 from typing import TextIO
 
+from core.commands import split_command
 from core.engine import Engine
 from core.events import ConversationKey, Event, OutboundFile, Platform, User
 
-BANNER = "Type a message and press Enter. /reset starts over, /quit leaves."
+BANNER = (
+    "Type a message and press Enter. /reset starts over, /quit leaves; /help lists the other "
+    "commands (/usage, /memory, /pin, /tool, ...)."
+)
 OFFLINE_BANNER = (
     "Offline mode: replies come from the built-in simulator, not a real model. "
     "Set OPENAI_API_KEY to talk to OpenAI."
@@ -68,9 +72,14 @@ async def chat(engine: Engine, *, stdin: TextIO = sys.stdin, stdout: TextIO = sy
             continue
         if text == "/quit":
             break
+        event = Event(key=key, user=user, text=text, delivery_id=uuid.uuid4().hex)
+        command = split_command(text)
         if text == "/reset":
             await engine.store.conversations.reset(key)
             stdout.write("(conversation reset)\n")
-            continue
-        event = Event(key=key, user=user, text=text, delivery_id=uuid.uuid4().hex)
-        await engine.handle(event, ConsoleReply(stdout))
+        elif command is not None and command[0] in engine.commands:
+            result = await engine.command(event, *command)
+            stdout.write(result.text + "\n")
+            stdout.flush()
+        else:
+            await engine.handle(event, ConsoleReply(stdout))

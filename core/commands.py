@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import time
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,12 @@ class CommandResult:
 
 
 Handler = Callable[["Engine", Event, str], Awaitable[CommandResult]]
+
+
+def split_command(text: str) -> tuple[str, str] | None:
+    """`/name args` typed in a message (e.g. `@bot /reset` in a Slack thread), else None."""
+    match = re.match(r"^/(\w[\w-]*)\s*(.*)$", text.strip(), re.DOTALL)
+    return (match.group(1), match.group(2)) if match else None
 
 
 def is_admin(engine: Engine, event: Event) -> bool:
@@ -246,7 +253,13 @@ async def tools(engine: Engine, event: Event, args: str) -> CommandResult:
     return CommandResult(f"{name} is now {action}d for this {scope_name}.")
 
 
+async def help_command(engine: Engine, _event: Event, _args: str) -> CommandResult:
+    """List the commands."""
+    return CommandResult(help_text(engine.commands))
+
+
 COMMANDS: dict[str, Handler] = {
+    "help": help_command,
     "tool": tool,
     "tools": tools,
     "usage": usage,

@@ -24,6 +24,7 @@ from bots.slack import convert, intake
 from bots.slack.convert import Target
 from bots.slack.mrkdwn import to_mrkdwn
 from bots.slack.reply import SlackSink, explain, make_reply
+from core.commands import split_command
 from core.engine import Engine
 from core.events import Attachment, ConversationKey, Event, Platform, Reply, User
 from core.settings import Settings
@@ -209,7 +210,7 @@ class SlackAdapter:
             native=self._settings.slack_native_streaming,
             unsupported=self._no_stream,
         )
-        command = convert.split_command(ours.text)
+        command = split_command(ours.text)
         if command is not None and command[0] in self._engine.commands:
             result = await self._engine.command(ours, *command)
             sink = SlackSink(self.client, target)

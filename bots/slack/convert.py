@@ -102,9 +102,3 @@ def user_from_info(info: dict[str, Any], user_id: str) -> User:
 def command_name(command: str, names: dict[str, str]) -> str | None:
     """The engine command a Slack slash command maps to."""
     return names.get(command)
-
-
-def split_command(text: str) -> tuple[str, str] | None:
-    """`/name args` typed in a message (e.g. `@bot /reset` in a thread), else None."""
-    match = re.match(r"^/(\w[\w-]*)\s*(.*)$", text.strip(), re.DOTALL)
-    return (match.group(1), match.group(2)) if match else None

@@ -22,7 +22,7 @@ def test_offline_console_chats_through_the_engine(tmp_path: Path) -> None:
     env.update({"PYTHONPATH": str(ROOT), "DATABASE_URL": f"sqlite:///{tmp_path}/c.db"})
     result = subprocess.run(
         [sys.executable, "-m", "bots", "run"],
-        input="hello there\n/reset\nsecond\n/quit\n",
+        input="hello there\n/reset\nsecond\n/usage\n/help\n/quit\n",
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -34,6 +34,8 @@ def test_offline_console_chats_through_the_engine(tmp_path: Path) -> None:
     assert "bot> You said: hello there" in result.stdout
     assert "(conversation reset)" in result.stdout
     assert "bot> You said: second" in result.stdout
+    assert "Today: " in result.stdout, "engine commands work in the console"
+    assert "/pin — Pin a note" in result.stdout
 
 
 async def test_healthz_reports_the_database(

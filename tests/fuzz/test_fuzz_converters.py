@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from bots.discord import convert as discord_convert
 from bots.slack import convert as slack_convert
 from bots.slack.intake import problem
+from core.commands import split_command
 from core.events import Attachment, ConversationKey, Event, Platform, User
 from core.plugin import tool
 from core.settings import Settings
@@ -183,7 +184,7 @@ def test_slack_text_helpers(text: str, bot: str) -> None:
     assert slack_convert.mentions(f"{text}<@{bot}>{text}", bot)
     if bot and f"<@{bot}" not in text:
         assert stripped == text.strip() and not slack_convert.mentions(text, bot)
-    command = slack_convert.split_command(text)
+    command = split_command(text)
     if command is not None:
         name, rest = command
         assert re.fullmatch(r"\w[\w-]*", name) and isinstance(rest, str)

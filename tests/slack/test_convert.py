@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bots.slack import convert
 from bots.slack.mrkdwn import to_mrkdwn
+from core.commands import split_command
 from core.events import Platform, User
 
 BODY = {"team_id": "T1", "event_id": "Ev42", "event_time": 1_700_000_000}
@@ -53,8 +54,8 @@ def test_files_become_attachments_and_users_carry_admin_flags() -> None:
 
 
 def test_commands_typed_in_messages() -> None:
-    assert convert.split_command("/pin the deadline") == ("pin", "the deadline")
-    assert convert.split_command("what is /etc?") is None
+    assert split_command("/pin the deadline") == ("pin", "the deadline")
+    assert split_command("what is /etc?") is None
 
 
 def test_markdown_becomes_mrkdwn() -> None:
