@@ -101,6 +101,8 @@ async def _migrate(settings: Settings) -> None:
 
 
 async def _console(settings: Settings, offline: bool) -> None:
+    if "log_level" not in settings.model_fields_set:  # the chat, not routine logs, unless asked
+        configure_logging("warning", settings.log_format, settings.secrets())
     from bots.console import OFFLINE_BANNER, chat
 
     if offline:
