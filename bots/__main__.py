@@ -146,6 +146,12 @@ def _check_platform_settings(settings: Settings, *, http: bool, connections: boo
             "SLACK_SIGNING_SECRET is required to verify Slack's requests: copy it from the app's "
             "Basic Information page, or use Socket Mode (SLACK_APP_TOKEN) with the worker process"
         )
+    shards, count = settings.discord_shard_ids, settings.discord_shard_count
+    if shards and (count is None or max(shards) >= count):
+        raise UsageError(
+            "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT, and every id below it "
+            "(e.g. DISCORD_SHARD_COUNT=4 with DISCORD_SHARD_IDS=0,1 here and 2,3 elsewhere)"
+        )
     if connections and not http and not (settings.slack_app_token or settings.discord_token):
         raise UsageError(
             "nothing to run: set DISCORD_TOKEN (Discord gateway) or SLACK_APP_TOKEN (Slack Socket Mode)"

@@ -171,7 +171,7 @@ class Settings(BaseSettings):
     discord_ignore_bots: bool = True
     discord_reply_inline: bool = False
     discord_thread_archive_minutes: Literal[60, 1440, 4320, 10080] = 1440
-    discord_shard_id: int | None = Field(None, ge=0)
+    discord_shard_ids: Annotated[tuple[int, ...], NoDecode] = ()
     discord_shard_count: int | None = Field(None, ge=1)
 
     # Logging
@@ -183,7 +183,16 @@ class Settings(BaseSettings):
         default=frozenset(), validation_alias=AliasChoices("admin_user_ids", "ADMIN_USER_IDS")
     )
 
-    @field_validator("admin_user_ids", "openai_vector_store_ids", mode="before")
+    @field_validator("discord_shard_ids")
+    @classmethod
+    def _check_shard_ids(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(shard < 0 for shard in value) or len(set(value)) != len(value):
+            raise ValueError("use distinct shard numbers from 0, e.g. 0,1")
+        return tuple(sorted(value))
+
+    @field_validator(
+        "admin_user_ids", "openai_vector_store_ids", "discord_shard_ids", mode="before"
+    )
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):

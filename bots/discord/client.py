@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import discord
 import structlog
@@ -31,6 +33,7 @@ TOKEN_HELP = (
     "Discord rejected DISCORD_TOKEN: copy the bot token again from "
     "https://discord.com/developers/applications -> your app -> Bot -> Reset Token"
 )
+IDENTIFY_INTERVAL = 5.0  # seconds between IDENTIFYs of one bucket (Discord's rule)
 INVITE_PERMISSIONS = discord.Permissions(
     send_messages=True,
     send_messages_in_threads=True,
@@ -57,8 +60,12 @@ def invite_url(application_id: int) -> str:
     )
 
 
-class DiscordAdapter(discord.Client):
-    """Mentions start threads, threads continue without mentions, DMs are conversations."""
+class DiscordAdapter(discord.AutoShardedClient):
+    """Mentions start threads, threads continue without mentions, DMs are conversations.
+
+    One process runs the shards in DISCORD_SHARD_IDS of DISCORD_SHARD_COUNT (all of them when no
+    ids are given; one shard when no count is). DMs arrive on shard 0 only.
+    """
 
     def __init__(self, settings: Settings, engine: Engine, **options: object) -> None:
         point_at(settings)
@@ -66,8 +73,8 @@ class DiscordAdapter(discord.Client):
         intents.message_content = settings.discord_message_content
         super().__init__(
             intents=intents,
-            shard_id=settings.discord_shard_id,
-            shard_count=settings.discord_shard_count,
+            shard_ids=list(settings.discord_shard_ids) or None,
+            shard_count=settings.discord_shard_count or 1,
             **options,  # type: ignore[arg-type]
         )
         self.settings = settings
@@ -75,11 +82,28 @@ class DiscordAdapter(discord.Client):
         self.tree = app_commands.CommandTree(self)
         self._http_session: aiohttp.ClientSession | None = None
         self._arrivals = KeyedSerializer()
+        self._max_concurrency = 1
         register_commands(self.tree, engine)
         engine.media.register(Platform.DISCORD, self._download)
 
     async def setup_hook(self) -> None:
         self._http_session = aiohttp.ClientSession()
+        try:
+            _, _, limits = await self.http.get_bot_gateway()
+            self._max_concurrency = max(1, int(limits.get("max_concurrency", 1)))
+        except discord.DiscordException as exc:
+            log.warning("discord_gateway_info_unavailable", error=str(exc), max_concurrency=1)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Discord allows `max_concurrency` IDENTIFYs per five seconds, counted per bucket
+        (shard id modulo max_concurrency) across every process of the bot: take the bucket's
+        next slot in the shared database."""
+        slot = f"discord-identify-{(shard_id or 0) % self._max_concurrency}"
+        while True:
+            wait = await self.engine.store.spacing.claim(slot, IDENTIFY_INTERVAL)
+            if not wait:
+                return
+            await asyncio.sleep(wait)  # until the slot another process took has passed
 
     async def close(self) -> None:
         if self._http_session is not None:
@@ -92,7 +116,7 @@ class DiscordAdapter(discord.Client):
 
     async def on_ready(self) -> None:
         log.info("discord_ready", user=str(self.user), guilds=len(self.guilds))
-        if self.settings.discord_shard_id in (None, 0):  # one process recovers Discord turns
+        if 0 in (self.shard_ids or [0]):  # the process with shard 0 recovers Discord turns
             await self.engine.recovery.attach(Platform.DISCORD, self.reply_to)
         if self.application_id:
             log.info("discord_invite_url", url=invite_url(self.application_id))

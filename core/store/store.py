@@ -21,6 +21,7 @@ from core.store.records import Accepted, Conversation
 from core.store.redactions import Redactions
 from core.store.remote import RemoteConversations, VectorStores
 from core.store.scoped import ScopedSettings
+from core.store.spacing import Spacing
 from core.store.turns import Turns, user_key
 from core.store.usage import UsageLog
 
@@ -43,6 +44,7 @@ class Store:
         self.remote = RemoteConversations(db)
         self.vector_stores = VectorStores(db)
         self.redactions = Redactions(db)
+        self.spacing = Spacing(db)
 
     @classmethod
     async def open(cls, path: Path, *, busy_timeout_ms: int = 5000) -> Store:

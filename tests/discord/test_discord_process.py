@@ -90,3 +90,45 @@ async def test_worker_refused_intent_exits_with_the_fix(sim: Simulator, tmp_path
         assert process.returncode == 2
         assert "Message Content Intent" in err.decode()
         assert "DISCORD_MESSAGE_CONTENT=false" in err.decode()
+
+
+async def test_two_workers_split_the_shards_and_space_their_identifies(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    async with FakeDiscord() as fake:
+        env = {**_env(fake, sim, tmp_path), "DISCORD_SHARD_COUNT": "2"}
+        workers = [
+            await _run({**env, "DISCORD_SHARD_IDS": str(shard)}, "worker") for shard in (0, 1)
+        ]
+        try:
+            await fake.wait_until(lambda: len(fake.identifies) == 2, timeout=60)
+            (first, count, at), (second, count_2, later) = sorted(
+                fake.identifies, key=lambda i: i[2]
+            )
+            assert {first, second} == {0, 1} and count == count_2 == 2
+            assert later - at >= 4.9, "one IDENTIFY per 5 s across both processes"
+            await asyncio.wait_for(fake.ready.wait(), 30)  # shard 0, where DMs arrive
+            dm = fake.add_dm_channel(42)
+            await fake.push_message(dm, "which shard am I on?")
+            await fake.wait_until(
+                lambda: (
+                    [m["content"] for m in fake.messages.get(dm, [])]
+                    == ["You said: which shard am I on?"]
+                ),
+                timeout=30,
+            )
+        finally:
+            for process in workers:
+                process.send_signal(signal.SIGTERM)
+            results = [await asyncio.wait_for(p.communicate(), 30) for p in workers]
+        assert [p.returncode for p in workers] == [0, 0], [
+            err.decode()[-500:] for _, err in results
+        ]
+
+
+async def test_shard_ids_without_a_count_are_refused(sim: Simulator, tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        process = await _run({**_env(fake, sim, tmp_path), "DISCORD_SHARD_IDS": "0,1"}, "worker")
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 2
+        assert "DISCORD_SHARD_COUNT" in err.decode()

@@ -54,6 +54,7 @@ class FakeDiscord:
         self.reject_privileged_intents = False
         self.identify: JSON | None = None
         self.resumes = 0
+        self.identifies: list[tuple[int, int, float]] = []  # (shard, shard count, when)
         self._ids = itertools.count(5000)
         self._seq = itertools.count(1)
         self._failures: list[tuple[str, re.Pattern[str], int, float, int]] = []
@@ -354,7 +355,6 @@ class FakeDiscord:
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        self._ws = ws
         await ws.send_json({"op": 10, "d": {"heartbeat_interval": 41250}})
         async for message in ws:
             if message.type != WSMsgType.TEXT:
@@ -365,6 +365,10 @@ class FakeDiscord:
                 await ws.send_json({"op": 11})
             elif op == 2:
                 self.identify = data
+                shard, count = data.get("shard", [0, 1])
+                async with self._changed:
+                    self.identifies.append((shard, count, time.monotonic()))
+                    self._changed.notify_all()
                 if data.get("token") != self.token:
                     await ws.close(code=4004, message=b"Authentication failed.")
                     break
@@ -379,10 +383,12 @@ class FakeDiscord:
                         "d": {
                             "v": 10,
                             "user": self.user(self.bot_id, "parley", bot=True),
-                            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
-                            "session_id": "session-1",
+                            "guilds": [{"id": str(self.guild_id), "unavailable": True}]
+                            if self._guild_shard(count) == shard
+                            else [],
+                            "session_id": f"session-{shard}",
                             "resume_gateway_url": self.gateway_url,
-                            "shard": data.get("shard", [0, 1]),
+                            "shard": [shard, count],
                             "application": {"id": str(self.application_id), "flags": 0},
                             "private_channels": [],
                             "relationships": [],
@@ -390,15 +396,26 @@ class FakeDiscord:
                         },
                     }
                 )
-                await ws.send_json(
-                    {"op": 0, "t": "GUILD_CREATE", "s": next(self._seq), "d": self._guild()}
-                )
+                if self._guild_shard(count) == shard:
+                    await ws.send_json(
+                        {"op": 0, "t": "GUILD_CREATE", "s": next(self._seq), "d": self._guild()}
+                    )
+                if shard != 0:
+                    continue  # DMs, and this fake's one guild, live on shard 0
+                self._ws = ws
                 self.ready.set()
             elif op == 6:
+                if data.get("session_id") != "session-0":
+                    continue
+                self._ws = ws
                 self.resumes += 1
                 await ws.send_json({"op": 0, "t": "RESUMED", "s": next(self._seq), "d": {}})
                 self.ready.set()
         return ws
+
+    def _guild_shard(self, count: int) -> int:
+        """The shard that Discord routes this fake's guild to."""
+        return (self.guild_id >> 22) % count
 
     async def drop(self, code: int = WSCloseCode.GOING_AWAY) -> None:
         """Close the socket as a network failure would."""
@@ -434,7 +451,7 @@ class FakeDiscord:
         return matching()
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10) -> None:
-        """Wait until `predicate()` holds, rechecked after every REST request."""
+        """Wait until `predicate()` holds, rechecked after every REST request and IDENTIFY."""
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(predicate)
 
