@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -142,28 +143,27 @@ class KnowledgeBase:
             vectors = (
                 await self._embed([f"{c.heading}\n{c.text}" for c in chunks]) if chunks else None
             )
-            async with self._store.db.transaction() as conn:
-                await conn.execute("DELETE FROM knowledge_chunks WHERE path = ?", (key,))
-                await conn.execute(
+            rows = [
+                (key, c.position, c.heading, c.text, self._model, v.tobytes())
+                for c, v in zip(chunks, vectors if vectors is not None else [], strict=True)
+            ]
+
+            def store(
+                conn: sqlite3.Connection, key: str = key, digest: str = digest, rows: list = rows
+            ) -> None:
+                conn.execute("DELETE FROM knowledge_chunks WHERE path = ?", (key,))
+                conn.execute(
                     "INSERT INTO knowledge_files VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
                     "sha256 = excluded.sha256, chunks = excluded.chunks, updated_at = excluded.updated_at",
-                    (key, digest, len(chunks), time.time()),
+                    (key, digest, len(rows), time.time()),
                 )
-                for chunk, vector in zip(
-                    chunks, vectors if vectors is not None else [], strict=True
-                ):
-                    await conn.execute(
-                        "INSERT INTO knowledge_chunks (path, position, heading, text, model, embedding) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            key,
-                            chunk.position,
-                            chunk.heading,
-                            chunk.text,
-                            self._model,
-                            vector.tobytes(),
-                        ),
-                    )
+                conn.executemany(
+                    "INSERT INTO knowledge_chunks (path, position, heading, text, model, embedding) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+
+            await self._store.db.write(store)
             added.append(str(path))
             total += len(chunks)
         if added:

@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -112,32 +111,6 @@ class Database:
             raise StoreError("the database is not open")
         return self._reader
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Run the block as one immediate transaction on the writer connection."""
-        async with self._write_lock:
-            conn = self.writer
-            try:
-                await conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise _explain(exc, self.path) from None
-            try:
-                yield conn
-                await conn.execute("COMMIT")
-            except sqlite3.IntegrityError:  # a constraint the caller may expect (a unique key)
-                await self._rollback(conn)
-                raise
-            except sqlite3.Error as exc:  # a failed statement or commit: nothing is kept
-                await self._rollback(conn)
-                raise _explain(exc, self.path) from None
-            except BaseException:
-                await self._rollback(conn)
-                raise
-
-    async def _rollback(self, conn: aiosqlite.Connection) -> None:
-        with contextlib.suppress(sqlite3.Error, ValueError):  # gone with the connection
-            await conn.execute("ROLLBACK")
-
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         """One row from the reader connection."""
         try:
@@ -225,20 +198,24 @@ class Database:
         for version, name, sql in _migrations():
             if version <= current:
                 continue
+
+            def apply(
+                conn: sqlite3.Connection, version: int = version, name: str = name, sql: str = sql
+            ) -> bool:
+                # Another process may have applied it since we looked: check under the lock.
+                seen = "SELECT 1 FROM schema_migrations WHERE version = ?"
+                if conn.execute(seen, (version,)).fetchone():
+                    return False
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, time.time())
+                )
+                return True
+
             try:
-                async with self.transaction() as conn:
-                    # Another process may have applied it since we looked: check under the lock.
-                    async with conn.execute(
-                        "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
-                    ) as cursor:
-                        if await cursor.fetchone():
-                            continue
-                    for statement in _statements(sql):
-                        await conn.execute(statement)
-                    await conn.execute(
-                        "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                        (version, name, time.time()),
-                    )
+                if not await self.write(apply):
+                    continue
             except (sqlite3.Error, StoreError) as exc:
                 raise StoreError(f"migration {version} ({name}) failed: {exc}") from None
             applied.append(version)

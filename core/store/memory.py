@@ -139,13 +139,17 @@ class Pins:
 
     async def add(self, conversation: Conversation, text: str, tokens: int, by: str) -> int:
         """Pin a note; returns its id."""
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "INSERT INTO pins (conversation_id, epoch, text, tokens, pinned_by, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (conversation.id, conversation.epoch, text, tokens, by, time.time()),
+        params = (conversation.id, conversation.epoch, text, tokens, by, time.time())
+        return await self._db.write(
+            lambda conn: int(
+                conn.execute(
+                    "INSERT INTO pins (conversation_id, epoch, text, tokens, pinned_by, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    params,
+                ).lastrowid
+                or 0
             )
-            return int(cursor.lastrowid or 0)
+        )
 
     async def remove(self, conversation: Conversation, pin_id: int | None) -> int:
         """Unpin one note (or all when `pin_id` is None); returns how many were removed."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable
@@ -78,16 +79,16 @@ class Processes:
         ran on this host and its pid is gone.
         """
         now = time.time()
-        async with self._db.transaction() as conn:
-            async with conn.execute(
+
+        def claim(conn: sqlite3.Connection) -> list[Orphan]:
+            rows = conn.execute(
                 "SELECT t.id, t.status, t.owner, c.id, c.key, c.epoch, c.workspace, c.channel, "
                 "c.thread, p.seen_at FROM turns t JOIN conversations c ON c.id = t.conversation_id "
                 "LEFT JOIN processes p ON p.owner = t.owner "
                 "WHERE t.status IN ('queued', 'running') AND c.platform = ? AND t.owner != ? "
                 "ORDER BY t.id",
                 (platform.value, self.owner),
-            ) as cursor:
-                rows = await cursor.fetchall()
+            ).fetchall()
             orphans = []
             gone = set()
             for turn_id, status, owner, cid, key, epoch, workspace, channel, thread, seen in rows:
@@ -103,12 +104,14 @@ class Processes:
                         status == "running",
                     )
                 )
-            await conn.executemany(
+            conn.executemany(
                 "UPDATE turns SET status = 'interrupted', error = 'process stopped', "
                 "finished_at = ? WHERE id = ? AND status IN ('queued', 'running')",
                 [(now, orphan.turn_id) for orphan in orphans],
             )
-            await conn.executemany(
+            conn.executemany(
                 "DELETE FROM processes WHERE owner = ?", [(owner,) for owner in gone if owner]
             )
-        return orphans
+            return orphans
+
+        return await self._db.write(claim)

@@ -72,10 +72,13 @@ async def test_expired_deliveries_are_purged(tmp_path: Path) -> None:
 async def test_a_failed_transaction_writes_nothing(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "bot.db")
     try:
+
+        def twice(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO deliveries VALUES ('console', 'x', 0, 10)")
+            conn.execute("INSERT INTO deliveries VALUES ('console', 'x', 0, 10)")
+
         with pytest.raises(sqlite3.IntegrityError):
-            async with store.db.transaction() as conn:
-                await conn.execute("INSERT INTO deliveries VALUES ('console', 'x', 0, 10)")
-                await conn.execute("INSERT INTO deliveries VALUES ('console', 'x', 0, 10)")
+            await store.db.write(twice)
         assert not await store.deliveries.seen("console", "x")
     finally:
         await store.close()
