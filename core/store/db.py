@@ -1,4 +1,4 @@
-"""The SQLite connection pair (one writer, one reader), transactions and migrations."""
+"""The SQLite connection pair (one writer, one reader), write transactions and migrations."""
 
 from __future__ import annotations
 
