@@ -14,10 +14,10 @@ from core.plugin import ToolError, tool
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "America"
         close = difflib.get_close_matches(name, sorted(available_timezones()), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ToolError(f"unknown time zone {name!r}.{hint}") from None
+        raise ToolError(f"unknown time zone {name[:64]!r}.{hint}") from None
 
 
 def _parse(value: str) -> Date:

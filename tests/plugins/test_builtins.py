@@ -62,6 +62,12 @@ def test_time_in_a_zone_and_unknown_zones() -> None:
     )
     with pytest.raises(ToolError, match="Did you mean Europe/Paris"):
         current_time("Europe/Pariss", moment)
+    for folder_or_junk in ("America", "x" * 300):  # a tzdata folder; a name too long for a file
+        with pytest.raises(ToolError) as refused:
+            current_time(folder_or_junk, moment)
+        message = str(refused.value)
+        assert message.startswith("unknown time zone")
+        assert "zoneinfo" not in message and "/usr" not in message, "no server paths"
 
 
 def test_date_arithmetic_clamps_months_and_counts_days() -> None:
