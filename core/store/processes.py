@@ -71,31 +71,38 @@ class Processes:
         *,
         stale_after: float,
         alive: Callable[[str], bool | None] = pid_alive,
+        notice_within: float = 86_400,
     ) -> list[Orphan]:
         """Mark the platform's unfinished turns of stopped processes `interrupted`, in one
         transaction (so each is claimed by exactly one process), and return them.
 
         A process has stopped when it has not beaten for `stale_after` seconds, or at once when it
-        ran on this host and its pid is gone.
+        ran on this host and its pid is gone. Turns older than `notice_within` seconds are closed
+        without being returned: nobody is waiting for an answer to a day-old message any more.
         """
         now = time.time()
 
         def claim(conn: sqlite3.Connection) -> list[Orphan]:
             rows = conn.execute(
                 "SELECT t.id, t.status, t.owner, c.id, c.key, c.epoch, c.workspace, c.channel, "
-                "c.thread, p.seen_at FROM turns t JOIN conversations c ON c.id = t.conversation_id "
+                "c.thread, p.seen_at, t.created_at "
+                "FROM turns t JOIN conversations c ON c.id = t.conversation_id "
                 "LEFT JOIN processes p ON p.owner = t.owner "
                 "WHERE t.status IN ('queued', 'running') AND c.platform = ? AND t.owner != ? "
                 "ORDER BY t.id",
                 (platform.value, self.owner),
             ).fetchall()
-            orphans = []
+            orphans, closed = [], []
             gone = set()
-            for turn_id, status, owner, cid, key, epoch, workspace, channel, thread, seen in rows:
+            for row in rows:
+                turn_id, status, owner, cid, key, epoch, workspace, channel, thread, seen, made = row
                 stopped = seen is None or seen < now - stale_after or alive(owner) is False
                 if not stopped:
                     continue
                 gone.add(owner)
+                closed.append(turn_id)
+                if made < now - notice_within:
+                    continue
                 orphans.append(
                     Orphan(
                         turn_id,
@@ -107,7 +114,7 @@ class Processes:
             conn.executemany(
                 "UPDATE turns SET status = 'interrupted', error = 'process stopped', "
                 "finished_at = ? WHERE id = ? AND status IN ('queued', 'running')",
-                [(now, orphan.turn_id) for orphan in orphans],
+                [(now, turn_id) for turn_id in closed],
             )
             conn.executemany(
                 "DELETE FROM processes WHERE owner = ?", [(owner,) for owner in gone if owner]

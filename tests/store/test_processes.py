@@ -73,3 +73,27 @@ async def test_a_dead_pid_on_this_host_is_stopped_at_once(tmp_path: Path) -> Non
     finally:
         await gone.close()
         await me.close()
+
+
+async def test_a_day_old_orphan_is_closed_without_a_notice(tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+    dead = await _store(path, "elsewhere/2/dead")
+    me = await _store(path, "elsewhere/3/me")
+    try:
+        old = await dead.accept(
+            make_event("long ago", delivery_id="old"), text="x", tokens=1, delivery_ttl=60
+        )
+        await dead.accept(
+            make_event("just now", delivery_id="new"), text="x", tokens=1, delivery_ttl=60
+        )
+        assert old is not None
+        await dead.db.execute(
+            "UPDATE turns SET created_at = created_at - 2 * 86400 WHERE id = ?", (old.turn_id,)
+        )
+        orphans = await me.processes.claim_orphans(Platform.CONSOLE, stale_after=30)
+        assert [o.turn_id for o in orphans] == [2], "only the recent one gets a notice"
+        statuses = await me.db.fetchall("SELECT status FROM turns ORDER BY id")
+        assert [r[0] for r in statuses] == ["interrupted", "interrupted"]
+    finally:
+        await dead.close()
+        await me.close()
