@@ -18,9 +18,9 @@ def _event(conversation: int, turn: int) -> Event:
     )
 
 
-async def overhead(turns: int = 300) -> tuple[float, float]:
+async def overhead(turns: int = 300, *, moderation: bool = True) -> tuple[float, float]:
     """p50/p99 ms of (event in -> request out) + (last token -> reply finished)."""
-    async with engine(record=True) as (services, sim):
+    async with engine(record=True, moderation_enabled=moderation) as (services, sim):
         samples = []
         for i in range(turns):
             reply = TimedReply()
@@ -50,14 +50,19 @@ async def throughput(total: int = 1000, concurrency: int = 100) -> float:
 
 async def run(repeats: int) -> list[tuple[str, str, str]]:
     """Rows for the table."""
-    p50s, p99s, rates = [], [], []
+    p50s, p99s, rates, bare50s, bare99s = [], [], [], [], []
     for _ in range(repeats):
         p50, p99 = await overhead()
         p50s.append(p50)
         p99s.append(p99)
+        bare50, bare99 = await overhead(moderation=False)
+        bare50s.append(bare50)
+        bare99s.append(bare99)
         rates.append(await throughput())
     return [
         ("engine overhead per turn p50 (ms)", summarize(p50s), "<= 2"),
         ("engine overhead per turn p99 (ms)", summarize(p99s), "<= 10"),
+        ("engine overhead p50, moderation off (ms)", summarize(bare50s), ""),
+        ("engine overhead p99, moderation off (ms)", summarize(bare99s), ""),
         ("turns/s, zero-latency model, 100 conversations", summarize(rates), ">= 300 (Slack path)"),
     ]
