@@ -37,6 +37,7 @@ from core.settings import Settings
 from core.simulator import Simulator
 from tests.fakes.slack import FakeSlack, sign
 from tests.fuzz import fuzz_settings
+from tests.slack.rig import mention
 
 SECRET = "fuzz-signing-secret"
 REQUEST_TIMEOUT = 20.0  # seconds; longer means the server hangs
@@ -257,19 +258,6 @@ def event_callback(event: Any, event_id: str | None = None, **envelope: Any) -> 
         "event": event,
         "authorizations": [{"team_id": "T1", "user_id": "UBOT", "is_bot": True}],
         **envelope,
-    }
-
-
-def mention(text: str, ts: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "type": "app_mention",
-        "user": "U1",
-        "text": f"<@UBOT> {text}",
-        "ts": ts,
-        "channel": "C1",
-        "team": "T1",
-        "event_ts": ts,
-        **fields,
     }
 
 
