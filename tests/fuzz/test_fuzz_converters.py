@@ -598,6 +598,7 @@ def _envelope(body: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
 
 @fuzz("test_slack_to_event_on_whatever_the_intake_lets_through")
 @example(body={}, event={})
+@example(body={"team_id": "T1"}, event={"user": "U1", "channel": "C1", "ts": "1.000001"})
 @given(
     body=st.dictionaries(st.sampled_from(["team_id", "event_id", "event_time"]), json_values),
     event=st.dictionaries(
@@ -624,6 +625,7 @@ def test_slack_to_event_on_whatever_the_intake_lets_through(
 
 @fuzz("test_slack_attachments_on_whatever_the_intake_lets_through")
 @example(files=[{"id": "F1", "size": "abc"}])
+@example(files=[{"id": "F1", "size": 3, "name": "a.png", "mimetype": "image/png"}])
 @given(files=st.lists(json_values, max_size=3))
 def test_slack_attachments_on_whatever_the_intake_lets_through(files: list[Any]) -> None:
     envelope = _envelope({}, {"user": "U1", "channel": "C1", "ts": "1.1", "files": files})
