@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import itertools
-import sqlite3
 import time
 
 from bench.common import engine, summarize
 from core.config import resolve_config
 from core.events import ConversationKey, Event, Platform, User
+from core.store.db import Tx
 from core.store.messages import insert
 
 
 async def _fill(services, key: ConversationKey, count: int) -> None:  # type: ignore[no-untyped-def]
     conversation = await services.store.conversations.ensure(key)
 
-    def fill(conn: sqlite3.Connection) -> None:
+    async def fill(tx: Tx) -> None:
         for i in range(count // 2):
             turn = i + 1
             # Messages of ~1,500 tokens: about ten fill the 16k budget, so both conversations
@@ -24,8 +24,8 @@ async def _fill(services, key: ConversationKey, count: int) -> None:  # type: ig
                 ("user", f"question {i} " * 1500),
                 ("assistant", f"answer {i} " * 1500),
             ):
-                insert(
-                    conn, conversation, role=role, content=text, tokens=len(text) // 4, turn_id=turn
+                await insert(
+                    tx, conversation, role=role, content=text, tokens=len(text) // 4, turn_id=turn
                 )
 
     await services.store.db.write(fill)

@@ -90,14 +90,14 @@ async def _with_services(settings: Settings, body: Callable[[Services], Awaitabl
 
 
 async def _migrate(settings: Settings) -> None:
-    from core.store import Database
+    from core.store import connect
 
-    async with Database(settings.database_path) as db:
+    async with connect(
+        settings.database_url, busy_timeout_ms=settings.database_busy_timeout_ms
+    ) as db:
         applied = await db.migrate()
         version = await db.schema_version()
-    print(
-        f"database {settings.database_path}: schema version {version}, applied {applied or 'none'}"
-    )
+        print(f"database {db.describe()}: schema version {version}, applied {applied or 'none'}")
 
 
 async def _console(settings: Settings, offline: bool) -> None:

@@ -39,7 +39,9 @@ class Services:
 async def build_services(settings: Settings) -> Services:
     """Open the store (applying migrations) and wire the engine to the model client."""
     store = await Store.open(
-        settings.database_path, busy_timeout_ms=settings.database_busy_timeout_ms
+        settings.database_url,
+        busy_timeout_ms=settings.database_busy_timeout_ms,
+        pool_size=settings.database_pool_size,
     )
     client = build_openai(settings)
     model = build_model_client(settings, client)

@@ -22,8 +22,13 @@ def build_web_app(services: Services, installers: list[RouteInstaller] = ()) -> 
     app = web.Application(client_max_size=2 * 1024 * 1024)
 
     async def healthz(_request: web.Request) -> web.Response:
-        ok = await services.store.db.ping()
-        body = {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "unreachable"}
+        db = services.store.db
+        ok = await db.ping()
+        body = {
+            "status": "ok" if ok else "unavailable",
+            "database": "ok" if ok else "unreachable",
+            "backend": db.dialect,
+        }
         # Which process answered: with WEB_CONCURRENCY several share the port.
         headers = {"X-Process-Id": str(os.getpid())}
         return web.json_response(body, status=200 if ok else 503, headers=headers)

@@ -78,7 +78,7 @@ class Budgets:
         if limit is None:
             return None
         now = self._clock()
-        recent = await self._store.turns.count_since(user_key(event), now - 60, excluding=turn_id)
+        recent = await self._store.turns.count_before(user_key(event), now - 60, turn_id)
         if recent < limit:
             return None
         return Refusal(

@@ -237,6 +237,10 @@ class Engine:
 
     async def _run(self, slot: Slot, event: Event, reply: Reply, accepted: Accepted) -> TurnOutcome:
         async with slot:
+            if accepted.behind_others:  # an earlier turn of this conversation runs elsewhere
+                await self.store.turns.wait_for_earlier(
+                    accepted.conversation.id, accepted.turn_id, self.store.processes.owner
+                )
             with structlog.contextvars.bound_contextvars(
                 conversation=str(event.key), turn_id=accepted.turn_id
             ):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import openai
 
 from core.llm.retry import RetryPolicy, call_with_retries
 from core.store import Store
+from core.store.db import Tx
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt", ".rst"}
 CHUNK_CHARS = 1_200
@@ -148,16 +148,16 @@ class KnowledgeBase:
                 for c, v in zip(chunks, vectors if vectors is not None else [], strict=True)
             ]
 
-            def store(
-                conn: sqlite3.Connection, key: str = key, digest: str = digest, rows: list = rows
+            async def store(
+                tx: Tx, key: str = key, digest: str = digest, rows: list = rows
             ) -> None:
-                conn.execute("DELETE FROM knowledge_chunks WHERE path = ?", (key,))
-                conn.execute(
+                await tx.execute("DELETE FROM knowledge_chunks WHERE path = ?", (key,))
+                await tx.execute(
                     "INSERT INTO knowledge_files VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
                     "sha256 = excluded.sha256, chunks = excluded.chunks, updated_at = excluded.updated_at",
                     (key, digest, len(rows), time.time()),
                 )
-                conn.executemany(
+                await tx.executemany(
                     "INSERT INTO knowledge_chunks (path, position, heading, text, model, embedding) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     rows,

@@ -138,6 +138,7 @@ class Settings(BaseSettings):
     # Storage and server
     database_url: str = "sqlite:///data/bot.db"
     database_busy_timeout_ms: int = Field(5000, ge=0)
+    database_pool_size: int = Field(10, ge=1, le=1000)
     recovery_stale_seconds: float = Field(30.0, gt=0)
     port: int = Field(3000, ge=0, le=65535)
     web_concurrency: int = Field(1, ge=1, le=64)
@@ -207,9 +208,12 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
-        if not value.startswith("sqlite:///"):
-            raise ValueError("use sqlite:///relative/path.db or sqlite:////absolute/path.db")
-        return value
+        if value.startswith("sqlite:///") or urlparse(value).scheme in ("postgresql", "postgres"):
+            return value
+        raise ValueError(
+            "use sqlite:///relative/path.db, sqlite:////absolute/path.db or "
+            "postgresql://user:password@host:5432/database"
+        )
 
     @field_validator("openai_base_url", "slack_api_url", "discord_api_url", "discord_gateway_url")
     @classmethod
@@ -223,7 +227,9 @@ class Settings(BaseSettings):
 
     @property
     def database_path(self) -> Path:
-        """The SQLite file path from `DATABASE_URL`."""
+        """The SQLite file path from a `sqlite:///` `DATABASE_URL`."""
+        if not self.database_url.startswith("sqlite:///"):
+            raise ValueError("DATABASE_URL is not a SQLite file")
         return Path(self.database_url.removeprefix("sqlite:///"))
 
     @property
@@ -250,7 +256,9 @@ class Settings(BaseSettings):
             self.slack_app_token,
             self.discord_token,
         ]
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        password = urlparse(self.database_url).password
+        return found + [password] if password else found
 
 
 class SettingsError(Exception):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 from core.events import ConversationKey
-from core.store.db import Database
+from core.store.db import Database, Tx
 from core.store.records import Conversation
 
 UPSERT = (
@@ -17,10 +16,10 @@ UPSERT = (
 )
 
 
-def upsert(conn: sqlite3.Connection, key: ConversationKey, now: float) -> Conversation:
+async def upsert(tx: Tx, key: ConversationKey, now: float) -> Conversation:
     """Create the conversation if new (inside the caller's transaction) and return it."""
     params = (str(key), key.platform.value, key.workspace, key.channel, key.thread, now, now)
-    row = conn.execute(UPSERT, params).fetchone()
+    row = await tx.fetchone(UPSERT, params)
     assert row is not None
     return Conversation(row["id"], row["key"], row["epoch"])
 
@@ -40,15 +39,15 @@ class Conversations:
 
     async def ensure(self, key: ConversationKey) -> Conversation:
         """The conversation for `key`, created if needed."""
-        return await self._db.write(lambda conn: upsert(conn, key, time.time()))
+        return await self._db.write(lambda tx: upsert(tx, key, time.time()))
 
     async def reset(self, key: ConversationKey) -> int:
         """Start a new epoch: older messages stay stored but are no longer sent. Returns the epoch."""
 
-        def advance(conn: sqlite3.Connection) -> int:
-            conversation = upsert(conn, key, time.time())
+        async def advance(tx: Tx) -> int:
+            conversation = await upsert(tx, key, time.time())
             epoch = conversation.epoch + 1
-            conn.execute(
+            await tx.execute(
                 "UPDATE conversations SET epoch = ? WHERE id = ?", (epoch, conversation.id)
             )
             return epoch

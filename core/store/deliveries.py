@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
-from core.store.db import Database
+from core.store.db import Database, Tx
 
 CLAIM = (
     "INSERT INTO deliveries (platform, delivery_id, received_at, expires_at) VALUES (?, ?, ?, ?) "
@@ -13,11 +12,9 @@ CLAIM = (
 )
 
 
-def claim(
-    conn: sqlite3.Connection, platform: str, delivery_id: str, now: float, ttl: float
-) -> bool:
+async def claim(tx: Tx, platform: str, delivery_id: str, now: float, ttl: float) -> bool:
     """Record the delivery inside the caller's transaction; False when it was seen before."""
-    return conn.execute(CLAIM, (platform, delivery_id, now, now + ttl)).rowcount == 1
+    return await tx.execute(CLAIM, (platform, delivery_id, now, now + ttl)) == 1
 
 
 class Deliveries:

@@ -92,7 +92,7 @@ class Summaries:
         await self._db.execute(
             "INSERT INTO summaries (conversation_id, epoch, failures, retry_after, last_error, "
             "updated_at) VALUES (?, ?, 1, ?, ?, ?) "
-            "ON CONFLICT (conversation_id, epoch) DO UPDATE SET failures = failures + 1, "
+            "ON CONFLICT (conversation_id, epoch) DO UPDATE SET failures = summaries.failures + 1, "
             "retry_after = excluded.retry_after, last_error = excluded.last_error",
             (conversation.id, conversation.epoch, retry_at, error[:500], time.time()),
         )
@@ -117,17 +117,17 @@ class Summaries:
         """
         picked: list[tuple[int, StoredMessage]] = []
         total = 0
-        async with self._db.reader.execute(
+        rows = self._db.iterate(
             "SELECT id, role, content, user_id, user_name, tokens, tool_calls, tool_call_id, "
             "turn_id FROM messages WHERE conversation_id = ? AND epoch = ? AND turn_id > ? "
             "AND turn_id <= ? ORDER BY turn_id, id",
             (conversation.id, conversation.epoch, after_turn, up_to_turn),
-        ) as cursor:
-            async for row in cursor:
-                if total >= limit_tokens and row["turn_id"] != picked[-1][0]:
-                    break
-                picked.append((row["turn_id"], message_from_row(row)))
-                total += row["tokens"]
+        )
+        async for row in rows:
+            if total >= limit_tokens and row["turn_id"] != picked[-1][0]:
+                break
+            picked.append((row["turn_id"], message_from_row(row)))
+            total += row["tokens"]
         return picked
 
 
@@ -140,16 +140,15 @@ class Pins:
     async def add(self, conversation: Conversation, text: str, tokens: int, by: str) -> int:
         """Pin a note; returns its id."""
         params = (conversation.id, conversation.epoch, text, tokens, by, time.time())
-        return await self._db.write(
-            lambda conn: int(
-                conn.execute(
-                    "INSERT INTO pins (conversation_id, epoch, text, tokens, pinned_by, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    params,
-                ).lastrowid
-                or 0
+        row = await self._db.write(
+            lambda tx: tx.fetchone(
+                "INSERT INTO pins (conversation_id, epoch, text, tokens, pinned_by, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                params,
             )
         )
+        assert row is not None
+        return int(row[0])
 
     async def remove(self, conversation: Conversation, pin_id: int | None) -> int:
         """Unpin one note (or all when `pin_id` is None); returns how many were removed."""

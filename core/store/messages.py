@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 
-import aiosqlite
-
 from core.llm.types import ToolCall
-from core.store.db import Database
+from core.store.db import Database, Row, Tx
 from core.store.records import Conversation, StoredMessage, decode_tool_calls, encode_tool_calls
 
 INSERT = (
@@ -20,8 +17,8 @@ INSERT = (
 )
 
 
-def insert(
-    conn: sqlite3.Connection,
+async def insert(
+    tx: Tx,
     conversation: Conversation,
     *,
     role: str,
@@ -49,12 +46,12 @@ def insert(
         tokens,
         time.time(),
     )
-    row = conn.execute(INSERT, params).fetchone()
+    row = await tx.fetchone(INSERT, params)
     assert row is not None
     return int(row[0])
 
 
-def message_from_row(row: aiosqlite.Row) -> StoredMessage:
+def message_from_row(row: Row) -> StoredMessage:
     return StoredMessage(
         id=row["id"],
         role=row["role"],
@@ -88,12 +85,8 @@ class Messages:
         )
         upper = up_to_turn if up_to_turn is not None else 2**62
         params = (conversation.id, conversation.epoch, after_turn, upper)
-        async with self._db.reader.execute(sql, params) as cursor:
-            # Small chunks: a window usually ends after a few rows, and over-reading large
-            # messages costs more than the extra thread hops.
-            cursor.iter_chunk_size = 16
-            async for row in cursor:
-                yield message_from_row(row)
+        async for row in self._db.iterate(sql, params):
+            yield message_from_row(row)
 
     async def all(self, conversation: Conversation) -> list[StoredMessage]:
         """Every message of the current epoch, oldest first (for small conversations and tests)."""

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.events import ConversationKey, Platform
-from core.store.db import Database
+from core.store.db import Database, Tx
 from core.store.records import Conversation
 
 
@@ -82,8 +81,8 @@ class Processes:
         """
         now = time.time()
 
-        def claim(conn: sqlite3.Connection) -> list[Orphan]:
-            rows = conn.execute(
+        async def claim(tx: Tx) -> list[Orphan]:
+            rows = await tx.fetchall(
                 "SELECT t.id, t.status, t.owner, c.id, c.key, c.epoch, c.workspace, c.channel, "
                 "c.thread, p.seen_at, t.created_at "
                 "FROM turns t JOIN conversations c ON c.id = t.conversation_id "
@@ -91,11 +90,13 @@ class Processes:
                 "WHERE t.status IN ('queued', 'running') AND c.platform = ? AND t.owner != ? "
                 "ORDER BY t.id",
                 (platform.value, self.owner),
-            ).fetchall()
+            )
             orphans, closed = [], []
             gone = set()
             for row in rows:
-                turn_id, status, owner, cid, key, epoch, workspace, channel, thread, seen, made = row
+                turn_id, status, owner, cid, key, epoch, workspace, channel, thread, seen, made = (
+                    row
+                )
                 stopped = seen is None or seen < now - stale_after or alive(owner) is False
                 if not stopped:
                     continue
@@ -111,12 +112,12 @@ class Processes:
                         status == "running",
                     )
                 )
-            conn.executemany(
+            await tx.executemany(
                 "UPDATE turns SET status = 'interrupted', error = 'process stopped', "
                 "finished_at = ? WHERE id = ? AND status IN ('queued', 'running')",
                 [(now, turn_id) for turn_id in closed],
             )
-            conn.executemany(
+            await tx.executemany(
                 "DELETE FROM processes WHERE owner = ?", [(owner,) for owner in gone if owner]
             )
             return orphans

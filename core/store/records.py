@@ -25,6 +25,7 @@ class Accepted:
     conversation: Conversation
     message_id: int
     turn_id: int
+    behind_others: bool = False  # another process has an earlier turn of this conversation open
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import time
 
 from core.store.db import Database
@@ -27,12 +25,11 @@ class RemoteConversations:
 
     async def claim(self, conversation: Conversation, remote_id: str) -> str:
         """Record `remote_id` as live unless another creator won; returns the live id."""
-        with contextlib.suppress(sqlite3.IntegrityError):
-            await self._db.execute(
-                "INSERT INTO remote_conversations (conversation_id, epoch, remote_id, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                (conversation.id, conversation.epoch, remote_id, time.time()),
-            )
+        await self._db.execute(
+            "INSERT INTO remote_conversations (conversation_id, epoch, remote_id, created_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (conversation.id, conversation.epoch, remote_id, time.time()),
+        )
         live = await self.live(conversation)
         assert live is not None
         return live

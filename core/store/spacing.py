@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
-from core.store.db import Database
+from core.store.db import Database, Tx
 
 
 class Spacing:
@@ -18,15 +17,13 @@ class Spacing:
         """0 when the action may happen now (and it is recorded as happening), else the seconds
         until it may. One transaction, so two processes never both get 0 within `interval`."""
 
-        def take(conn: sqlite3.Connection) -> float:
+        async def take(tx: Tx) -> float:
             now = time.time()
-            row = conn.execute(
-                "SELECT last_at FROM spaced_actions WHERE name = ?", (name,)
-            ).fetchone()
+            row = await tx.fetchone("SELECT last_at FROM spaced_actions WHERE name = ?", (name,))
             wait = 0.0 if row is None else row[0] + interval - now
             if wait > 0:
                 return wait
-            conn.execute(
+            await tx.execute(
                 "INSERT INTO spaced_actions (name, last_at) VALUES (?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET last_at = excluded.last_at",
                 (name, now),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +10,7 @@ from core.events import Event
 from core.llm.types import ToolCall
 from core.store import conversations, deliveries, messages
 from core.store.conversations import Conversations
-from core.store.db import Database
+from core.store.db import Database, Tx, connect
 from core.store.deliveries import Deliveries
 from core.store.memory import Pins, Summaries
 from core.store.messages import Messages
@@ -22,7 +21,7 @@ from core.store.redactions import Redactions
 from core.store.remote import RemoteConversations, VectorStores
 from core.store.scoped import ScopedSettings
 from core.store.spacing import Spacing
-from core.store.turns import Turns, user_key
+from core.store.turns import EARLIER_ELSEWHERE, Turns, user_key
 from core.store.usage import UsageLog
 
 
@@ -47,9 +46,11 @@ class Store:
         self.spacing = Spacing(db)
 
     @classmethod
-    async def open(cls, path: Path, *, busy_timeout_ms: int = 5000) -> Store:
-        """Open the database at `path` and bring its schema up to date."""
-        db = Database(path, busy_timeout_ms=busy_timeout_ms)
+    async def open(
+        cls, location: str | Path, *, busy_timeout_ms: int = 5000, pool_size: int = 10
+    ) -> Store:
+        """Open the database (a `DATABASE_URL` or a SQLite file) and bring its schema up to date."""
+        db = connect(location, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
         await db.open()
         try:
             await db.migrate()
@@ -74,17 +75,19 @@ class Store:
         """Claim the delivery and store the user's message and a queued turn, atomically.
 
         Returns None when the delivery was seen before (a redelivery), and then writes nothing.
+        Turn ids grow in acceptance order within a conversation (the upsert locks its row), and
+        `Accepted.behind_others` says whether another process still has an earlier turn of it open.
         """
         now = time.time()
 
-        def store(conn: sqlite3.Connection) -> Accepted | None:
-            if not deliveries.claim(
-                conn, event.platform.value, event.delivery_id, now, delivery_ttl
+        async def store(tx: Tx) -> Accepted | None:
+            if not await deliveries.claim(
+                tx, event.platform.value, event.delivery_id, now, delivery_ttl
             ):
                 return None
-            conversation = conversations.upsert(conn, event.key, now)
-            message_id = messages.insert(
-                conn,
+            conversation = await conversations.upsert(tx, event.key, now)
+            message_id = await messages.insert(
+                tx,
                 conversation,
                 role="user",
                 content=text,
@@ -93,7 +96,7 @@ class Store:
                 user_name=event.user.name,
                 attachments=attachments,
             )
-            row = conn.execute(
+            row = await tx.fetchone(
                 "INSERT INTO turns (conversation_id, user_message_id, delivery_id, status, "
                 "created_at, user_key, owner) VALUES (?, ?, ?, 'queued', ?, ?, ?) RETURNING id",
                 (
@@ -104,10 +107,13 @@ class Store:
                     user_key(event),
                     self.processes.owner,
                 ),
-            ).fetchone()
+            )
+            assert row is not None
             turn_id = int(row[0])
-            conn.execute("UPDATE messages SET turn_id = ? WHERE id = ?", (turn_id, message_id))
-            return Accepted(conversation, message_id, turn_id)
+            await tx.execute("UPDATE messages SET turn_id = ? WHERE id = ?", (turn_id, message_id))
+            owner = self.processes.owner
+            behind = await tx.fetchone(EARLIER_ELSEWHERE, (conversation.id, turn_id, owner))
+            return Accepted(conversation, message_id, turn_id, behind_others=behind is not None)
 
         return await self.db.write(store)
 
@@ -126,10 +132,10 @@ class Store:
         """
         now = time.time()
 
-        def store(conn: sqlite3.Connection) -> None:
+        async def store(tx: Tx) -> None:
             for role, content, tool_calls, tool_call_id, tokens in steps:
-                messages.insert(
-                    conn,
+                await messages.insert(
+                    tx,
                     conversation,
                     role=role,
                     content=content,
@@ -138,7 +144,7 @@ class Store:
                     tool_calls=tool_calls,
                     tool_call_id=tool_call_id,
                 )
-            conn.execute(
+            await tx.execute(
                 "UPDATE turns SET status = ?, error = ?, finished_at = ? WHERE id = ?",
                 (status, error[:500], now, turn_id),
             )

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
 from core.events import Event
 from core.store.db import Database
+
+# An earlier turn of the same conversation, still open, that another process runs.
+EARLIER_ELSEWHERE = (
+    "SELECT 1 FROM turns WHERE conversation_id = ? AND id < ? "
+    "AND status IN ('queued', 'running') AND owner != ? LIMIT 1"
+)
 
 
 def user_key(event: Event) -> str:
@@ -63,10 +70,28 @@ class Turns:
         )
         return [TurnRow(*row) for row in rows]
 
-    async def count_since(self, key: str, since: float, *, excluding: int = 0) -> int:
-        """How many turns a user started since a time (for per-minute rate limits)."""
+    async def count_before(self, key: str, since: float, turn_id: int) -> int:
+        """How many turns a user started since a time, before turn `turn_id` (for rate limits).
+
+        Counting by turn id rather than by arrival in this process gives every process the same
+        answer: the n-th turn of the minute is the n-th whichever process runs it.
+        """
         row = await self._db.fetchone(
-            "SELECT COUNT(*) FROM turns WHERE user_key = ? AND created_at >= ? AND id != ?",
-            (key, since, excluding),
+            "SELECT COUNT(*) FROM turns WHERE user_key = ? AND created_at >= ? AND id < ?",
+            (key, since, turn_id),
         )
         return int(row[0]) if row else 0
+
+    async def wait_for_earlier(
+        self, conversation_id: int, turn_id: int, owner: str, *, poll: float = 0.02
+    ) -> None:
+        """Return once no other process has an earlier turn of the conversation open.
+
+        Within one process the engine keeps turns in order itself; this covers turns of one
+        conversation accepted by different processes. A process that dies leaves its turns to
+        recovery, which closes them, so the wait ends.
+        """
+        delay = poll
+        while await self._db.fetchone(EARLIER_ELSEWHERE, (conversation_id, turn_id, owner)):
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.5)

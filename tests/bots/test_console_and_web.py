@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bots.services import build_services
 from bots.web import build_web_app
@@ -38,16 +39,24 @@ def test_offline_console_chats_through_the_engine(tmp_path: Path) -> None:
     assert "/pin — Pin a note" in result.stdout
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_healthz_reports_the_database(
-    make_settings: Callable[..., Settings], aiohttp_server_factory
+    backend: str,
+    make_settings: Callable[..., Settings],
+    aiohttp_server_factory,
+    request: pytest.FixtureRequest,
 ) -> None:
-    services = await build_services(make_settings())
+    overrides = (
+        {"database_url": request.getfixturevalue("postgres_url")} if backend != "sqlite" else {}
+    )
+    services = await build_services(make_settings(**overrides))
     try:
         base = await aiohttp_server_factory(build_web_app(services))
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{base}/healthz") as response:
                 assert response.status == 200
-                assert await response.json() == {"status": "ok", "database": "ok"}
+                expected = {"status": "ok", "database": "ok", "backend": backend}
+                assert await response.json() == expected
             await services.store.db.close()
             async with http.get(f"{base}/healthz") as response:
                 assert response.status == 503

@@ -7,22 +7,21 @@ import socket
 from pathlib import Path
 
 from core.events import Platform
-from core.store import Database, Store
+from core.store import Store, connect
 from tests.conftest import make_event
 
 
-async def _store(path: Path, owner: str) -> Store:
-    db = Database(path)
+async def _store(location: Path | str, owner: str) -> Store:
+    db = connect(location)
     await db.open()
     await db.migrate()
     return Store(db, owner)
 
 
-async def test_only_turns_of_stopped_processes_are_claimed(tmp_path: Path) -> None:
-    path = tmp_path / "bot.db"
-    live = await _store(path, "elsewhere/1/live")
-    dead = await _store(path, "elsewhere/2/dead")
-    me = await _store(path, "elsewhere/3/me")
+async def test_only_turns_of_stopped_processes_are_claimed(location: Path | str) -> None:
+    live = await _store(location, "elsewhere/1/live")
+    dead = await _store(location, "elsewhere/2/dead")
+    me = await _store(location, "elsewhere/3/me")
     try:
         await live.processes.beat()
         await live.accept(
@@ -42,14 +41,13 @@ async def test_only_turns_of_stopped_processes_are_claimed(tmp_path: Path) -> No
             await store.close()
 
 
-async def test_two_processes_claiming_at_once_split_the_orphans(tmp_path: Path) -> None:
-    path = tmp_path / "bot.db"
-    dead = await _store(path, "elsewhere/9/dead")
+async def test_two_processes_claiming_at_once_split_the_orphans(location: Path | str) -> None:
+    dead = await _store(location, "elsewhere/9/dead")
     for i in range(20):
         await dead.accept(
             make_event(f"m{i}", delivery_id=f"d{i}"), text="x", tokens=1, delivery_ttl=60
         )
-    a, b = await _store(path, "elsewhere/1/a"), await _store(path, "elsewhere/2/b")
+    a, b = await _store(location, "elsewhere/1/a"), await _store(location, "elsewhere/2/b")
     try:
         first, second = await asyncio.gather(
             a.processes.claim_orphans(Platform.CONSOLE, stale_after=30),
@@ -62,10 +60,9 @@ async def test_two_processes_claiming_at_once_split_the_orphans(tmp_path: Path) 
             await store.close()
 
 
-async def test_a_dead_pid_on_this_host_is_stopped_at_once(tmp_path: Path) -> None:
-    path = tmp_path / "bot.db"
-    gone = await _store(path, f"{socket.gethostname()}/999999999/x")
-    me = await _store(path, "elsewhere/1/me")
+async def test_a_dead_pid_on_this_host_is_stopped_at_once(location: Path | str) -> None:
+    gone = await _store(location, f"{socket.gethostname()}/999999999/x")
+    me = await _store(location, "elsewhere/1/me")
     try:
         await gone.processes.beat()  # it beat a moment ago, but its pid no longer exists
         await gone.accept(make_event("hi"), text="x", tokens=1, delivery_ttl=60)
@@ -75,10 +72,9 @@ async def test_a_dead_pid_on_this_host_is_stopped_at_once(tmp_path: Path) -> Non
         await me.close()
 
 
-async def test_a_day_old_orphan_is_closed_without_a_notice(tmp_path: Path) -> None:
-    path = tmp_path / "bot.db"
-    dead = await _store(path, "elsewhere/2/dead")
-    me = await _store(path, "elsewhere/3/me")
+async def test_a_day_old_orphan_is_closed_without_a_notice(location: Path | str) -> None:
+    dead = await _store(location, "elsewhere/2/dead")
+    me = await _store(location, "elsewhere/3/me")
     try:
         old = await dead.accept(
             make_event("long ago", delivery_id="old"), text="x", tokens=1, delivery_ttl=60

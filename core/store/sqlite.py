@@ -1,0 +1,231 @@
+"""SQLite (the embedded default): one writer connection, one reader, WAL mode."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from core.store.db import Database, Row, StoreError, Work
+
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA temp_store=MEMORY",
+)
+
+T = TypeVar("T")
+
+
+class SqliteTx:
+    """A write transaction's statements on the writer's own thread: they never suspend."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._conn.execute(sql, params).rowcount
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, rows)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return self._conn.execute(sql, params).fetchone()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._conn.execute(sql, params).fetchall()
+
+
+def run_to_completion(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (a transaction of `SqliteTx` statements) synchronously."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("a SQLite write transaction awaited something other than its statements")
+
+
+class SqliteDatabase(Database):
+    """SQLite in WAL mode: writes go through one connection under a lock, reads through another.
+
+    A single writer connection keeps transactions from interleaving between coroutines; the reader sees
+    only committed data, so a long write never blocks the hot read path.
+    """
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    async def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = await self._connect()
+            self._reader = await self._connect()
+        except (OSError, sqlite3.Error) as exc:
+            await self.close()
+            raise StoreError(
+                f"cannot open the database at {self.path}: {exc}. "
+                "Check DATABASE_URL and that the folder is writable."
+            ) from None
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            await conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+            for pragma in _PRAGMAS:
+                await conn.execute(pragma)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def close(self) -> None:
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                await conn.close()
+        self._writer = self._reader = None
+
+    def _open(self, conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
+        if conn is None:
+            raise StoreError("the database is not open")
+        return conn
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        try:
+            async with self._open(self._reader).execute(sql, tuple(params)) as cursor:
+                return await cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise _explain(exc, self.path) from None
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        try:
+            async with self._open(self._reader).execute(sql, tuple(params)) as cursor:
+                return list(await cursor.fetchall())
+        except sqlite3.Error as exc:
+            raise _explain(exc, self.path) from None
+
+    async def iterate(self, sql: str, params: Iterable[Any] = ()) -> AsyncIterator[Row]:
+        try:
+            async with self._open(self._reader).execute(sql, tuple(params)) as cursor:
+                # Small chunks: callers usually stop after a few rows, and over-reading large
+                # rows costs more than the extra thread hops.
+                cursor.iter_chunk_size = 16
+                async for row in cursor:
+                    yield row
+        except sqlite3.Error as exc:
+            raise _explain(exc, self.path) from None
+
+    async def write(self, work: Work[T]) -> T:
+        """Run `work` as one immediate transaction on the writer's own thread.
+
+        However many statements `work` runs, the event loop hands over once: under load a loop
+        turn takes milliseconds, and a transaction made of awaited statements would hold the write
+        lock for one turn per statement (measured: 2.4 ms per transaction at 95 turns/s).
+        """
+        async with self._write_lock:
+            writer = self._open(self._writer)
+
+            def run() -> T:
+                conn = writer._conn  # the sqlite3 connection behind aiosqlite, on its thread
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = run_to_completion(work(SqliteTx(conn)))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise
+                return result
+
+            try:
+                return await writer._execute(run)
+            except sqlite3.Error as exc:
+                raise _explain(exc, self.path) from None
+
+    async def schema_version(self) -> int:
+        row = await self.fetchone(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
+        )
+        if row is None:
+            return 0
+        row = await self.fetchone("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        return int(row[0]) if row else 0
+
+    async def _create_migrations_table(self) -> None:
+        try:
+            await self._open(self._writer).execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+            )
+        except sqlite3.DatabaseError as exc:
+            raise _explain(exc, self.path) from None
+
+    async def _apply_migration(self, version: int, name: str, sql: str) -> bool:
+        async def apply(tx: SqliteTx) -> bool:  # type: ignore[misc]
+            # Another process may have applied it since we looked: check under the write lock.
+            seen = "SELECT 1 FROM schema_migrations WHERE version = ?"
+            if await tx.fetchone(seen, (version,)):
+                return False
+            for statement in _statements(sql):
+                await tx.execute(statement)
+            await tx.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, time.time())
+            )
+            return True
+
+        return await self.write(apply)
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of a migration script, one by one."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in pending.splitlines()
+    ):
+        statements.append(pending.strip())
+    return statements
+
+
+def _explain(exc: sqlite3.Error, path: Path) -> StoreError:
+    """Turn SQLite's terse errors into actionable ones."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError):
+        return StoreError(f"a write broke a constraint of the database at {path}: {text}")
+    if "locked" in text or "busy" in text:
+        return StoreError(
+            f"the database at {path} is locked by another writer and stayed locked past the busy "
+            "timeout; find the process holding it (another server on the same file?) and retry."
+        )
+    if "disk" in text or "full" in text:
+        return StoreError(f"the database at {path} cannot be written: {text}. Free disk space.")
+    if "malformed" in text or "not a database" in text:
+        return StoreError(
+            f"the database at {path} is corrupt ({text}). Restore it from a backup or move it "
+            "aside to start empty."
+        )
+    return StoreError(f"database error at {path}: {text}")
