@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ import pytest
 from bots.services import Services, build_services
 from core.events import ConversationKey, Event, OutboundFile, Platform, User
 from core.settings import Settings
+from tests.postgres import PostgresServer
 
 if TYPE_CHECKING:
     from core.simulator import Simulator
@@ -123,3 +125,25 @@ async def aiohttp_server_factory() -> AsyncIterator[Callable[..., Any]]:
     yield serve
     for runner in runners:
         await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throw-away PostgreSQL server on loopback for the session (tests/postgres.py).
+
+    With PARLEY_TEST_POSTGRES_URL set, that existing server is used instead (its URL must be
+    allowed to create and drop databases); it is left running.
+    """
+    if url := os.environ.get("PARLEY_TEST_POSTGRES_URL"):
+        yield PostgresServer.existing(url)
+        return
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of a fresh, empty database for this test, dropped afterwards."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)

@@ -19,10 +19,11 @@ from tests.slack.rig import event_callback, mention
 SECRET = "test-signing-secret"
 
 
-def _env(slack: FakeSlack, sim: Simulator, db: Path) -> dict[str, str]:
+def _env(slack: FakeSlack, sim: Simulator, db: Path | str) -> dict[str, str]:
+    """A `web` process's environment; `db` is a SQLite file or a PostgreSQL URL."""
     return {
         "PORT": "0",
-        "DATABASE_URL": f"sqlite:///{db}",
+        "DATABASE_URL": f"sqlite:///{db}" if isinstance(db, Path) else db,
         "OPENAI_API_KEY": "sk-test-key-0123456789",
         "OPENAI_BASE_URL": sim.base_url,
         "OPENAI_WIRE_API": "chat",

@@ -1,4 +1,5 @@
-"""Two `web` processes on one database: the same Slack event delivered to both is answered once."""
+"""Two `web` processes on one database (a SQLite file, or PostgreSQL): the same Slack event
+delivered to both is answered once, and interleaved turns of one thread stay in order."""
 
 from __future__ import annotations
 
@@ -21,31 +22,39 @@ def _body(event_id: str, ts: str, text: str) -> bytes:
     return json.dumps(event_callback(mention(text, ts), event_id)).encode()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """The database both processes use."""
+    if request.param == "sqlite":
+        return tmp_path / "shared.db"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+async def _deliver(http: aiohttp.ClientSession, port: int, body: bytes, retry: int = 0) -> int:
+    headers = {**sign(SECRET, body), "Content-Type": "application/json"}
+    if retry:
+        headers["X-Slack-Retry-Num"] = str(retry)
+    url = f"http://127.0.0.1:{port}/slack/events"
+    async with http.post(url, data=body, headers=headers) as response:
+        return response.status
+
+
 async def test_one_event_delivered_to_two_processes_at_once_is_answered_once(
-    sim: Simulator, tmp_path: Path
+    sim: Simulator, shared_db: Path | str
 ) -> None:
     async with FakeSlack() as slack:
-        env = _env(slack, sim, tmp_path / "shared.db")
+        env = _env(slack, sim, shared_db)
         a = await BotProcess.start("web", env)
         b = await BotProcess.start("web", env)
         try:
             ports = [await a.port(), await b.port()]
             async with aiohttp.ClientSession() as http:
-
-                async def deliver(port: int, body: bytes, retry: int) -> int:
-                    headers = {**sign(SECRET, body), "Content-Type": "application/json"}
-                    if retry:
-                        headers["X-Slack-Retry-Num"] = str(retry)
-                    url = f"http://127.0.0.1:{port}/slack/events"
-                    async with http.post(url, data=body, headers=headers) as response:
-                        return response.status
-
                 events = [_body(f"Ev{i}", f"50{i}.000001", f"question {i}") for i in range(10)]
                 for i in range(10):
                     sim.enqueue(Text(f"answer {i}"))
                 statuses = await asyncio.gather(
                     *(
-                        deliver(port, body, retry)
+                        _deliver(http, port, body, retry)
                         for body in events
                         for retry, port in enumerate(ports)
                     )
@@ -62,6 +71,44 @@ async def test_one_event_delivered_to_two_processes_at_once_is_answered_once(
             assert await a.stop() == 0
             assert await b.stop() == 0
         assert a.count("duplicate_delivery") + b.count("duplicate_delivery") == 10
+
+
+async def test_interleaved_turns_of_one_thread_across_two_processes_stay_in_order(
+    sim: Simulator, shared_db: Path | str
+) -> None:
+    """Messages of one thread alternate between the processes while answers take a while:
+    each turn starts only after the one before it answered, so each sees every earlier answer."""
+    async with FakeSlack() as slack:
+        env = _env(slack, sim, shared_db)
+        a = await BotProcess.start("web", env)
+        b = await BotProcess.start("web", env)
+        try:
+            ports = [await a.port(), await b.port()]
+            root = "700.000001"
+            for i in range(6):
+                sim.enqueue(Text(f"answer {i}", delay=0.2))
+            async with aiohttp.ClientSession() as http:
+                for i in range(6):  # sent back to back: later turns arrive while earlier run
+                    ts = root if i == 0 else f"70{i}.000002"
+                    thread = None if i == 0 else root
+                    body = json.dumps(
+                        event_callback(mention(f"question {i}", ts, thread), f"EvO{i}")
+                    ).encode()
+                    assert await _deliver(http, ports[i % 2], body) == 200
+            await slack.wait_for("chat.stopStream", count=6, timeout=60)
+        finally:
+            assert await a.stop() == 0
+            assert await b.stop() == 0
+        requests = sim.requests_to("chat")
+        assert len(requests) == 6
+        for i, request in enumerate(requests):
+            assert request.body is not None
+            said = [str(m.get("content")) for m in request.body["messages"]]
+            asked = [text for text in said if "question" in text]
+            answered = [text for text in said if text.startswith("answer")]
+            assert len(asked) == i + 1 and asked[-1].endswith(f"question {i}"), said
+            assert answered == [f"answer {k}" for k in range(i)], said
+        assert {a.count("http_listening"), b.count("http_listening")} == {1}
 
 
 async def test_web_concurrency_serves_one_port_from_several_processes(
