@@ -8,18 +8,22 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from core.simulator import Simulator
 from tests.fakes.discord import FakeDiscord
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _env(fake: FakeDiscord, sim: Simulator, tmp_path: Path) -> dict[str, str]:
+def _env(
+    fake: FakeDiscord, sim: Simulator, tmp_path: Path, database_url: str | None = None
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "SLACK", "DISCORD"))}
     env.update(
         {
             "PYTHONPATH": str(ROOT),
-            "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db",
+            "DATABASE_URL": database_url or f"sqlite:///{tmp_path}/bot.db",
             "OPENAI_API_KEY": "sk-test-key-0123456789",
             "OPENAI_BASE_URL": sim.base_url,
             "OPENAI_WIRE_API": "chat",
@@ -92,11 +96,13 @@ async def test_worker_refused_intent_exits_with_the_fix(sim: Simulator, tmp_path
         assert "DISCORD_MESSAGE_CONTENT=false" in err.decode()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_two_workers_split_the_shards_and_space_their_identifies(
-    sim: Simulator, tmp_path: Path
+    backend: str, sim: Simulator, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else None
     async with FakeDiscord() as fake:
-        env = {**_env(fake, sim, tmp_path), "DISCORD_SHARD_COUNT": "2"}
+        env = {**_env(fake, sim, tmp_path, url), "DISCORD_SHARD_COUNT": "2"}
         workers = [
             await _run({**env, "DISCORD_SHARD_IDS": str(shard)}, "worker") for shard in (0, 1)
         ]
