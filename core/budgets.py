@@ -11,6 +11,7 @@ from core.events import Event
 from core.settings import Settings
 from core.store import Store
 from core.store.turns import user_key
+from core.store.usage import Limit, UsageRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,35 +89,50 @@ class Budgets:
             now + 60,
         )
 
-    async def check_spend(self, event: Event, estimate_usd: float) -> Refusal | None:
-        """Refuse when this call (at its estimated cost) would pass a spending limit."""
+    async def reserve_spend(
+        self, event: Event, turn_id: int, model: str, estimate_usd: float
+    ) -> Refusal | None:
+        """Refuse when this call (at its estimated cost) would pass a spending limit; otherwise
+        hold the estimate for the turn, so concurrent turns in any process count it too."""
         s = self._settings
         now = self._clock()
         day, month = day_start(now), month_start(now)
-        checks = (
-            ("daily", s.budget_user_daily_usd, day, event.user.id, day + 86_400, "your"),
-            ("monthly", s.budget_user_monthly_usd, month, event.user.id, next_month(now), "your"),
-            ("daily", s.budget_workspace_daily_usd, day, None, day + 86_400, "this workspace's"),
-            (
-                "monthly",
-                s.budget_workspace_monthly_usd,
-                month,
-                None,
-                next_month(now),
-                "this workspace's",
-            ),
+        user = event.user.id
+        limits = (
+            (s.budget_user_daily_usd, day, user, "daily", day + 86_400),
+            (s.budget_user_monthly_usd, month, user, "monthly", next_month(now)),
+            (s.budget_workspace_daily_usd, day, None, "daily", day + 86_400),
+            (s.budget_workspace_monthly_usd, month, None, "monthly", next_month(now)),
         )
-        for period, limit, since, user, resets_at, whose in checks:
-            if limit is None:
-                continue
-            spent = await self._store.usage.totals(
-                event.platform.value, event.workspace, since, user_id=user
-            )
-            if spent.cost_usd + estimate_usd > limit:
-                return Refusal(
-                    f"{period}_{'user' if user else 'workspace'}_budget",
-                    f"This would go over {whose} {period} AI budget of ${limit:.2f} "
-                    f"(${spent.cost_usd:.2f} used). It resets {_when(resets_at, now)}.",
-                    resets_at,
-                )
-        return None
+        checks = [
+            (Limit(usd, since, who), period, resets_at)
+            for usd, since, who, period, resets_at in limits
+            if usd is not None
+        ]
+        if not checks:
+            return None
+        hold = UsageRow(
+            event.platform.value,
+            event.workspace,
+            event.key.channel,
+            user,
+            model,
+            "chat",
+            0,
+            0,
+            0,
+            estimate_usd,
+            turn_id=turn_id,
+        )
+        passed = await self._store.usage.reserve(hold, [limit for limit, _, _ in checks])
+        if passed is None:
+            return None
+        limit, spent = passed
+        period, resets_at = next((p, r) for c, p, r in checks if c == limit)
+        whose, scope = ("your", "user") if limit.user_id else ("this workspace's", "workspace")
+        return Refusal(
+            f"{period}_{scope}_budget",
+            f"This would go over {whose} {period} AI budget of ${limit.usd:.2f} "
+            f"(${spent:.2f} used). It resets {_when(resets_at, now)}.",
+            resets_at,
+        )

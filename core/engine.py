@@ -277,15 +277,16 @@ class Engine:
                     budget=config.budget,
                     up_to_turn=accepted.turn_id,
                 )
-                spend = await self.budgets.check_spend(
-                    event, self._estimate(model, context.tokens, config.max_output_tokens)
-                )
+                spend = None
+                if not self._exempt(event):
+                    estimate = self._estimate(model, context.tokens, config.max_output_tokens)
+                    spend = await self.budgets.reserve_spend(
+                        event, accepted.turn_id, model, estimate
+                    )
             except BaseException:
                 verdict.cancel()
                 raise
-            refusal = await verdict
-            if refusal is None and spend is not None and not self._exempt(event):
-                refusal = spend
+            refusal = await verdict or spend
             if refusal is not None:
                 return await self._refuse(reply, accepted, refusal.reason, refusal.message)
             request = ModelRequest(

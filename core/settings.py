@@ -258,7 +258,7 @@ class Settings(BaseSettings):
         ]
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
         password = urlparse(self.database_url).password
-        return found + [password] if password else found
+        return [*found, password] if password else found
 
 
 class SettingsError(Exception):

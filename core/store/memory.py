@@ -64,7 +64,7 @@ class Summaries:
         )
 
     async def save(self, conversation: Conversation, summary: Summary, model: str) -> None:
-        """Store a new summary, clearing any failure count."""
+        """Store a new summary, clearing any failure count, unless the stored one covers more."""
         await self._db.execute(
             "INSERT INTO summaries (conversation_id, epoch, text, facts, open_questions, "
             "covers_until, tokens, model, failures, retry_after, last_error, updated_at) "
@@ -73,7 +73,9 @@ class Summaries:
             "facts = excluded.facts, open_questions = excluded.open_questions, "
             "covers_until = excluded.covers_until, tokens = excluded.tokens, "
             "model = excluded.model, failures = 0, retry_after = 0, last_error = '', "
-            "updated_at = excluded.updated_at",
+            "updated_at = excluded.updated_at "
+            # A slower summarizer elsewhere must not replace a summary that covers more turns.
+            "WHERE excluded.covers_until >= summaries.covers_until",
             (
                 conversation.id,
                 conversation.epoch,

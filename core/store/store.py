@@ -22,7 +22,7 @@ from core.store.remote import RemoteConversations, VectorStores
 from core.store.scoped import ScopedSettings
 from core.store.spacing import Spacing
 from core.store.turns import EARLIER_ELSEWHERE, Turns, user_key
-from core.store.usage import UsageLog
+from core.store.usage import RELEASE, UsageLog
 
 
 class Store:
@@ -126,7 +126,8 @@ class Store:
         status: str = "done",
         error: str = "",
     ) -> None:
-        """Store the turn's assistant/tool messages and close the turn, atomically.
+        """Store the turn's assistant/tool messages and close the turn (releasing its spending
+        hold), atomically.
 
         `steps` are (role, content, tool_calls, tool_call_id, tokens) in order.
         """
@@ -148,5 +149,6 @@ class Store:
                 "UPDATE turns SET status = ?, error = ?, finished_at = ? WHERE id = ?",
                 (status, error[:500], now, turn_id),
             )
+            await tx.execute(RELEASE, (turn_id,))
 
         await self.db.write(store)

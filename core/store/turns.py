@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass
 
 from core.events import Event
-from core.store.db import Database
+from core.store.db import Database, Tx
+from core.store.usage import RELEASE
 
 # An earlier turn of the same conversation, still open, that another process runs.
 EARLIER_ELSEWHERE = (
@@ -47,11 +48,17 @@ class Turns:
         )
 
     async def mark_failed(self, turn_id: int, error: str) -> None:
-        """The turn failed for good; the user was told."""
-        await self._db.execute(
-            "UPDATE turns SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",
-            (error[:500], time.time(), turn_id),
-        )
+        """The turn failed for good (the user was told); its spending hold is released."""
+        now = time.time()
+
+        async def fail(tx: Tx) -> None:
+            await tx.execute(
+                "UPDATE turns SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",
+                (error[:500], now, turn_id),
+            )
+            await tx.execute(RELEASE, (turn_id,))
+
+        await self._db.write(fail)
 
     async def get(self, turn_id: int) -> TurnRow | None:
         """One turn by id."""

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
-from core.store.db import Database
+from core.store.db import Database, Tx
+
+# The purpose of a provisional row holding a running turn's estimated cost until the turn ends.
+RESERVED = "reserved"
+RELEASE = f"DELETE FROM usage WHERE turn_id = ? AND purpose = '{RESERVED}'"
+INSERT = (
+    "INSERT INTO usage (turn_id, conversation_id, platform, workspace, channel, user_id, "
+    "model, purpose, prompt_tokens, cached_tokens, completion_tokens, cost_usd, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +37,15 @@ class UsageRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Limit:
+    """A spending limit over usage since a time: one user's, or (user_id None) a workspace's."""
+
+    usd: float
+    since: float
+    user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UsageTotals:
     """Sums over usage rows."""
 
@@ -44,41 +63,31 @@ class UsageLog:
 
     async def record(self, row: UsageRow) -> None:
         """Store one usage row."""
-        await self._db.execute(
-            "INSERT INTO usage (turn_id, conversation_id, platform, workspace, channel, user_id, "
-            "model, purpose, prompt_tokens, cached_tokens, completion_tokens, cost_usd, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row.turn_id,
-                row.conversation_id,
-                row.platform,
-                row.workspace,
-                row.channel,
-                row.user_id,
-                row.model,
-                row.purpose,
-                row.prompt_tokens,
-                row.cached_tokens,
-                row.completion_tokens,
-                row.cost_usd,
-                time.time(),
-            ),
-        )
+        await self._db.execute(INSERT, _values(row))
+
+    async def reserve(self, row: UsageRow, limits: Sequence[Limit]) -> tuple[Limit, float] | None:
+        """Hold `row.cost_usd` for `row.turn_id` if no limit would be passed; else the first limit
+        it would pass, with the amount already spent. Check and hold are one transaction, so
+        concurrent turns, in any process, cannot together spend past a limit. The hold lasts
+        until the turn ends (`RELEASE`, run when a turn is finished or failed)."""
+
+        async def hold(tx: Tx) -> tuple[Limit, float] | None:
+            for limit in limits:
+                sql, params = _totals(row.platform, row.workspace, limit.since, limit.user_id)
+                spent = await tx.fetchone(sql, params)
+                assert spent is not None
+                if float(spent[3]) + row.cost_usd > limit.usd:
+                    return limit, float(spent[3])
+            await tx.execute(INSERT, _values(replace(row, purpose=RESERVED)))
+            return None
+
+        return await self._db.write(hold)
 
     async def totals(
         self, platform: str, workspace: str, since: float, user_id: str | None = None
     ) -> UsageTotals:
-        """Sums for a workspace (or one user in it) since a time."""
-        sql = (
-            "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
-            "COALESCE(SUM(cost_usd), 0) FROM usage WHERE platform = ? AND workspace = ? "
-            "AND created_at >= ?"
-        )
-        params: tuple[object, ...] = (platform, workspace, since)
-        if user_id is not None:
-            sql += " AND user_id = ?"
-            params += (user_id,)
-        row = await self._db.fetchone(sql, params)
+        """Sums for a workspace (or one user in it) since a time, holds of running turns included."""
+        row = await self._db.fetchone(*_totals(platform, workspace, since, user_id))
         assert row is not None
         return UsageTotals(int(row[0]), int(row[1]), int(row[2]), float(row[3]))
 
@@ -103,3 +112,37 @@ class UsageLog:
             (platform, workspace, since, limit),
         )
         return [(row[0], float(row[1]), int(row[2])) for row in rows]
+
+
+def _totals(
+    platform: str, workspace: str, since: float, user_id: str | None
+) -> tuple[str, tuple[object, ...]]:
+    sql = (
+        f"SELECT COALESCE(SUM(CASE WHEN purpose = '{RESERVED}' THEN 0 ELSE 1 END), 0), "
+        "COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
+        "COALESCE(SUM(cost_usd), 0) FROM usage WHERE platform = ? AND workspace = ? "
+        "AND created_at >= ?"
+    )
+    params: tuple[object, ...] = (platform, workspace, since)
+    if user_id is not None:
+        sql += " AND user_id = ?"
+        params += (user_id,)
+    return sql, params
+
+
+def _values(row: UsageRow) -> tuple[object, ...]:
+    return (
+        row.turn_id,
+        row.conversation_id,
+        row.platform,
+        row.workspace,
+        row.channel,
+        row.user_id,
+        row.model,
+        row.purpose,
+        row.prompt_tokens,
+        row.cached_tokens,
+        row.completion_tokens,
+        row.cost_usd,
+        time.time(),
+    )
