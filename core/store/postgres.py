@@ -21,6 +21,13 @@ MIGRATION_LOCK = 0x7061726C6579  # "parley"
 # A serializable transaction that loses a conflict is retried this many times.
 WRITE_ATTEMPTS = 12
 _RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
+# What the driver raises: server errors, lost connections, and its own state errors after one.
+_DRIVER_ERRORS = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -100,7 +107,7 @@ class PostgresDatabase(Database):
                     "lock_timeout": str(self._lock_timeout_ms),
                 },
             )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+        except (*_DRIVER_ERRORS, ValueError) as exc:
             raise self._explain(exc) from None
 
     async def close(self) -> None:
@@ -118,13 +125,13 @@ class PostgresDatabase(Database):
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         try:
             return await self.pool.fetchrow(numbered(sql), *params)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _DRIVER_ERRORS as exc:
             raise self._explain(exc) from None
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         try:
             return list(await self.pool.fetch(numbered(sql), *params))
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _DRIVER_ERRORS as exc:
             raise self._explain(exc) from None
 
     async def iterate(self, sql: str, params: Iterable[Any] = ()) -> AsyncIterator[Row]:
@@ -151,7 +158,7 @@ class PostgresDatabase(Database):
                         f"({WRITE_ATTEMPTS} attempts); retry, or reduce concurrent load"
                     ) from None
                 await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except _DRIVER_ERRORS as exc:
                 raise self._explain(exc) from None
         raise AssertionError("unreachable")
 
@@ -170,7 +177,7 @@ class PostgresDatabase(Database):
                     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                     "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
                 )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _DRIVER_ERRORS as exc:
             raise self._explain(exc) from None
 
     async def _apply_migration(self, version: int, name: str, sql: str) -> bool:
@@ -187,7 +194,7 @@ class PostgresDatabase(Database):
                     "INSERT INTO schema_migrations VALUES ($1, $2, $3)", version, name, time.time()
                 )
                 return True
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _DRIVER_ERRORS as exc:
             raise self._explain(exc) from None
 
     def _explain(self, exc: BaseException) -> StoreError:
@@ -217,6 +224,16 @@ class PostgresDatabase(Database):
             return StoreError(
                 f"PostgreSQL at {where} refused the login ({type(exc).__name__}); check the user "
                 "and password in DATABASE_URL."
+            )
+        lost = (
+            asyncpg.PostgresConnectionError,
+            asyncpg.OperatorInterventionError,
+            asyncpg.InternalClientError,
+        )
+        if isinstance(exc, lost):
+            return StoreError(
+                f"lost the connection to PostgreSQL at {where} ({text}): the server restarted or "
+                "ended the session. The next request reconnects; if this repeats, check the server."
             )
         if isinstance(exc, (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)):
             return StoreError(

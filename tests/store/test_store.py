@@ -221,3 +221,30 @@ async def test_a_missing_database_is_a_clear_error(postgres_url: str) -> None:
     missing = postgres_url.rsplit("/", 1)[0] + "/no_such_database"
     with pytest.raises(StoreError, match="does not exist"):
         await Store.open(missing)
+
+
+async def test_a_lost_connection_is_a_clear_error_and_the_next_request_reconnects(
+    postgres_url: str,
+) -> None:
+    store = await Store.open(postgres_url)
+    try:
+        await store.accept(make_event("before"), text="x", tokens=1, delivery_ttl=60)
+        async with connect(postgres_url) as admin:  # as when the server restarts
+            await admin.fetchall(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'parley' AND pid != pg_backend_pid()"
+            )
+        outcomes = []
+        for i in range(2):
+            try:
+                outcomes.append(
+                    await store.accept(
+                        make_event(f"after {i}"), text="x", tokens=1, delivery_ttl=60
+                    )
+                )
+            except StoreError as exc:
+                assert "lost the connection to PostgreSQL" in str(exc)
+                outcomes.append(None)
+        assert outcomes[-1] is not None, "the pool reconnected"
+    finally:
+        await store.close()
