@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     console = commands.add_parser("console", help="chat with the engine in this terminal")
     console.add_argument("--offline", action="store_true", help="use the built-in model simulator")
     commands.add_parser("migrate", help="apply database migrations (idempotent)")
+    migrate_to = commands.add_parser(
+        "migrate-to",
+        help="copy the database at DATABASE_URL into an empty one (SQLite to PostgreSQL or back); "
+        "stop the servers first",
+    )
+    migrate_to.add_argument(
+        "target_url", metavar="TARGET_URL", help="postgresql://… or sqlite:///…"
+    )
     sync = commands.add_parser(
         "discord-sync",
         help="publish the Discord slash commands (after install or upgrade) and print the invite URL",
@@ -98,6 +106,27 @@ async def _migrate(settings: Settings) -> None:
         applied = await db.migrate()
         version = await db.schema_version()
         print(f"database {db.describe()}: schema version {version}, applied {applied or 'none'}")
+
+
+async def _migrate_to(settings: Settings, target_url: str) -> None:
+    from core.store import connect
+    from core.store.transfer import copy_database
+
+    timeout = settings.database_busy_timeout_ms
+    source = connect(settings.database_url, busy_timeout_ms=timeout)
+    target = connect(target_url, busy_timeout_ms=timeout)
+    async with source, target:
+        counts = await copy_database(source, target)
+    width = max(len(table) for table in counts)
+    for table, rows in counts.items():
+        print(f"{table:<{width}}  {rows}")
+    where = target.describe()  # no password: the operator adds it back
+    if target.dialect == "sqlite":
+        where = f"sqlite:///{where}"
+    print(
+        f"copied {sum(counts.values())} rows from {source.describe()}: now set DATABASE_URL to "
+        f"{where} on every server and start them again"
+    )
 
 
 async def _console(settings: Settings, offline: bool) -> None:
@@ -293,6 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format, settings.secrets())
     commands: dict[str, Callable[[], Awaitable[None]]] = {
         "migrate": lambda: _migrate(settings),
+        "migrate-to": lambda: _migrate_to(settings, getattr(args, "target_url", "")),
         "discord-sync": lambda: _discord_sync(settings, getattr(args, "guild", None)),
         "console": lambda: _console(settings, args.offline),
         "web": lambda: _serve(

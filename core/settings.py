@@ -208,7 +208,14 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
-        if value.startswith("sqlite:///") or urlparse(value).scheme in ("postgresql", "postgres"):
+        if value.startswith("sqlite:///"):
+            return value
+        parsed = urlparse(value)
+        if parsed.scheme in ("postgresql", "postgres"):
+            try:
+                parsed.port  # noqa: B018 - raises for a port that is not a number
+            except ValueError:
+                raise ValueError("the port of a postgresql:// URL must be a number") from None
             return value
         raise ValueError(
             "use sqlite:///relative/path.db, sqlite:////absolute/path.db or "

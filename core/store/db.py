@@ -189,4 +189,6 @@ def connect(location: str | Path, *, busy_timeout_ms: int = 5000, pool_size: int
         from core.store.postgres import PostgresDatabase
 
         return PostgresDatabase(location, pool_size=pool_size, lock_timeout_ms=busy_timeout_ms)
-    raise StoreError("DATABASE_URL must start with sqlite:/// (a file) or postgresql:// (a server)")
+    raise StoreError(
+        "a database URL must start with sqlite:/// (a file) or postgresql:// (a server)"
+    )

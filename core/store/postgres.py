@@ -84,6 +84,13 @@ class PostgresDatabase(Database):
     dialect = "postgresql"
 
     def __init__(self, url: str, *, pool_size: int = 10, lock_timeout_ms: int = 5000) -> None:
+        try:
+            urlsplit(url).port  # noqa: B018 - a port that is not a number raises here
+        except ValueError:
+            raise StoreError(
+                "a PostgreSQL URL must look like postgresql://USER:PASSWORD@HOST:PORT/DATABASE "
+                "(the port is a number)"
+            ) from None
         self._url = url
         self._pool_size = pool_size
         self._lock_timeout_ms = lock_timeout_ms
@@ -237,8 +244,8 @@ class PostgresDatabase(Database):
             )
         if isinstance(exc, (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)):
             return StoreError(
-                f"cannot reach PostgreSQL at {where}: {text}. Is the server running, and does "
-                "DATABASE_URL name the right host and port?"
+                f"cannot reach PostgreSQL at {where}: {text}. Is the server running, and is "
+                "that the right host and port?"
             )
         if isinstance(exc, asyncpg.TooManyConnectionsError):
             return StoreError(

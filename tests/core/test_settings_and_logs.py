@@ -44,9 +44,17 @@ def test_a_malformed_setting_is_one_line_without_traceback(tmp_path: Path) -> No
 
 
 def test_a_secret_in_a_bad_setting_is_never_echoed(tmp_path: Path) -> None:
-    result = _run(["migrate"], {"DATABASE_URL": "postgres://user:hunter2secret@db/x"}, tmp_path)
+    bad = "postgres://user:hunter2secret@db:port/x"
+    result = _run(["migrate"], {"DATABASE_URL": bad}, tmp_path)
     assert result.returncode == 2
     assert "DATABASE_URL" in result.stderr and "hunter2secret" not in result.stderr
+    unreachable = _run(
+        ["migrate"], {"DATABASE_URL": "postgres://user:hunter2secret@db/x"}, tmp_path
+    )
+    assert unreachable.returncode == 2 and "cannot reach PostgreSQL at postgresql://user@db/x" in (
+        unreachable.stderr
+    )
+    assert "hunter2secret" not in unreachable.stderr
 
 
 def test_console_without_a_model_says_what_to_set(tmp_path: Path) -> None:
