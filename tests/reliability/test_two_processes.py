@@ -4,8 +4,10 @@ delivered to both is answered once, and interleaved turns of one thread stay in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -39,19 +41,28 @@ async def _deliver(http: aiohttp.ClientSession, port: int, body: bytes, retry: i
         return response.status
 
 
+@contextlib.asynccontextmanager
+async def _two_web_processes(env: dict[str, str]) -> AsyncIterator[tuple[BotProcess, BotProcess]]:
+    """Two `web` processes with one environment (one database); both must stop cleanly."""
+    a = await BotProcess.start("web", env)
+    b = await BotProcess.start("web", env)
+    try:
+        yield a, b
+    finally:
+        assert await a.stop() == 0
+        assert await b.stop() == 0
+
+
 async def test_one_event_delivered_to_two_processes_at_once_is_answered_once(
     sim: Simulator, shared_db: Path | str
 ) -> None:
     async with FakeSlack() as slack:
-        env = _env(slack, sim, shared_db)
-        a = await BotProcess.start("web", env)
-        b = await BotProcess.start("web", env)
-        try:
+        async with _two_web_processes(_env(slack, sim, shared_db)) as (a, b):
             ports = [await a.port(), await b.port()]
+            events = [_body(f"Ev{i}", f"50{i}.000001", f"question {i}") for i in range(10)]
+            for i in range(10):
+                sim.enqueue(Text(f"answer {i}"))
             async with aiohttp.ClientSession() as http:
-                events = [_body(f"Ev{i}", f"50{i}.000001", f"question {i}") for i in range(10)]
-                for i in range(10):
-                    sim.enqueue(Text(f"answer {i}"))
                 statuses = await asyncio.gather(
                     *(
                         _deliver(http, port, body, retry)
@@ -67,9 +78,6 @@ async def test_one_event_delivered_to_two_processes_at_once_is_answered_once(
             assert len(sim.requests_to("chat")) == 10
             threads = sorted(m["thread_ts"] for m in slack.messages.values())
             assert threads == sorted(f"50{i}.000001" for i in range(10)), "one reply per event"
-        finally:
-            assert await a.stop() == 0
-            assert await b.stop() == 0
         assert a.count("duplicate_delivery") + b.count("duplicate_delivery") == 10
 
 
@@ -79,10 +87,7 @@ async def test_interleaved_turns_of_one_thread_across_two_processes_stay_in_orde
     """Messages of one thread alternate between the processes while answers take a while:
     each turn starts only after the one before it answered, so each sees every earlier answer."""
     async with FakeSlack() as slack:
-        env = _env(slack, sim, shared_db)
-        a = await BotProcess.start("web", env)
-        b = await BotProcess.start("web", env)
-        try:
+        async with _two_web_processes(_env(slack, sim, shared_db)) as (a, b):
             ports = [await a.port(), await b.port()]
             root = "700.000001"
             for i in range(6):
@@ -96,9 +101,6 @@ async def test_interleaved_turns_of_one_thread_across_two_processes_stay_in_orde
                     ).encode()
                     assert await _deliver(http, ports[i % 2], body) == 200
             await slack.wait_for("chat.stopStream", count=6, timeout=60)
-        finally:
-            assert await a.stop() == 0
-            assert await b.stop() == 0
         requests = sim.requests_to("chat")
         assert len(requests) == 6
         for i, request in enumerate(requests):
@@ -108,7 +110,7 @@ async def test_interleaved_turns_of_one_thread_across_two_processes_stay_in_orde
             answered = [text for text in said if text.startswith("answer")]
             assert len(asked) == i + 1 and asked[-1].endswith(f"question {i}"), said
             assert answered == [f"answer {k}" for k in range(i)], said
-        assert {a.count("http_listening"), b.count("http_listening")} == {1}
+        assert a.count("http_listening") == b.count("http_listening") == 1
 
 
 async def test_web_concurrency_serves_one_port_from_several_processes(
