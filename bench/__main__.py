@@ -1,10 +1,11 @@
-"""`python -m bench`: run every benchmark and print one table."""
+"""`python -m bench`: run every benchmark (or those named with --only) and print one table."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -13,21 +14,39 @@ from bench import (
     discord_bench,
     engine_bench,
     memory_bench,
+    postgres_bench,
     slack_bench,
     tokens_bench,
 )
 
+Rows = list[tuple[str, str, str]]
 
-async def main(repeats: int) -> None:
+
+async def _tokens(repeats: int) -> Rows:
+    return tokens_bench.run(repeats)
+
+
+BENCHES: dict[str, Callable[[int], Awaitable[Rows]]] = {
+    "engine": engine_bench.run,
+    "memory": memory_bench.run,
+    "tokens": _tokens,
+    "slack": slack_bench.run,
+    "discord": discord_bench.run,
+    "capacity": capacity_bench.run,
+    "postgres": postgres_bench.run,
+}
+
+
+async def main(repeats: int, only: list[str] | None = None) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     logging.disable(logging.WARNING)
-    rows: list[tuple[str, str, str]] = []
-    rows += await engine_bench.run(repeats)
-    rows += await memory_bench.run(repeats)
-    rows += tokens_bench.run(repeats)
-    rows += await slack_bench.run(repeats)
-    rows += await discord_bench.run(repeats)
-    rows += await capacity_bench.run(repeats)
+    names = only or list(BENCHES)
+    rows: Rows = []
+    for name in names:
+        if name == "postgres":  # its SQLite comparison row, unless the Slack rows have it
+            rows += await postgres_bench.run(repeats, sqlite_baseline="slack" not in names)
+        else:
+            rows += await BENCHES[name](repeats)
     width = max(len(r[0]) for r in rows)
     print(
         f"{'measure'.ljust(width)}  {'median (min, max) over ' + str(repeats) + ' runs':44}  target"
@@ -39,4 +58,12 @@ async def main(repeats: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--repeats", type=int, default=5)
-    asyncio.run(main(parser.parse_args().repeats))
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=list(BENCHES),
+        metavar="NAME",
+        help=f"run only this benchmark (repeatable): {', '.join(BENCHES)}",
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.repeats, args.only))

@@ -1,19 +1,27 @@
 """Events/s and ack latency through `POST /slack/events` of a real `web` process; the load
-generator runs in a third process, the fake Slack and the simulator in this one."""
+generator runs in a third process, the fake Slack and the simulator in this one.
+
+Every run also checks the outcome: each event answered exactly once in the fake Slack, and no
+error logged by the server (its stderr, JSON lines, is kept in a file).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import math
 import multiprocessing
 import os
 import socket
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from queue import Empty
+from typing import IO, Any
 
 import aiohttp
 
@@ -22,6 +30,10 @@ from core.simulator import Simulator
 from tests.fakes.slack import FakeSlack, sign
 
 SECRET = "bench-secret"
+STALL_S = 15.0  # no new reply for this long: the missing ones are not coming
+SETTLE_S = 1.0  # after the last reply, time for late duplicates to show before the server stops
+REDELIVERIES = 3  # Slack's retries of an event not acknowledged with a 2xx
+ERROR_LEVELS = {"error", "critical", "exception"}
 
 
 def _payload(i: int) -> bytes:
@@ -53,25 +65,42 @@ def _ts(i: int) -> str:
 
 async def _generate(
     url: str, total: int, rate: float | None, concurrency: int
-) -> tuple[list[float], dict[str, float]]:
-    """Send `total` signed mentions (at `rate`/s, or open loop): ack latencies, send times."""
+) -> tuple[list[float], dict[str, float], int]:
+    """Send `total` signed mentions (at `rate`/s, or open loop): ack latencies (of the first
+    delivery), send times, and how many deliveries were not acknowledged with a 200. Like Slack,
+    an event refused is delivered again (here at once, up to REDELIVERIES times)."""
     latencies: list[float] = []
     sent: dict[str, float] = {}
+    failed = 0
     semaphore = asyncio.Semaphore(concurrency)
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as http:
 
         async def one(i: int) -> None:
             due = time.monotonic()  # at a fixed rate, waiting for a connection counts too
+            nonlocal failed
             async with semaphore:
                 started = due if rate is not None else time.monotonic()
                 sent[_ts(i)] = started
                 body = _payload(i)
-                headers = {**sign(SECRET, body), "Content-Type": "application/json"}
-                async with http.post(url, data=body, headers=headers) as response:
-                    await response.read()
-                    assert response.status == 200, response.status
-                latencies.append(time.monotonic() - started)
+                for attempt in range(REDELIVERIES + 1):
+                    headers = {**sign(SECRET, body), "Content-Type": "application/json"}
+                    if attempt:
+                        headers |= {
+                            "X-Slack-Retry-Num": str(attempt),
+                            "X-Slack-Retry-Reason": "http_error",
+                        }
+                    try:
+                        async with http.post(url, data=body, headers=headers) as response:
+                            await response.read()
+                            ok = response.status == 200
+                    except aiohttp.ClientError:
+                        ok = False
+                    if not attempt:
+                        latencies.append(time.monotonic() - started)
+                    if ok:
+                        break
+                    failed += 1
 
         tasks = []
         start = time.monotonic()
@@ -82,7 +111,7 @@ async def _generate(
                     await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(i)))
         await asyncio.gather(*tasks)
-    return latencies, sent
+    return latencies, sent, failed
 
 
 def _generator(
@@ -98,14 +127,15 @@ def _free_port() -> int:
 
 
 async def _start_server(
-    env: dict[str, str], port: int, processes: int
+    env: dict[str, str], port: int, processes: int, log: IO[bytes]
 ) -> asyncio.subprocess.Process:
-    """`python -m bots web` as deployed; returns once all its `processes` answer."""
+    """`python -m bots web` as deployed, its stderr (and its workers') to `log`; returns once all
+    its `processes` answer."""
     full = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "SLACK", "DISCORD"))}
     full.update(env, PORT=str(port), LOG_LEVEL="warning", LOG_FORMAT="json")
     full["WEB_CONCURRENCY"] = str(processes)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bots", "web", env=full, stderr=asyncio.subprocess.DEVNULL
+        sys.executable, "-m", "bots", "web", env=full, stderr=log
     )
     seen: set[str] = set()
     for _ in range(1200):
@@ -136,13 +166,30 @@ class Result:
     reply_p50_ms: float
     reply_p99_ms: float
     wall_s: float  # first send to last reply
+    missing: int  # events with no reply
+    duplicates: int  # replies beyond the first to an event
+    failed_acks: int  # deliveries (first or redelivered) not acknowledged with a 200
+    notices: int  # ephemeral notices (e.g. "something went wrong") instead of a reply
+    errors: int  # error lines the server logged
+    first_error: str  # the first of them, shortened; "" if none
+
+    @property
+    def exactly_once(self) -> bool:
+        """Every event acknowledged and answered once, nothing else said, no error logged."""
+        return not any((self.missing, self.duplicates, self.failed_acks, self.notices, self.errors))
 
 
 async def run_once(
-    latency: float, total: int, rate: float | None, concurrency: int = 64, processes: int = 1
+    latency: float,
+    total: int,
+    rate: float | None,
+    concurrency: int = 64,
+    processes: int = 1,
+    database_url: str | None = None,
 ) -> Result:
     """`total` mentions at `rate`/s (None: open loop, `concurrency` in flight) to a `web`
-    server of `processes` processes (WEB_CONCURRENCY)."""
+    server of `processes` processes (WEB_CONCURRENCY) on `database_url` (None: a new SQLite
+    file)."""
     async with FakeSlack() as slack, Simulator(latency=latency, chunk_size=64) as sim:
         sim.record = False
         with tempfile.TemporaryDirectory() as folder:
@@ -150,13 +197,15 @@ async def run_once(
                 "OPENAI_API_KEY": "sk-bench",
                 "OPENAI_BASE_URL": sim.base_url,
                 "OPENAI_WIRE_API": "chat",
-                "DATABASE_URL": f"sqlite:///{Path(folder) / 'b.db'}",
+                "DATABASE_URL": database_url or f"sqlite:///{Path(folder) / 'b.db'}",
                 "SLACK_BOT_TOKEN": slack.bot_token,
                 "SLACK_SIGNING_SECRET": SECRET,
                 "SLACK_API_URL": slack.api_url,
             }
             port = _free_port()
-            server = await _start_server(env, port, processes)
+            log_path = Path(folder) / "server.log"
+            with log_path.open("wb") as log:
+                server = await _start_server(env, port, processes, log)
             try:
                 context = multiprocessing.get_context("spawn")
                 queue = context.Queue()
@@ -165,27 +214,89 @@ async def run_once(
                 process = context.Process(target=_generator, args=args)
                 started = time.monotonic()
                 process.start()
-                latencies, sent = await asyncio.to_thread(queue.get, True, 900)
+                latencies, sent, failed = await _outcome(process, queue)
                 acked = time.monotonic() - started
-                await slack.wait_for("chat.stopStream", count=total, timeout=900)
+                await _wait_for_replies(slack, set(sent))
                 done = time.monotonic() - started
                 await asyncio.to_thread(process.join)
+                await asyncio.sleep(SETTLE_S)
             finally:
                 server.terminate()
                 await server.wait()
-    replies = [
-        call.at - sent[slack.messages[call.args["ts"]]["thread_ts"]]
-        for call in slack.calls_to("chat.stopStream")
-    ]
+            errors = _logged_errors(log_path.read_text(errors="replace"))
+    finished = slack.calls_to("chat.stopStream")
+    replies = [call.at - sent[slack.messages[call.args["ts"]]["thread_ts"]] for call in finished]
+    answers = _answers(slack)
+    answered = sum(1 for ts in sent if answers[ts])
+    if answered < total:  # the stall that ended the wait is no part of the run
+        done = max((call.at for call in finished), default=math.nan) - started
     return Result(
         total / acked,
         percentile(latencies, 50) * 1000,
         percentile(latencies, 99) * 1000,
-        total / done,
-        percentile(replies, 50) * 1000,
-        percentile(replies, 99) * 1000,
-        max(call.at for call in slack.calls_to("chat.stopStream")) - min(sent.values()),
+        answered / done,
+        percentile(replies or [math.nan], 50) * 1000,
+        percentile(replies or [math.nan], 99) * 1000,
+        max((call.at for call in finished), default=math.nan) - min(sent.values()),
+        missing=total - answered,
+        duplicates=sum(count - 1 for ts, count in answers.items() if ts in sent and count > 1),
+        failed_acks=failed,
+        notices=len(slack.calls_to("chat.postEphemeral")),
+        errors=len(errors),
+        first_error=errors[0] if errors else "",
     )
+
+
+async def _outcome(process: Any, results: Any) -> tuple[list[float], dict[str, float], int]:
+    """What the generator `process` put in `results`; fails as soon as it died without."""
+    for _ in range(900):
+        try:
+            return await asyncio.to_thread(results.get, True, 1)
+        except Empty:
+            if not process.is_alive() and results.empty():
+                raise RuntimeError(
+                    f"the load generator died (exit code {process.exitcode})"
+                ) from None
+    raise TimeoutError("the load generator took over 900 s")
+
+
+async def _wait_for_replies(slack: FakeSlack, events: set[str]) -> None:
+    """Until every one of `events` (their ts) has a reply, or none came for STALL_S."""
+    seen = -1
+    while True:
+        count = len(slack.calls_to("chat.stopStream"))
+        if count == seen or (count >= len(events) and events <= set(_answers(slack))):
+            return
+        seen = count
+        with contextlib.suppress(TimeoutError):
+            await slack.wait_for("chat.stopStream", max(len(events), count + 1), STALL_S)
+
+
+def _answers(slack: FakeSlack) -> Counter[str]:
+    """Finished replies per thread (the ts of the event they answer): streamed or posted."""
+    streamed = (
+        slack.messages.get(call.args["ts"], {}).get("thread_ts")
+        for call in slack.calls_to("chat.stopStream")
+    )
+    posted = (call.args.get("thread_ts") for call in slack.calls_to("chat.postMessage"))
+    return Counter(ts for ts in (*streamed, *posted) if ts)
+
+
+def _logged_errors(log: str) -> list[str]:
+    """The server's error lines: JSON events at level error or above, and bare tracebacks."""
+    errors = []
+    for line in log.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            if line.startswith("Traceback"):
+                errors.append(line)
+            continue
+        if isinstance(entry, dict) and str(entry.get("level", "")).lower() in ERROR_LEVELS:
+            trace = str(entry.get("exception") or "").strip().splitlines()
+            detail = str(entry.get("error") or (trace[-1] if trace else ""))
+            errors.append(f"{entry.get('event')}: {detail[:300]}".rstrip(": "))
+    return errors
 
 
 async def run(repeats: int) -> list[tuple[str, str, str]]:

@@ -39,7 +39,7 @@ class Conversations:
 
     async def ensure(self, key: ConversationKey) -> Conversation:
         """The conversation for `key`, created if needed."""
-        return await self._db.write(lambda tx: upsert(tx, key, time.time()))
+        return await self._db.write(lambda tx: upsert(tx, key, time.time()), serializable=False)
 
     async def reset(self, key: ConversationKey) -> int:
         """Start a new epoch: older messages stay stored but are no longer sent. Returns the epoch."""

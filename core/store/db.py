@@ -114,17 +114,25 @@ class Database(abc.ABC):
         """The rows of a read, fetched a few at a time: stop early and the rest is never read."""
 
     @abc.abstractmethod
-    async def write(self, work: Work[T]) -> T:
+    async def write(self, work: Work[T], *, serializable: bool = True) -> T:
         """Run `work` as one transaction that commits when it returns and rolls back if it raises.
 
-        Write transactions behave as if they ran one at a time (as on SQLite), so `work` may read,
-        decide and write without races; it may be run again when the database asks to retry.
+        By default write transactions behave as if they ran one at a time (as on SQLite), so `work`
+        may read, decide and write without races; it may be run again when the database asks to
+        retry. `serializable=False` is for transactions whose correctness rests on unique keys and
+        row locks alone, each statement seeing the newest committed rows: on PostgreSQL they skip
+        the serializable checks, which under load also fail transactions that merely touched the
+        same index pages. SQLite always runs writers one at a time.
         """
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """Run one write statement in its own transaction; the number of rows changed."""
+        """Run one write statement in its own transaction; the number of rows changed.
+
+        A single statement is atomic on its own (its row locks and re-checks of the newest row
+        versions), so it needs no serializable transaction.
+        """
         values = tuple(params)
-        return await self.write(lambda tx: tx.execute(sql, values))
+        return await self.write(lambda tx: tx.execute(sql, values), serializable=False)
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query."""

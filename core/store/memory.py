@@ -147,7 +147,8 @@ class Pins:
                 "INSERT INTO pins (conversation_id, epoch, text, tokens, pinned_by, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 params,
-            )
+            ),
+            serializable=False,
         )
         assert row is not None
         return int(row[0])

@@ -134,7 +134,7 @@ class SqliteDatabase(Database):
         except sqlite3.Error as exc:
             raise _explain(exc, self.path) from None
 
-    async def write(self, work: Work[T]) -> T:
+    async def write(self, work: Work[T], *, serializable: bool = True) -> T:
         """Run `work` as one immediate transaction on the writer's own thread.
 
         However many statements `work` runs, the event loop hands over once: under load a loop

@@ -115,7 +115,10 @@ class Store:
             behind = await tx.fetchone(EARLIER_ELSEWHERE, (conversation.id, turn_id, owner))
             return Accepted(conversation, message_id, turn_id, behind_others=behind is not None)
 
-        return await self.db.write(store)
+        # Read committed suffices: the delivery's unique key makes the claim once-only, and the
+        # conversation row stays locked from the upsert to the commit, so turns of one
+        # conversation are numbered in order and the check for earlier ones sees them all.
+        return await self.db.write(store, serializable=False)
 
     async def finish_turn(
         self,
@@ -151,4 +154,4 @@ class Store:
             )
             await tx.execute(RELEASE, (turn_id,))
 
-        await self.db.write(store)
+        await self.db.write(store, serializable=False)  # writes only this turn's rows

@@ -58,7 +58,7 @@ class Turns:
             )
             await tx.execute(RELEASE, (turn_id,))
 
-        await self._db.write(fail)
+        await self._db.write(fail, serializable=False)  # writes only this turn's rows
 
     async def get(self, turn_id: int) -> TurnRow | None:
         """One turn by id."""
