@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import structlog
 
 from core.logging import configure_logging
@@ -64,9 +65,17 @@ def test_console_without_a_model_says_what_to_set(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_migrate_twice_is_idempotent(tmp_path: Path) -> None:
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/b.db"}
-    assert "applied [1, " in _run(["migrate"], env, tmp_path).stdout
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_migrate_twice_is_idempotent(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path}/b.db"
+    else:  # with a password in the URL, which must not be printed
+        url = request.getfixturevalue("postgres_url").replace("postgres@", "postgres:pw-XYZ@")
+    env = {"DATABASE_URL": url}
+    first = _run(["migrate"], env, tmp_path)
+    assert "applied [1, " in first.stdout and "pw-XYZ" not in first.stdout + first.stderr
     assert "applied none" in _run(["migrate"], env, tmp_path).stdout
 
 
