@@ -81,7 +81,21 @@ async def sim() -> AsyncIterator[Simulator]:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, sim: Simulator) -> Callable[..., Settings]:
+def database_url(tmp_path: Path) -> str:
+    """The test's database: a SQLite file (a module may override this with `on_both_backends`)."""
+    return f"sqlite:///{tmp_path / 'bot.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def on_both_backends(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL, once for a SQLite file and once for a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'bot.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, sim: Simulator, database_url: str) -> Callable[..., Settings]:
     """Settings isolated from the environment, pointing at the simulator and a temp database."""
 
     def build(**overrides: object) -> Settings:
@@ -89,7 +103,7 @@ def make_settings(tmp_path: Path, sim: Simulator) -> Callable[..., Settings]:
             "openai_api_key": "sk-test-key-0123456789",
             "openai_base_url": sim.base_url,
             "openai_wire_api": "chat",
-            "database_url": f"sqlite:///{tmp_path / 'bot.db'}",
+            "database_url": database_url,
             "openai_retry_initial_wait": 0.0,
             "_env_file": None,
         }

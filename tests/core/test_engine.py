@@ -14,6 +14,12 @@ from core.simulator import Fail, Simulator, Text
 from tests.conftest import RecordingReply, make_event
 
 
+@pytest.fixture
+def database_url(on_both_backends: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return on_both_backends
+
+
 @pytest.mark.parametrize("wire", ["chat", "responses"])
 async def test_a_turn_streams_and_persists_on_both_wire_apis(
     sim: Simulator, make_settings: Callable[..., Settings], wire: str

@@ -6,6 +6,8 @@ import io
 import time
 from collections.abc import Callable
 
+import pytest
+
 from bots.services import Services, build_services
 from core.budgets import Budgets, day_start
 from core.engine import LOW_CONFIDENCE
@@ -16,6 +18,12 @@ from core.settings import Settings
 from core.simulator import Fail, Simulator, Text
 from core.store import UsageRow
 from tests.conftest import RecordingReply, make_event
+
+
+@pytest.fixture
+def database_url(on_both_backends: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return on_both_backends
 
 
 async def _turn(services: Services, event: Event) -> RecordingReply:

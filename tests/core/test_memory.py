@@ -5,12 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from bots.services import Services, build_services
 from core.events import User
 from core.memory import TRUNCATION_MARKER
 from core.settings import Settings
 from core.simulator import Fail, Simulator, Text
 from tests.conftest import RecordingReply, make_event
+
+
+@pytest.fixture
+def database_url(on_both_backends: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return on_both_backends
 
 
 def _sent(sim: Simulator) -> list[dict[str, Any]]:

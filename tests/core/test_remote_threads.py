@@ -17,6 +17,12 @@ from tests.conftest import RecordingReply, make_event
 
 
 @pytest.fixture
+def database_url(on_both_backends: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return on_both_backends
+
+
+@pytest.fixture
 async def remote(make_settings: Callable[..., Settings]) -> AsyncIterator[Services]:
     services = await build_services(make_settings(conversation_backend="openai"))
     yield services

@@ -17,6 +17,12 @@ from core.simulator import Simulator, Text, ToolCalls
 from tests.conftest import RecordingReply, make_event
 
 
+@pytest.fixture
+def database_url(on_both_backends: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return on_both_backends
+
+
 async def _ask(services: Services, text: str, **kw: str) -> RecordingReply:
     reply = RecordingReply()
     await services.engine.handle(make_event(text, **kw), reply)
