@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from bots.services import build_services
 from bots.web import build_web_app
@@ -39,17 +38,11 @@ def test_offline_console_chats_through_the_engine(tmp_path: Path) -> None:
     assert "/pin — Pin a note" in result.stdout
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_healthz_reports_the_database(
-    backend: str,
-    make_settings: Callable[..., Settings],
-    aiohttp_server_factory,
-    request: pytest.FixtureRequest,
+    make_settings: Callable[..., Settings], aiohttp_server_factory, on_both_backends: str
 ) -> None:
-    overrides = (
-        {"database_url": request.getfixturevalue("postgres_url")} if backend != "sqlite" else {}
-    )
-    services = await build_services(make_settings(**overrides))
+    backend = on_both_backends.partition(":")[0]
+    services = await build_services(make_settings(database_url=on_both_backends))
     try:
         base = await aiohttp_server_factory(build_web_app(services))
         async with aiohttp.ClientSession() as http:

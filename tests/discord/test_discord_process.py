@@ -8,8 +8,6 @@ import signal
 import sys
 from pathlib import Path
 
-import pytest
-
 from core.simulator import Simulator
 from tests.fakes.discord import FakeDiscord
 
@@ -96,13 +94,11 @@ async def test_worker_refused_intent_exits_with_the_fix(sim: Simulator, tmp_path
         assert "DISCORD_MESSAGE_CONTENT=false" in err.decode()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_two_workers_split_the_shards_and_space_their_identifies(
-    backend: str, sim: Simulator, tmp_path: Path, request: pytest.FixtureRequest
+    sim: Simulator, tmp_path: Path, on_both_backends: str
 ) -> None:
-    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else None
     async with FakeDiscord() as fake:
-        env = {**_env(fake, sim, tmp_path, url), "DISCORD_SHARD_COUNT": "2"}
+        env = {**_env(fake, sim, tmp_path, on_both_backends), "DISCORD_SHARD_COUNT": "2"}
         workers = [
             await _run({**env, "DISCORD_SHARD_IDS": str(shard)}, "worker") for shard in (0, 1)
         ]

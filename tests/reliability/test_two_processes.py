@@ -24,12 +24,10 @@ def _body(event_id: str, ts: str, text: str) -> bytes:
     return json.dumps(event_callback(mention(text, ts), event_id)).encode()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
-    """The database both processes use."""
-    if request.param == "sqlite":
-        return tmp_path / "shared.db"
-    return str(request.getfixturevalue("postgres_url"))
+@pytest.fixture
+def shared_db(on_both_backends: str) -> str:
+    """The database both processes use: a SQLite file, or PostgreSQL."""
+    return on_both_backends
 
 
 async def _deliver(http: aiohttp.ClientSession, port: int, body: bytes, retry: int = 0) -> int:
@@ -54,7 +52,7 @@ async def _two_web_processes(env: dict[str, str]) -> AsyncIterator[tuple[BotProc
 
 
 async def test_one_event_delivered_to_two_processes_at_once_is_answered_once(
-    sim: Simulator, shared_db: Path | str
+    sim: Simulator, shared_db: str
 ) -> None:
     async with FakeSlack() as slack:
         async with _two_web_processes(_env(slack, sim, shared_db)) as (a, b):
@@ -82,7 +80,7 @@ async def test_one_event_delivered_to_two_processes_at_once_is_answered_once(
 
 
 async def test_interleaved_turns_of_one_thread_across_two_processes_stay_in_order(
-    sim: Simulator, shared_db: Path | str
+    sim: Simulator, shared_db: str
 ) -> None:
     """Messages of one thread alternate between the processes while answers take a while:
     each turn starts only after the one before it answered, so each sees every earlier answer."""

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
-    """Where the test's database lives: a SQLite file path, or a PostgreSQL URL."""
-    if request.param == "sqlite":
-        return tmp_path / "bot.db"
-    return str(request.getfixturevalue("postgres_url"))
+@pytest.fixture
+def location(on_both_backends: str) -> str:
+    """The test's database URL (sqlite:///… or postgresql://…)."""
+    return on_both_backends
