@@ -1,10 +1,10 @@
-"""kill -9 in the middle of a streamed reply; the next process closes the turn, exactly once."""
+"""kill -9 in the middle of a streamed reply; the next process closes the turn, exactly once
+(on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import aiohttp
 
 from core.recovery import INTERRUPTED
 from core.simulator import Fail, Simulator, Text, ToolCalls
+from core.store import connect
 from tests.fakes.slack import FakeSlack, sign
 from tests.reliability.processes import BotProcess
 from tests.slack.rig import event_callback, mention
@@ -56,9 +57,9 @@ def _interrupted_posts(slack: FakeSlack) -> list[tuple[str, str]]:
 
 
 async def test_a_turn_killed_mid_stream_is_closed_once_after_restart(
-    sim: Simulator, tmp_path: Path
+    sim: Simulator, on_both_backends: str
 ) -> None:
-    db = tmp_path / "bot.db"
+    db = on_both_backends
     async with FakeSlack() as slack:
         env = _env(slack, sim, db)
         first = await BotProcess.start("web", env)
@@ -89,9 +90,9 @@ async def test_a_turn_killed_mid_stream_is_closed_once_after_restart(
             assert not [r for r in third.logs if r.get("event") == "turns_interrupted"]
         assert len(_interrupted_posts(slack)) == 1, "exactly once"
 
-    with sqlite3.connect(db) as conn:
-        turns = conn.execute("SELECT status FROM turns ORDER BY id").fetchall()
-        contents = [r[0] for r in conn.execute("SELECT content FROM messages ORDER BY id")]
+    async with connect(db) as store:
+        turns = await store.fetchall("SELECT status FROM turns ORDER BY id")
+        contents = [r[0] for r in await store.fetchall("SELECT content FROM messages ORDER BY id")]
     assert [t[0] for t in turns] == ["interrupted", "done"]
     assert contents == [
         "tell me everything",
@@ -104,9 +105,9 @@ async def test_a_turn_killed_mid_stream_is_closed_once_after_restart(
 
 
 async def test_a_turn_killed_while_a_tool_runs_is_closed_after_restart(
-    sim: Simulator, tmp_path: Path
+    sim: Simulator, on_both_backends: str
 ) -> None:
-    db = tmp_path / "bot.db"
+    db = on_both_backends
     async with FakeSlack() as slack:
         env = _env(slack, sim, db)
         first = await BotProcess.start("web", env)
@@ -125,18 +126,20 @@ async def test_a_turn_killed_while_a_tool_runs_is_closed_after_restart(
             assert _interrupted_posts(slack) == [(INTERRUPTED, "200.000001")]
         finally:
             assert await second.stop() == 0
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT status FROM turns").fetchall() == [("interrupted",)]
+    async with connect(db) as store:
+        assert [tuple(r) for r in await store.fetchall("SELECT status FROM turns")] == [
+            ("interrupted",)
+        ]
 
 
-async def _wait_for_turns(db: Path, done: int) -> None:
+async def _wait_for_turns(db: str, done: int) -> None:
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with sqlite3.connect(db) as conn:
-            (count,) = conn.execute(
+    async with connect(db) as store:
+        while time.monotonic() < deadline:
+            row = await store.fetchone(
                 "SELECT COUNT(*) FROM turns WHERE status IN ('done', 'interrupted')"
-            ).fetchone()
-        if count >= done:
-            return
-        await asyncio.sleep(0.05)
+            )
+            if row is not None and row[0] >= done:
+                return
+            await asyncio.sleep(0.05)
     raise AssertionError("the turn did not finish")

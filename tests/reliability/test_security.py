@@ -11,25 +11,45 @@ from core.logging import configure_logging
 from core.plugin import ToolContext, tool
 from core.settings import Settings
 from core.simulator import Fail, Simulator, Text, ToolCalls
+from core.store import connect
 from tests.conftest import RecordingReply, make_event
 from tests.fakes.slack import sign
 from tests.slack.rig import SECRET, mention, open_rig
 
 
+async def _everything_stored(settings: Settings) -> bytes:
+    """The database's bytes: the SQLite files, or every row of every PostgreSQL table."""
+    if settings.database_url.startswith("sqlite:"):
+        path = Path(settings.database_path)
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    async with connect(settings.database_url) as db:
+        tables = await db.fetchall(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        )
+        rows = [await db.fetchall(f"SELECT * FROM {t[0]}") for t in tables]
+    return repr(rows).encode()
+
+
 async def test_no_configured_secret_reaches_logs_errors_or_the_database(
-    sim: Simulator, make_settings: Callable[..., Settings], aiohttp_server_factory
+    sim: Simulator,
+    make_settings: Callable[..., Settings],
+    aiohttp_server_factory,
+    on_both_backends: str,
 ) -> None:
+    # On PostgreSQL the URL carries a password (trust authentication accepts any).
+    database_url = on_both_backends.replace("postgres@", "postgres:db-pw-5ecret@")
     async with open_rig(
         sim,
         make_settings,
         aiohttp_server_factory,
+        database_url=database_url,
         slack_app_token="xapp-1-A111-222-abcdefabcdef0123456789",
         discord_token="MTAwMDAwMDAwMDAwMDAwMDAw.GabcDE.abcdefghijklmnopqrstuvwxyz0123456789AB",
         moderation_enabled=True,
     ) as rig:
         settings = rig.services.engine.settings
         secrets = settings.secrets()
-        assert len(secrets) == 5
+        assert len(secrets) == (6 if "db-pw-5ecret" in database_url else 5)
         stream = io.StringIO()
         configure_logging("debug", "json", secrets, stream=stream)
         await rig.event(mention("hello"))
@@ -43,8 +63,7 @@ async def test_no_configured_secret_reaches_logs_errors_or_the_database(
         assert forged.status == 401
         await rig.command("/usage", "")
         await rig.services.engine.drain()
-        path = Path(settings.database_path)
-        stored = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+        stored = await _everything_stored(settings)
         output = stream.getvalue()
         assert "turn_failed" in output or "model_call_failed" in output, "the failure was logged"
         for secret in [*secrets, SECRET]:
