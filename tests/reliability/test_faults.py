@@ -7,6 +7,8 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+import asyncpg
+
 from core.logging import configure_logging
 from core.settings import Settings
 from core.simulator import Fail, Simulator, Text
@@ -32,6 +34,42 @@ async def test_a_locked_database_refuses_the_event_and_the_redelivery_is_answere
         assert "locked by another writer" in stream.getvalue()
         redelivered = await rig.event(
             mention("are you there?"), event_id="EvLocked", **{"X-Slack-Retry-Num": "1"}
+        )
+        assert redelivered.status == 200
+        await rig.slack.wait_for("chat.stopStream")
+        await rig.services.engine.drain()
+        assert len(rig.slack.calls_to("chat.startStream")) == 1
+        assert len(sim.requests_to("chat")) == 1
+
+
+async def test_a_locked_postgresql_table_refuses_the_event_and_the_redelivery_is_answered(
+    sim: Simulator,
+    make_settings: Callable[..., Settings],
+    aiohttp_server_factory,
+    postgres_url: str,
+) -> None:
+    async with open_rig(
+        sim,
+        make_settings,
+        aiohttp_server_factory,
+        database_url=postgres_url,
+        database_busy_timeout_ms=200,
+    ) as rig:
+        stream = io.StringIO()
+        configure_logging("info", "json", rig.services.engine.settings.secrets(), stream=stream)
+        locker = await asyncpg.connect(postgres_url)
+        transaction = locker.transaction()
+        await transaction.start()
+        await locker.execute("LOCK TABLE deliveries IN EXCLUSIVE MODE")  # a migration, say
+        try:
+            refused = await rig.event(mention("are you there?"), event_id="EvLockedPg")
+            assert refused.status >= 500, "Slack must redeliver: the message was not stored"
+        finally:
+            await transaction.rollback()
+            await locker.close()
+        assert "stayed locked past the lock timeout" in stream.getvalue()
+        redelivered = await rig.event(
+            mention("are you there?"), event_id="EvLockedPg", **{"X-Slack-Retry-Num": "1"}
         )
         assert redelivered.status == 200
         await rig.slack.wait_for("chat.stopStream")
