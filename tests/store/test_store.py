@@ -248,3 +248,10 @@ async def test_a_lost_connection_is_a_clear_error_and_the_next_request_reconnect
         assert outcomes[-1] is not None, "the pool reconnected"
     finally:
         await store.close()
+
+
+def test_placeholders_become_numbered_outside_quoted_text() -> None:
+    from core.store.postgres import numbered
+
+    sql = "SELECT ? FROM t WHERE a = '?' AND b IN (?, ?) AND c = 'it''s ?'"
+    assert numbered(sql) == "SELECT $1 FROM t WHERE a = '?' AND b IN ($2, $3) AND c = 'it''s ?'"
