@@ -81,8 +81,11 @@ async def sim() -> AsyncIterator[Simulator]:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """The test's database: a SQLite file (a module may override this with `on_both_backends`)."""
+def database_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """The test's database: a SQLite file, or with PARLEY_TEST_BACKEND=postgresql a fresh
+    PostgreSQL database (a module may run on both with `on_both_backends`)."""
+    if os.environ.get("PARLEY_TEST_BACKEND") == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
     return f"sqlite:///{tmp_path / 'bot.db'}"
 
 

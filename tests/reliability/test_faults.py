@@ -6,6 +6,7 @@ import io
 import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import asyncpg
 
@@ -16,10 +17,14 @@ from tests.slack.rig import mention, open_rig
 
 
 async def test_a_locked_database_refuses_the_event_and_the_redelivery_is_answered(
-    sim: Simulator, make_settings: Callable[..., Settings], aiohttp_server_factory
+    sim: Simulator, make_settings: Callable[..., Settings], aiohttp_server_factory, tmp_path: Path
 ) -> None:
     async with open_rig(
-        sim, make_settings, aiohttp_server_factory, database_busy_timeout_ms=100
+        sim,
+        make_settings,
+        aiohttp_server_factory,
+        database_url=f"sqlite:///{tmp_path / 'bot.db'}",  # SQLite's write lock
+        database_busy_timeout_ms=100,
     ) as rig:
         stream = io.StringIO()
         configure_logging("info", "json", rig.services.engine.settings.secrets(), stream=stream)
@@ -79,9 +84,10 @@ async def test_a_locked_postgresql_table_refuses_the_event_and_the_redelivery_is
 
 
 async def test_a_full_disk_refuses_the_event_with_a_clear_log(
-    sim: Simulator, make_settings: Callable[..., Settings], aiohttp_server_factory
+    sim: Simulator, make_settings: Callable[..., Settings], aiohttp_server_factory, tmp_path: Path
 ) -> None:
-    async with open_rig(sim, make_settings, aiohttp_server_factory) as rig:
+    sqlite = f"sqlite:///{tmp_path / 'bot.db'}"  # a full disk simulated by SQLite's page limit
+    async with open_rig(sim, make_settings, aiohttp_server_factory, database_url=sqlite) as rig:
         stream = io.StringIO()
         configure_logging("info", "json", rig.services.engine.settings.secrets(), stream=stream)
         db = rig.services.store.db
