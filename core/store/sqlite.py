@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from core.store.db import Database, Row, StoreError, Work
+from core.store.db import Database, Row, StoreError, Tx, Work
 
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -180,7 +180,7 @@ class SqliteDatabase(Database):
             raise _explain(exc, self.path) from None
 
     async def _apply_migration(self, version: int, name: str, sql: str) -> bool:
-        async def apply(tx: SqliteTx) -> bool:  # type: ignore[misc]
+        async def apply(tx: Tx) -> bool:
             # Another process may have applied it since we looked: check under the write lock.
             seen = "SELECT 1 FROM schema_migrations WHERE version = ?"
             if await tx.fetchone(seen, (version,)):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import asyncpg
@@ -13,38 +15,70 @@ import asyncpg
 from core.logging import configure_logging
 from core.settings import Settings
 from core.simulator import Fail, Simulator, Text
-from tests.slack.rig import mention, open_rig
+from tests.slack.rig import Rig, mention, open_rig
+
+
+@contextlib.asynccontextmanager
+async def _sqlite_write_lock(path: Path) -> AsyncIterator[None]:
+    """Another writer holds SQLite's write lock."""
+    locker = sqlite3.connect(path)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        locker.rollback()
+        locker.close()
+
+
+@contextlib.asynccontextmanager
+async def _postgres_table_lock(url: str) -> AsyncIterator[None]:
+    """Another session holds a lock on the deliveries table (a migration, say)."""
+    locker = await asyncpg.connect(url)
+    transaction = locker.transaction()
+    await transaction.start()
+    try:
+        await locker.execute("LOCK TABLE deliveries IN EXCLUSIVE MODE")
+        yield
+    finally:
+        await transaction.rollback()
+        await locker.close()
+
+
+async def _refused_while_locked_then_answered(
+    rig: Rig, sim: Simulator, lock: AbstractAsyncContextManager[None], explained: str
+) -> None:
+    """While `lock` is held the event is refused with a log that says `explained`; Slack's
+    redelivery afterwards is answered, once."""
+    stream = io.StringIO()
+    configure_logging("info", "json", rig.services.engine.settings.secrets(), stream=stream)
+    async with lock:
+        refused = await rig.event(mention("are you there?"), event_id="EvLocked")
+        assert refused.status >= 500, "Slack must redeliver: the message was not stored"
+    assert explained in stream.getvalue()
+    redelivered = await rig.event(
+        mention("are you there?"), event_id="EvLocked", **{"X-Slack-Retry-Num": "1"}
+    )
+    assert redelivered.status == 200
+    await rig.slack.wait_for("chat.stopStream")
+    await rig.services.engine.drain()
+    assert len(rig.slack.calls_to("chat.startStream")) == 1
+    assert len(sim.requests_to("chat")) == 1
 
 
 async def test_a_locked_database_refuses_the_event_and_the_redelivery_is_answered(
     sim: Simulator, make_settings: Callable[..., Settings], aiohttp_server_factory, tmp_path: Path
 ) -> None:
+    path = tmp_path / "bot.db"
     async with open_rig(
         sim,
         make_settings,
         aiohttp_server_factory,
-        database_url=f"sqlite:///{tmp_path / 'bot.db'}",  # SQLite's write lock
+        database_url=f"sqlite:///{path}",  # SQLite's write lock
         database_busy_timeout_ms=100,
     ) as rig:
-        stream = io.StringIO()
-        configure_logging("info", "json", rig.services.engine.settings.secrets(), stream=stream)
-        locker = sqlite3.connect(rig.services.engine.settings.database_path)
-        locker.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
-        try:
-            refused = await rig.event(mention("are you there?"), event_id="EvLocked")
-            assert refused.status >= 500, "Slack must redeliver: the message was not stored"
-        finally:
-            locker.rollback()
-            locker.close()
-        assert "locked by another writer" in stream.getvalue()
-        redelivered = await rig.event(
-            mention("are you there?"), event_id="EvLocked", **{"X-Slack-Retry-Num": "1"}
+        await _refused_while_locked_then_answered(
+            rig, sim, _sqlite_write_lock(path), "locked by another writer"
         )
-        assert redelivered.status == 200
-        await rig.slack.wait_for("chat.stopStream")
-        await rig.services.engine.drain()
-        assert len(rig.slack.calls_to("chat.startStream")) == 1
-        assert len(sim.requests_to("chat")) == 1
 
 
 async def test_a_locked_postgresql_table_refuses_the_event_and_the_redelivery_is_answered(
@@ -60,27 +94,9 @@ async def test_a_locked_postgresql_table_refuses_the_event_and_the_redelivery_is
         database_url=postgres_url,
         database_busy_timeout_ms=200,
     ) as rig:
-        stream = io.StringIO()
-        configure_logging("info", "json", rig.services.engine.settings.secrets(), stream=stream)
-        locker = await asyncpg.connect(postgres_url)
-        transaction = locker.transaction()
-        await transaction.start()
-        await locker.execute("LOCK TABLE deliveries IN EXCLUSIVE MODE")  # a migration, say
-        try:
-            refused = await rig.event(mention("are you there?"), event_id="EvLockedPg")
-            assert refused.status >= 500, "Slack must redeliver: the message was not stored"
-        finally:
-            await transaction.rollback()
-            await locker.close()
-        assert "stayed locked past the lock timeout" in stream.getvalue()
-        redelivered = await rig.event(
-            mention("are you there?"), event_id="EvLockedPg", **{"X-Slack-Retry-Num": "1"}
+        await _refused_while_locked_then_answered(
+            rig, sim, _postgres_table_lock(postgres_url), "stayed locked past the lock timeout"
         )
-        assert redelivered.status == 200
-        await rig.slack.wait_for("chat.stopStream")
-        await rig.services.engine.drain()
-        assert len(rig.slack.calls_to("chat.startStream")) == 1
-        assert len(sim.requests_to("chat")) == 1
 
 
 async def test_a_full_disk_refuses_the_event_with_a_clear_log(
