@@ -16,9 +16,9 @@ from typing import Any
 from bench.common import percentile, summarize
 from bots.discord.client import DiscordAdapter
 from bots.services import build_services
+from core.render.streaming import TYPING
 from core.settings import Settings
-from core.simulator import Simulator
-from core.streaming import TYPING
+from simulator import Simulator
 from tests.fakes.discord import FakeDiscord
 
 CHANNEL = re.compile(r"/channels/(\d+)/messages")

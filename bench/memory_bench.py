@@ -6,7 +6,7 @@ import itertools
 import time
 
 from bench.common import engine, summarize
-from core.config import resolve_config
+from core.conversation.overrides import resolve_config
 from core.events import ConversationKey, Event, Platform, User
 from core.store.db import Tx
 from core.store.messages import insert

@@ -12,7 +12,7 @@ import aiohttp
 
 
 class RemoteSimulator:
-    """A handle on `python -m core.simulator` running in a child process."""
+    """A handle on `python -m simulator` running in a child process."""
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
@@ -41,7 +41,7 @@ async def simulator(
     if not record:
         args.append("--no-record")
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "core.simulator", *args, stdout=asyncio.subprocess.PIPE
+        sys.executable, "-m", "simulator", *args, stdout=asyncio.subprocess.PIPE
     )
     try:
         assert process.stdout is not None

@@ -26,7 +26,7 @@ from typing import IO, Any
 import aiohttp
 
 from bench.common import percentile, summarize
-from core.simulator import Simulator
+from simulator import Simulator
 from tests.fakes.slack import FakeSlack, sign
 
 SECRET = "bench-secret"

@@ -135,7 +135,7 @@ async def _console(settings: Settings, offline: bool) -> None:
     from bots.console import OFFLINE_BANNER, chat
 
     if offline:
-        from core.simulator import Simulator
+        from simulator import Simulator
 
         async with Simulator() as simulator:
             print(OFFLINE_BANNER)
@@ -280,7 +280,7 @@ async def _run(settings: Settings, offline: bool) -> None:
 async def _ingest(settings: Settings, paths: list[Path], to_openai: bool, name: str) -> None:
     if settings.openai_api_key is None and settings.openai_base_url is None:
         raise UsageError(NO_MODEL.split(", or add")[0])
-    from core.vector_ingest import ingest_to_openai
+    from core.knowledge.vector_ingest import ingest_to_openai
 
     async def local(services: Services) -> None:
         knowledge = services.engine.plugin_extras["knowledge"]

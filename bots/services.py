@@ -6,17 +6,17 @@ from dataclasses import dataclass
 
 import openai
 
+from core.conversation.media import Media
+from core.conversation.remote import RemoteThreads
 from core.engine import Engine
+from core.governance.moderation import Moderator, Rule
 from core.knowledge import ImageGenerator, KnowledgeBase
 from core.llm import ModelClient, ResponsesClient, build_model_client, build_openai
 from core.llm.tokens import TokenCounter
-from core.media import Media
-from core.moderation import Moderator, Rule
 from core.settings import Settings
 from core.store import Store
-from core.threads import RemoteThreads
-from core.tool_loop import ToolLoop
 from core.tools import ToolRegistry, discover
+from core.tools.loop import ToolLoop
 
 
 @dataclass

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from core.budgets import day_start, month_start
-from core.config import OVERRIDABLE, parse_override, resolve_config
+from core.conversation.memory import render_summary
+from core.conversation.overrides import OVERRIDABLE, parse_override, resolve_config
 from core.events import Event, OutboundFile
-from core.memory import render_summary
-from core.store.scoped import scope_chain
-from core.tool_loop import enabled_tools
+from core.governance.budgets import day_start, month_start
+from core.store.overrides import scope_chain
 from core.tools import invoke
+from core.tools.loop import enabled_tools
 from core.tools.slash import (
     UsageError,
     list_tools,

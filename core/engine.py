@@ -19,10 +19,24 @@ import openai
 import structlog
 
 from core import metrics
-from core.budgets import Budgets, Refusal
 from core.commands import COMMANDS, CommandResult, Handler, help_text, is_admin
-from core.config import TurnConfig, resolve_config
+from core.conversation.media import Media
+from core.conversation.memory import Context, Memory
+from core.conversation.overrides import TurnConfig, resolve_config
+from core.conversation.recovery import Recovery
+from core.conversation.remote import RECREATED_NOTICE, RemoteThreads
+from core.conversation.serial import KeyedSerializer, Slot
+from core.conversation.summarizer import Summarizer
 from core.events import ConversationKey, Event, OutboundFile, Reply
+from core.governance.budgets import Budgets, Refusal
+from core.governance.moderation import (
+    INPUT_BLOCKED,
+    OUTPUT_BLOCKED,
+    UNAVAILABLE,
+    ModerationUnavailable,
+    Moderator,
+)
+from core.governance.turn_redaction import TurnRedactor
 from core.llm.client import ModelClient, Streamer
 from core.llm.errors import classify
 from core.llm.pricing import PriceTable
@@ -36,26 +50,12 @@ from core.llm.types import (
     ToolCall,
     Usage,
 )
-from core.media import Media
-from core.memory import Context, Memory
-from core.moderation import (
-    INPUT_BLOCKED,
-    OUTPUT_BLOCKED,
-    UNAVAILABLE,
-    ModerationUnavailable,
-    Moderator,
-)
 from core.plugin import PluginServices, ToolContext
-from core.recovery import Recovery
-from core.redacting import TurnRedactor
-from core.replies import ModeratedReply, SafeReply
-from core.serial import KeyedSerializer, Slot
+from core.render.replies import ModeratedReply, SafeReply
 from core.settings import Settings
 from core.store import Accepted, Conversation, Store, StoreError, UsageRow
-from core.summarizer import Summarizer
-from core.threads import RECREATED_NOTICE, RemoteThreads
-from core.tool_loop import Answer, Step, ToolLoop, enabled_tools
 from core.tools import ToolRegistry
+from core.tools.loop import Answer, Step, ToolLoop, enabled_tools
 
 log = structlog.get_logger(__name__)
 

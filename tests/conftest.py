@@ -15,7 +15,7 @@ from core.settings import Settings
 from tests.postgres import PostgresServer
 
 if TYPE_CHECKING:
-    from core.simulator import Simulator
+    from simulator import Simulator
 
 
 class RecordingReply:
@@ -74,7 +74,7 @@ make_event.counter = 0  # type: ignore[attr-defined]
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    from core.simulator import Simulator
+    from simulator import Simulator
 
     async with Simulator() as simulator:
         yield simulator

@@ -15,9 +15,9 @@ from bots.discord.commands import register_commands
 from bots.discord.errors import explain
 from bots.discord.reply import channel_reply
 from bots.errors import StartupError
+from core.conversation.serial import KeyedSerializer
 from core.engine import STORE_FAILURE_MESSAGE, Engine
 from core.events import Attachment, ConversationKey, Platform, Reply
-from core.serial import KeyedSerializer
 from core.settings import Settings
 from core.store import StoreError
 

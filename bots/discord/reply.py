@@ -9,7 +9,7 @@ import discord
 
 from bots.discord.errors import explained
 from core.events import OutboundFile
-from core.streaming import EditingReply
+from core.render.streaming import EditingReply
 
 MESSAGE_LIMIT = 2_000
 

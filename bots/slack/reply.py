@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bots.slack.convert import Target
 from bots.slack.mrkdwn import to_mrkdwn
 from core.events import OutboundFile
-from core.streaming import EditingReply
+from core.render.streaming import EditingReply
 
 log = structlog.get_logger(__name__)
 

@@ -1,6 +1,7 @@
 """Persistent state in SQLite (embedded) or PostgreSQL (shared by several processes)."""
 
-from core.store.db import Database, SchemaTooNew, StoreError, connect
+from core.store.connect import connect
+from core.store.db import Database, SchemaTooNew, StoreError
 from core.store.records import Accepted, Conversation, StoredMessage
 from core.store.store import Store
 from core.store.usage import UsageRow, UsageTotals

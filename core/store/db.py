@@ -10,9 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from importlib import resources
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
 
 T = TypeVar("T")
 
@@ -178,25 +176,3 @@ class Database(abc.ABC):
     @abc.abstractmethod
     async def _apply_migration(self, version: int, name: str, sql: str) -> bool:
         """Apply one migration and record it, unless another process just did; True if applied."""
-
-
-def connect(location: str | Path, *, busy_timeout_ms: int = 5000, pool_size: int = 10) -> Database:
-    """An unopened database for a `DATABASE_URL` (sqlite:///… or postgresql://…) or a file path."""
-    if isinstance(location, Path):
-        from core.store.sqlite import SqliteDatabase
-
-        return SqliteDatabase(location, busy_timeout_ms=busy_timeout_ms)
-    scheme = urlsplit(location).scheme
-    if scheme == "sqlite":
-        from core.store.sqlite import SqliteDatabase
-
-        return SqliteDatabase(
-            Path(location.removeprefix("sqlite:///")), busy_timeout_ms=busy_timeout_ms
-        )
-    if scheme in ("postgresql", "postgres"):
-        from core.store.postgres import PostgresDatabase
-
-        return PostgresDatabase(location, pool_size=pool_size, lock_timeout_ms=busy_timeout_ms)
-    raise StoreError(
-        "a database URL must start with sqlite:/// (a file) or postgresql:// (a server)"
-    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from core.redaction import Placeholders
+from core.governance.redaction import Placeholders
 from core.store.db import Database
 from core.store.records import Conversation
 

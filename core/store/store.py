@@ -9,17 +9,19 @@ from pathlib import Path
 from core.events import Event
 from core.llm.types import ToolCall
 from core.store import conversations, deliveries, messages
+from core.store.connect import connect
 from core.store.conversations import Conversations
-from core.store.db import Database, Tx, connect
+from core.store.db import Database, Tx
 from core.store.deliveries import Deliveries
+from core.store.knowledge import Knowledge
 from core.store.memory import Pins, Summaries
 from core.store.messages import Messages
 from core.store.moderation import ModerationLog
+from core.store.overrides import ScopedSettings
 from core.store.processes import Processes, new_owner
 from core.store.records import Accepted, Conversation
 from core.store.redactions import Redactions
 from core.store.remote import RemoteConversations, VectorStores
-from core.store.scoped import ScopedSettings
 from core.store.spacing import Spacing
 from core.store.turns import EARLIER_ELSEWHERE, Turns, user_key
 from core.store.usage import RELEASE, UsageLog
@@ -44,6 +46,7 @@ class Store:
         self.vector_stores = VectorStores(db)
         self.redactions = Redactions(db)
         self.spacing = Spacing(db)
+        self.knowledge = Knowledge(db)
 
     @classmethod
     async def open(

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from bots.services import Services
-from core.batching import MicroBatcher
 from core.events import ConversationKey, Platform
-from core.simulator import Simulator
+from core.governance.batching import MicroBatcher
+from simulator import Simulator
 
 
 async def test_an_item_alone_goes_out_at_once_and_later_ones_share_a_request() -> None:

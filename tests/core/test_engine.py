@@ -10,7 +10,7 @@ import pytest
 
 from bots.services import build_services
 from core.settings import Settings
-from core.simulator import Fail, Simulator, Text
+from simulator import Fail, Simulator, Text
 from tests.conftest import RecordingReply, make_event
 
 

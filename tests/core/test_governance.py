@@ -9,14 +9,14 @@ from collections.abc import Callable
 import pytest
 
 from bots.services import Services, build_services
-from core.budgets import Budgets, day_start
 from core.engine import LOW_CONFIDENCE
 from core.events import Event, User
+from core.governance.budgets import Budgets, day_start
+from core.governance.moderation import OUTPUT_BLOCKED
 from core.logging import configure_logging
-from core.moderation import OUTPUT_BLOCKED
 from core.settings import Settings
-from core.simulator import Fail, Simulator, Text
 from core.store import UsageRow
+from simulator import Fail, Simulator, Text
 from tests.conftest import RecordingReply, make_event
 
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from bots.services import Services, build_services
+from core.conversation.memory import TRUNCATION_MARKER
 from core.events import User
-from core.memory import TRUNCATION_MARKER
 from core.settings import Settings
-from core.simulator import Fail, Simulator, Text
+from simulator import Fail, Simulator, Text
 from tests.conftest import RecordingReply, make_event
 
 

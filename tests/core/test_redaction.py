@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.redaction import Placeholders, redact, restore
+from core.governance.redaction import Placeholders, redact, restore
 
 # Fake credentials, assembled from pieces so that secret scanners do not flag this file.
 OPENAI_KEY = "sk-" + "proj-" + "Ab3dEfGhIjKlMnOpQrStUvWx12"

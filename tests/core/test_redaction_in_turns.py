@@ -7,10 +7,10 @@ from collections.abc import Callable
 import pytest
 
 from bots.services import build_services
-from core.redacting import RestoringReply, TurnRedactor
-from core.redaction import Placeholders
+from core.governance.redaction import Placeholders
+from core.governance.turn_redaction import RestoringReply, TurnRedactor
 from core.settings import Settings
-from core.simulator import Simulator, Text, ToolCalls
+from simulator import Simulator, Text, ToolCalls
 from tests.conftest import RecordingReply, make_event
 
 EMAIL, CARD = "ada.lovelace@example.com", "4111 1111 1111 1111"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from bots.services import Services, build_services
+from core.conversation.remote import RECREATED_NOTICE
+from core.knowledge.vector_ingest import ingest_to_openai
 from core.settings import Settings
-from core.simulator import Simulator
-from core.threads import RECREATED_NOTICE
-from core.vector_ingest import ingest_to_openai
+from simulator import Simulator
 from tests.conftest import RecordingReply, make_event
 
 

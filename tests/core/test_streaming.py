@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from core.events import OutboundFile
-from core.streaming import EditingReply
+from core.render.streaming import EditingReply
 
 
 class Sink:

@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.text import split_message
+from core.render.text import split_message
 
 
 def _fences_balanced(chunk: str) -> bool:

@@ -13,7 +13,7 @@ from bots.services import Services, build_services
 from core.events import Event, User
 from core.plugin import ToolContext, tool
 from core.settings import Settings
-from core.simulator import Simulator, Text, ToolCalls
+from simulator import Simulator, Text, ToolCalls
 from tests.conftest import RecordingReply, make_event
 
 

@@ -18,7 +18,7 @@ from bots.errors import StartupError
 from bots.services import Services, build_services
 from core.logging import configure_logging
 from core.settings import Settings
-from core.simulator import Simulator, Text
+from simulator import Simulator, Text
 from tests.fakes.discord import FakeDiscord
 
 

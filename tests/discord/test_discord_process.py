@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from core.simulator import Simulator
+from simulator import Simulator
 from tests.fakes.discord import FakeDiscord
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -26,8 +26,8 @@ from bots.slack.intake import problem
 from core.commands import split_command
 from core.events import Attachment, ConversationKey, Event, Platform, User
 from core.plugin import tool
+from core.render.text import MIN_LIMIT, split_message
 from core.settings import Settings
-from core.text import MIN_LIMIT, split_message
 from core.tools import ToolRegistry, discover
 from core.tools.registry import Tool
 from core.tools.slash import UsageError, parse_slash, slash_arguments, suggest
@@ -357,7 +357,7 @@ _RUN = re.compile(r"`{3,}|~{3,}")
 
 
 def open_fence(text: str) -> str | None:
-    """The marker of the code block left open at the end of `text` (core/text.py's rules)."""
+    """The marker of the code block left open at the end of `text` (core/render/text.py's rules)."""
     marker: str | None = None
     for line in text.split("\n"):
         match = _FENCE.match(line)

@@ -34,7 +34,7 @@ from bots.services import Services, build_services
 from bots.slack.app import SlackAdapter
 from bots.web import build_web_app
 from core.settings import Settings
-from core.simulator import Simulator
+from simulator import Simulator
 from tests.fakes.slack import FakeSlack, sign
 from tests.fuzz import fuzz_settings
 from tests.slack.rig import mention

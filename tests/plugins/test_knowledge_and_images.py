@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bots.services import Services
 from core.knowledge import chunk_text
-from core.simulator import Simulator, Text, ToolCalls
+from simulator import Simulator, Text, ToolCalls
 from tests.conftest import RecordingReply, make_event
 
 HANDBOOK = """# Holidays

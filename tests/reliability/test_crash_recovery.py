@@ -10,9 +10,9 @@ from pathlib import Path
 
 import aiohttp
 
-from core.recovery import INTERRUPTED
-from core.simulator import Fail, Simulator, Text, ToolCalls
+from core.conversation.recovery import INTERRUPTED
 from core.store import connect
+from simulator import Fail, Simulator, Text, ToolCalls
 from tests.fakes.slack import FakeSlack, sign
 from tests.reliability.processes import BotProcess
 from tests.slack.rig import event_callback, mention

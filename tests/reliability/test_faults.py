@@ -14,7 +14,7 @@ import asyncpg
 
 from core.logging import configure_logging
 from core.settings import Settings
-from core.simulator import Fail, Simulator, Text
+from simulator import Fail, Simulator, Text
 from tests.slack.rig import Rig, mention, open_rig
 
 

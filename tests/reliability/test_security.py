@@ -10,8 +10,8 @@ from core.events import Event, User
 from core.logging import configure_logging
 from core.plugin import ToolContext, tool
 from core.settings import Settings
-from core.simulator import Fail, Simulator, Text, ToolCalls
 from core.store import connect
+from simulator import Fail, Simulator, Text, ToolCalls
 from tests.conftest import RecordingReply, make_event
 from tests.fakes.slack import sign
 from tests.slack.rig import SECRET, mention, open_rig

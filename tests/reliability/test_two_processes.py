@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from core.simulator import Simulator, Text
+from simulator import Simulator, Text
 from tests.fakes.slack import FakeSlack, sign
 from tests.reliability.processes import BotProcess
 from tests.reliability.test_crash_recovery import SECRET, _env

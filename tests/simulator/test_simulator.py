@@ -15,7 +15,7 @@ import aiohttp
 import openai
 import pytest
 
-from core.simulator import Fail, Simulator, Text, ToolCalls
+from simulator import Fail, Simulator, Text, ToolCalls
 
 
 @pytest.fixture
@@ -192,7 +192,7 @@ async def test_the_cli_serves_and_stops_cleanly() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "core.simulator",
+        "simulator",
         "--port",
         "0",
         stdout=subprocess.PIPE,

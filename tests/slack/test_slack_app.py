@@ -12,7 +12,7 @@ import pytest
 from bots.services import build_services
 from bots.slack.app import SlackAdapter
 from core.settings import Settings
-from core.simulator import Simulator, Text
+from simulator import Simulator, Text
 from tests.fakes.slack import FakeSlack, sign
 from tests.slack.rig import SECRET, Rig, event_callback, mention, message, open_rig
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from core.events import ConversationKey, Platform
+from core.governance.redaction import Placeholders
 from core.llm.types import ToolCall
-from core.redaction import Placeholders
 from core.store import Database, Store, StoreError, UsageRow, connect
 from core.store.db import LATEST_VERSION
 from core.store.memory import Summary

@@ -18,7 +18,7 @@ import structlog
 from core.events import ConversationKey, Platform, Reply
 from core.llm.tokens import TokenCounter
 from core.metrics import TURNS
-from core.replies import SafeReply
+from core.render.replies import SafeReply
 from core.store import Store, StoreError
 
 log = structlog.get_logger(__name__)

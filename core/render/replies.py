@@ -8,7 +8,7 @@ from collections.abc import Awaitable
 import structlog
 
 from core.events import ConversationKey, OutboundFile, Reply
-from core.moderation import Moderator
+from core.governance.moderation import Moderator
 
 log = structlog.get_logger(__name__)
 

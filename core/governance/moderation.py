@@ -10,8 +10,8 @@ from typing import Any, Literal
 import openai
 import structlog
 
-from core.batching import MicroBatcher
 from core.events import Attachment, ConversationKey
+from core.governance.batching import MicroBatcher
 from core.llm.retry import RetryPolicy, call_with_retries
 from core.metrics import MODERATION
 from core.store.moderation import ModerationLog

@@ -8,8 +8,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from core.simulator.plan import Ask, count_tokens, text_of
-from core.simulator.script import Text, ToolCalls
+from simulator.plan import Ask, count_tokens, text_of
+from simulator.script import Text, ToolCalls
 
 
 def ask(body: dict[str, Any]) -> Ask:

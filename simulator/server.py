@@ -12,9 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from core.simulator import chat_wire, extras, responses_wire
-from core.simulator.plan import Ask, chunks, default_step
-from core.simulator.script import Fail, Recorded, Step, Text, ToolCalls, step_from_json
+from simulator import chat_wire, extras, responses_wire
+from simulator.plan import Ask, chunks, default_step
+from simulator.script import Fail, Recorded, Step, Text, ToolCalls, step_from_json
 
 JSON = dict[str, Any]
 

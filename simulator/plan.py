@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from core.simulator.schema_fill import fill
-from core.simulator.script import Step, Text
+from simulator.schema_fill import fill
+from simulator.script import Step, Text
 
 
 @lru_cache(maxsize=1)

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 
 from core.events import OutboundFile, Reply
+from core.governance.redaction import Placeholders, redact, restore
 from core.llm.client import ModelClient
 from core.llm.types import Completed, Message, ModelRequest, StreamEvent, ToolCall
-from core.redaction import Placeholders, redact, restore
 
 # A streamed delta may end inside a placeholder ("[EMAIL_" … "1]"): hold such a tail back.
 _PARTIAL_PLACEHOLDER = re.compile(r"\[[A-Z]{0,6}(?:_[0-9]*)?$")

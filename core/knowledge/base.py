@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ import openai
 
 from core.llm.retry import RetryPolicy, call_with_retries
 from core.store import Store
-from core.store.db import Tx
+from core.store.knowledge import KnowledgeChunk
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt", ".rst"}
 CHUNK_CHARS = 1_200
@@ -88,7 +87,7 @@ def chunk_text(text: str, *, size: int = CHUNK_CHARS, overlap: int = OVERLAP_CHA
 
 
 class KnowledgeBase:
-    """Embeddings stored in SQLite; searched in memory with numpy (loaded once, refreshed on ingest)."""
+    """Embeddings stored in the database; searched in memory with numpy (loaded once, refreshed on ingest)."""
 
     def __init__(
         self,
@@ -133,10 +132,7 @@ class KnowledgeBase:
             data = path.read_bytes()
             digest = hashlib.sha256(data).hexdigest()
             key = str(path.resolve())
-            row = await self._store.db.fetchone(
-                "SELECT sha256 FROM knowledge_files WHERE path = ?", (key,)
-            )
-            if row is not None and row[0] == digest:
+            if await self._store.knowledge.digest(key) == digest:
                 unchanged.append(str(path))
                 continue
             chunks = chunk_text(data.decode("utf-8", "replace"))
@@ -144,26 +140,10 @@ class KnowledgeBase:
                 await self._embed([f"{c.heading}\n{c.text}" for c in chunks]) if chunks else None
             )
             rows = [
-                (key, c.position, c.heading, c.text, self._model, v.tobytes())
+                KnowledgeChunk(c.position, c.heading, c.text, v.tobytes())
                 for c, v in zip(chunks, vectors if vectors is not None else [], strict=True)
             ]
-
-            async def store(
-                tx: Tx, key: str = key, digest: str = digest, rows: list = rows
-            ) -> None:
-                await tx.execute("DELETE FROM knowledge_chunks WHERE path = ?", (key,))
-                await tx.execute(
-                    "INSERT INTO knowledge_files VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
-                    "sha256 = excluded.sha256, chunks = excluded.chunks, updated_at = excluded.updated_at",
-                    (key, digest, len(rows), time.time()),
-                )
-                await tx.executemany(
-                    "INSERT INTO knowledge_chunks (path, position, heading, text, model, embedding) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-
-            await self._store.db.write(store)
+            await self._store.knowledge.replace_file(key, digest, self._model, rows)
             added.append(str(path))
             total += len(chunks)
         if added:
@@ -171,14 +151,10 @@ class KnowledgeBase:
         return IngestReport(added, unchanged, skipped, total)
 
     async def _load(self) -> None:
-        rows = await self._store.db.fetchall(
-            "SELECT path, position, heading, text, embedding FROM knowledge_chunks "
-            "WHERE model = ? ORDER BY id",
-            (self._model,),
-        )
-        self._rows = [(r[0], r[1], r[2], r[3]) for r in rows]
+        rows = await self._store.knowledge.chunks(self._model)
+        self._rows = [(r.path, r.position, r.heading, r.text) for r in rows]
         self._matrix = (
-            np.vstack([np.frombuffer(r[4], dtype=np.float32) for r in rows])
+            np.vstack([np.frombuffer(r.embedding, dtype=np.float32) for r in rows])
             if rows
             else np.zeros((0, 1))
         )
@@ -193,25 +169,3 @@ class KnowledgeBase:
         scores = self._matrix @ (await self._embed([query]))[0]
         best = np.argsort(-scores)[:k]
         return [Hit(*self._rows[i], float(scores[i])) for i in best]
-
-
-class ImageGenerator:
-    """Images from the images API, as PNG bytes."""
-
-    def __init__(self, client: openai.AsyncOpenAI, *, model: str, policy: RetryPolicy) -> None:
-        self._client = client
-        self._model = model
-        self._policy = policy
-
-    async def generate(self, prompt: str, size: str) -> bytes:
-        """One image for the prompt."""
-        import base64
-
-        result = await call_with_retries(
-            self._policy,
-            lambda: self._client.images.generate(model=self._model, prompt=prompt, size=size, n=1),  # type: ignore[arg-type]
-        )
-        encoded = result.data[0].b64_json if result.data else None
-        if not encoded:
-            raise RuntimeError("the images API returned no image data")
-        return base64.b64decode(encoded)

@@ -11,7 +11,7 @@ from typing import Protocol
 import structlog
 
 from core.events import OutboundFile
-from core.text import split_message
+from core.render.text import split_message
 
 log = structlog.get_logger(__name__)
 

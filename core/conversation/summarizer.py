@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from core.conversation.memory import render_summary
+from core.governance.redaction import redact
 from core.llm.client import ModelClient
 from core.llm.tokens import TokenCounter
 from core.llm.types import Completed, JsonSchemaFormat, Message, ModelRequest
-from core.memory import render_summary
-from core.redaction import redact
 from core.settings import Settings
 from core.store import Conversation, Store, StoredMessage
 from core.store.memory import Summary

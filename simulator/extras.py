@@ -11,8 +11,8 @@ import time
 import zlib
 from typing import Any
 
-from core.moderation import CATEGORIES
-from core.simulator.plan import count_tokens
+from core.governance.moderation import CATEGORIES
+from simulator.plan import count_tokens
 
 MODERATION_CATEGORIES = CATEGORIES
 

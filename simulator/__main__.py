@@ -1,4 +1,4 @@
-"""`python -m core.simulator`: run the simulator standalone (for tests in other processes)."""
+"""`python -m simulator`: run the simulator standalone (for tests in other processes)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import signal
 
-from core.simulator.server import Simulator
+from simulator.server import Simulator
 
 
 async def _serve(host: str, port: int, latency: float, chunk_size: int, record: bool) -> None:
@@ -26,7 +26,7 @@ async def _serve(host: str, port: int, latency: float, chunk_size: int, record: 
 
 def main() -> None:
     """Parse arguments and serve until SIGINT/SIGTERM."""
-    parser = argparse.ArgumentParser(prog="python -m core.simulator")
+    parser = argparse.ArgumentParser(prog="python -m simulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
