@@ -11,8 +11,8 @@ from pathlib import Path
 
 from bench.peers import RemoteSimulator, simulator
 from bots.services import Services, build_services
+from bots.settings import load_app_settings
 from core.events import OutboundFile
-from core.settings import Settings
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -68,7 +68,7 @@ async def engine(
                 "_env_file": None,
             }
             values.update(overrides)
-            services = await build_services(Settings(**values))  # type: ignore[arg-type]
+            services = await build_services(load_app_settings(**values))
             try:
                 yield services, sim
             finally:

@@ -16,8 +16,8 @@ from typing import Any
 from bench.common import percentile, summarize
 from bots.discord.client import DiscordAdapter
 from bots.services import build_services
+from bots.settings import load_app_settings
 from core.render.streaming import TYPING
-from core.settings import Settings
 from simulator import Simulator
 from tests.fakes.discord import FakeDiscord
 
@@ -79,7 +79,7 @@ async def run_once(
     async with Simulator(chunk_size=64) as sim:
         sim.record = False
         with tempfile.TemporaryDirectory() as folder:
-            settings = Settings(  # type: ignore[call-arg]
+            settings = load_app_settings(
                 _env_file=None,
                 openai_api_key="sk-bench",
                 openai_base_url=sim.base_url,

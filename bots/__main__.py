@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 import structlog
 
 from bots.errors import StartupError, UsageError
+from bots.settings import AppSettings, load_app_settings
 from core.events import Platform
 from core.logging import configure_logging
-from core.settings import Settings, SettingsError, load_settings
+from core.settings import SettingsError
 from core.store import StoreError
 
 if TYPE_CHECKING:  # imported when needed: metrics must see PROMETHEUS_MULTIPROC_DIR first
@@ -87,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _with_services(settings: Settings, body: Callable[[Services], Awaitable[None]]) -> None:
+async def _with_services(
+    settings: AppSettings, body: Callable[[Services], Awaitable[None]]
+) -> None:
     from bots.services import build_services
 
     services = await build_services(settings)
@@ -97,23 +100,21 @@ async def _with_services(settings: Settings, body: Callable[[Services], Awaitabl
         await services.close()
 
 
-async def _migrate(settings: Settings) -> None:
+async def _migrate(settings: AppSettings) -> None:
     from core.store import connect
 
-    async with connect(
-        settings.database_url, busy_timeout_ms=settings.database_busy_timeout_ms
-    ) as db:
+    async with connect(settings.store.url, busy_timeout_ms=settings.store.busy_timeout_ms) as db:
         applied = await db.migrate()
         version = await db.schema_version()
         print(f"database {db.describe()}: schema version {version}, applied {applied or 'none'}")
 
 
-async def _migrate_to(settings: Settings, target_url: str) -> None:
+async def _migrate_to(settings: AppSettings, target_url: str) -> None:
     from core.store import connect
     from core.store.transfer import copy_database
 
-    timeout = settings.database_busy_timeout_ms
-    source = connect(settings.database_url, busy_timeout_ms=timeout)
+    timeout = settings.store.busy_timeout_ms
+    source = connect(settings.store.url, busy_timeout_ms=timeout)
     target = connect(target_url, busy_timeout_ms=timeout)
     async with source, target:
         counts = await copy_database(source, target)
@@ -129,9 +130,9 @@ async def _migrate_to(settings: Settings, target_url: str) -> None:
     )
 
 
-async def _console(settings: Settings, offline: bool) -> None:
-    if "log_level" not in settings.model_fields_set:  # the chat, not routine logs, unless asked
-        configure_logging("warning", settings.log_format, settings.secrets())
+async def _console(settings: AppSettings, offline: bool) -> None:
+    if "level" not in settings.log.model_fields_set:  # the chat, not routine logs, unless asked
+        configure_logging("warning", settings.log.format, settings.secrets())
     from bots.console import OFFLINE_BANNER, chat
 
     if offline:
@@ -139,12 +140,12 @@ async def _console(settings: Settings, offline: bool) -> None:
 
         async with Simulator() as simulator:
             print(OFFLINE_BANNER)
-            offline_settings = settings.model_copy(
-                update={"openai_base_url": simulator.base_url, "openai_wire_api": "chat"}
+            offline_settings = settings.replace(
+                openai_base_url=simulator.base_url, openai_wire_api="chat"
             )
             await _with_services(offline_settings, lambda s: chat(s.engine))
         return
-    if settings.openai_api_key is None and settings.openai_base_url is None:
+    if settings.openai.api_key is None and settings.openai.base_url is None:
         raise UsageError(NO_MODEL)
 
     async def body(services: Services) -> None:
@@ -163,32 +164,32 @@ def _stop_event() -> asyncio.Event:
     return stop
 
 
-def _check_platform_settings(settings: Settings, *, http: bool, connections: bool) -> None:
+def _check_platform_settings(settings: AppSettings, *, http: bool, connections: bool) -> None:
     """Refuse to start with a half-configured platform, naming what to set."""
-    if settings.slack_app_token and not settings.slack_bot_token:
+    if settings.slack.app_token and not settings.slack.bot_token:
         raise UsageError(
             "SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not: set the xoxb- bot token"
         )
-    socket_mode = connections and settings.slack_app_token is not None
-    if http and settings.slack_bot_token and not settings.slack_signing_secret and not socket_mode:
+    socket_mode = connections and settings.slack.app_token is not None
+    if http and settings.slack.bot_token and not settings.slack.signing_secret and not socket_mode:
         raise UsageError(
             "SLACK_SIGNING_SECRET is required to verify Slack's requests: copy it from the app's "
             "Basic Information page, or use Socket Mode (SLACK_APP_TOKEN) with the worker process"
         )
-    shards, count = settings.discord_shard_ids, settings.discord_shard_count
+    shards, count = settings.discord.shard_ids, settings.discord.shard_count
     if shards and (count is None or max(shards) >= count):
         raise UsageError(
             "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT, and every id below it "
             "(e.g. DISCORD_SHARD_COUNT=4 with DISCORD_SHARD_IDS=0,1 here and 2,3 elsewhere)"
         )
-    if connections and not http and not (settings.slack_app_token or settings.discord_token):
+    if connections and not http and not (settings.slack.app_token or settings.discord.token):
         raise UsageError(
             "nothing to run: set DISCORD_TOKEN (Discord gateway) or SLACK_APP_TOKEN (Slack Socket Mode)"
         )
 
 
 async def _serve(
-    settings: Settings, *, http: bool, connections: bool, reuse_port: bool = False
+    settings: AppSettings, *, http: bool, connections: bool, reuse_port: bool = False
 ) -> None:
     """Run the HTTP server and/or the long-lived platform connections until stopped."""
     _check_platform_settings(settings, http=http, connections=connections)
@@ -198,37 +199,37 @@ async def _serve(
         await services.engine.check_models()
         stop = _stop_event()
         slack = None
-        if settings.slack_bot_token:
+        if settings.slack.bot_token:
             from bots.slack.app import SlackAdapter
 
             slack = SlackAdapter(settings, services.engine)
             await services.engine.recovery.attach(Platform.SLACK, slack.reply_to)
         jobs = [services.engine.recovery.run(stop)]
         discord_bot = None
-        if connections and settings.discord_token:
+        if connections and settings.discord.token:
             from bots.discord.client import DiscordAdapter
 
             discord_bot = DiscordAdapter(settings, services.engine)
             jobs.append(_until(stop, discord_bot.run_until_closed()))
         workers = None
         if http:
-            installers = [slack.install] if slack and settings.slack_signing_secret else []
+            installers = [slack.install] if slack and settings.slack.signing_secret else []
             app = build_web_app(services, installers)
-            if settings.web_concurrency > 1:
+            if settings.server.web_concurrency > 1:
                 from bots.workers import WebWorkers
 
-                workers = WebWorkers(settings.web_concurrency - 1)
+                workers = WebWorkers(settings.server.web_concurrency - 1)
             jobs.append(
                 serve(
                     app,
                     "0.0.0.0",
-                    settings.port,
+                    settings.server.port,
                     stop,
                     reuse_port=reuse_port or workers is not None,
                     on_bound=workers.start if workers else None,
                 )
             )
-        if connections and slack and settings.slack_app_token:
+        if connections and slack and settings.slack.app_token:
             jobs.append(_until(stop, slack.socket_mode()))
         try:
             await asyncio.gather(*jobs)
@@ -241,8 +242,8 @@ async def _serve(
     await _with_services(settings, body)
 
 
-async def _discord_sync(settings: Settings, guild_id: int | None) -> None:
-    if settings.discord_token is None:
+async def _discord_sync(settings: AppSettings, guild_id: int | None) -> None:
+    if settings.discord.token is None:
         raise UsageError("DISCORD_TOKEN is not set: copy the bot token from the developer portal")
     from bots.discord.client import DiscordAdapter, invite_url
 
@@ -268,17 +269,17 @@ async def _until(stop: asyncio.Event, job: Awaitable[None]) -> None:
         await task
 
 
-async def _run(settings: Settings, offline: bool) -> None:
-    platforms = settings.slack_bot_token or settings.discord_token
+async def _run(settings: AppSettings, offline: bool) -> None:
+    platforms = settings.slack.bot_token or settings.discord.token
     if not platforms:
-        no_model = settings.openai_api_key is None and settings.openai_base_url is None
+        no_model = settings.openai.api_key is None and settings.openai.base_url is None
         await _console(settings, offline or no_model)
         return
     await _serve(settings, http=True, connections=True)
 
 
-async def _ingest(settings: Settings, paths: list[Path], to_openai: bool, name: str) -> None:
-    if settings.openai_api_key is None and settings.openai_base_url is None:
+async def _ingest(settings: AppSettings, paths: list[Path], to_openai: bool, name: str) -> None:
+    if settings.openai.api_key is None and settings.openai.base_url is None:
         raise UsageError(NO_MODEL.split(", or add")[0])
     from core.knowledge.vector_ingest import ingest_to_openai
 
@@ -315,11 +316,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m bots` and the `parley` script."""
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings()
+        settings = load_app_settings()
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format, settings.secrets())
+    configure_logging(settings.log.level, settings.log.format, settings.secrets())
     commands: dict[str, Callable[[], Awaitable[None]]] = {
         "migrate": lambda: _migrate(settings),
         "migrate-to": lambda: _migrate_to(settings, getattr(args, "target_url", "")),
@@ -337,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             getattr(args, "store", "default"),
         ),
     }
-    if args.command in ("web", "run") and settings.web_concurrency > 1:
+    if args.command in ("web", "run") and settings.server.web_concurrency > 1:
         _share_metrics()
     if getattr(args, "reuse_port", False):  # a WEB_CONCURRENCY worker
         from bots.workers import die_with_parent

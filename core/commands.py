@@ -51,7 +51,7 @@ def split_command(text: str) -> tuple[str, str] | None:
 
 def is_admin(engine: Engine, event: Event) -> bool:
     """Workspace admins (as the platform reports them) and configured admin user ids."""
-    return event.user.is_admin or event.user.id in engine.settings.admin_user_ids
+    return event.user.is_admin or event.user.id in engine.settings.access.admin_user_ids
 
 
 def _scope(event: Event, name: str) -> str:
@@ -225,7 +225,7 @@ async def tool(engine: Engine, event: Event, args: str) -> CommandResult:
 
     ctx = engine.tool_context(event, keep)
     result = await invoke(
-        chosen, arguments, ctx, default_timeout=engine.settings.tool_timeout_seconds
+        chosen, arguments, ctx, default_timeout=engine.settings.tools.timeout_seconds
     )
     if not result.ok and result.output.startswith("invalid arguments"):
         return CommandResult(f"{result.output}\n{usage_line(chosen)}", ok=False)

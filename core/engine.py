@@ -117,8 +117,8 @@ class Engine:
         self.plugin_extras = plugin_extras or {}
         self.responses_model = responses_model or model
         self.budgets = budgets or Budgets(settings, store)
-        self.tokens = tokens or TokenCounter(settings.openai_model)
-        self.prices = prices or PriceTable(settings.model_prices)
+        self.tokens = tokens or TokenCounter(settings.models.chat)
+        self.prices = prices or PriceTable(settings.models.prices)
         self.memory = Memory(store, self.tokens)
         self.summarizer = Summarizer(
             settings=settings,
@@ -127,7 +127,9 @@ class Engine:
             tokens=self.tokens,
             on_usage=self._record_summary_usage,
         )
-        self.recovery = Recovery(store, self.tokens, stale_after=settings.recovery_stale_seconds)
+        self.recovery = Recovery(
+            store, self.tokens, stale_after=settings.store.recovery_stale_seconds
+        )
         self._serial = KeyedSerializer()
         self._tasks: set[asyncio.Task[TurnOutcome]] = set()
         self._unpriced_warned: set[str] = set()
@@ -148,7 +150,7 @@ class Engine:
                 event,
                 text=event.text,
                 tokens=self.tokens.count(event.text),
-                delivery_ttl=self.settings.delivery_ttl_hours * 3600,
+                delivery_ttl=self.settings.store.delivery_ttl_hours * 3600,
                 attachments=[
                     {"name": a.name, "mime_type": a.mime_type, "size": a.size}
                     for a in event.attachments
@@ -210,7 +212,7 @@ class Engine:
     async def check_models(self) -> list[str]:
         """Warn about configured models that are shut down or will be within the warning window."""
         warnings = []
-        models = {self.settings.openai_model, self.settings.openai_summary_model}
+        models = {self.settings.models.chat, self.settings.models.summary}
         today = datetime.now(UTC).date()
         for name in sorted(models):
             try:
@@ -221,7 +223,7 @@ class Engine:
             if shutdown is None:
                 continue
             days = (shutdown - today).days
-            if days <= self.settings.model_shutdown_warning_days:
+            if days <= self.settings.models.shutdown_warning_days:
                 state = "was shut down" if days < 0 else f"shuts down in {days} days"
                 message = (
                     f"model {name} {state} (on {shutdown.isoformat()}); choose a current model "
@@ -259,7 +261,7 @@ class Engine:
         try:
             config = await resolve_config(self.settings, self.store, event.key)
             event = await self._prepare_media(event, reply, accepted)
-            if self.settings.redact_enabled:
+            if self.settings.redaction.enabled:
                 redactor = TurnRedactor(await self.store.redactions.get(accepted.conversation))
                 event = await self._redact_input(event, accepted, redactor)
             refusal = await self.budgets.check_rate(event, accepted.turn_id)
@@ -295,7 +297,7 @@ class Engine:
                 messages=_with_images(context.messages, event),
                 temperature=config.temperature,
                 max_output_tokens=config.max_output_tokens,
-                logprobs=self.settings.low_confidence_logprob is not None,
+                logprobs=self.settings.models.low_confidence_logprob is not None,
                 user=f"{event.platform}:{event.workspace}:{event.user.id}",
             )
             shown = redactor.reply(reply) if redactor else reply
@@ -353,7 +355,7 @@ class Engine:
         redacted = redactor.text(event.text)
         if redacted == event.text:
             return event
-        if self.settings.redact_store == "redacted":
+        if self.settings.redaction.store == "redacted":
             await self.store.messages.update_text(
                 accepted.message_id, redacted, self.tokens.count(redacted)
             )
@@ -361,7 +363,7 @@ class Engine:
 
     def _steps_to_store(self, steps: list[Step], redactor: TurnRedactor) -> list[Step]:
         """The turn's messages as REDACT_STORE says: with the original values or placeholders."""
-        convert = redactor.text if self.settings.redact_store == "redacted" else redactor.restore
+        convert = redactor.text if self.settings.redaction.store == "redacted" else redactor.restore
         return [
             (
                 role,
@@ -391,29 +393,30 @@ class Engine:
             self.moderator,
             key=event.key,
             user_id=event.user.id,
-            every=self.settings.moderation_output_chars,
+            every=self.settings.moderation.output_chars,
         )
 
     def _route(self, config: TurnConfig, event: Event) -> str:
         """The cheap model unless a routing rule picks the strong one for this turn."""
         s = self.settings
         long_message = (
-            s.routing_strong_min_chars is not None and len(event.text) >= s.routing_strong_min_chars
+            s.models.routing_strong_min_chars is not None
+            and len(event.text) >= s.models.routing_strong_min_chars
         )
-        has_images = s.routing_strong_for_images and any(
+        has_images = s.models.routing_strong_for_images and any(
             a.kind == "image" for a in event.attachments
         )
-        return s.openai_strong_model if long_message or has_images else config.model
+        return s.models.strong if long_message or has_images else config.model
 
     def _estimate(self, model: str, prompt_tokens: int, max_output_tokens: int) -> float:
         """The most this call can cost: the prompt plus a full-length answer."""
         return self.prices.cost(model, Usage(prompt_tokens, 0, max_output_tokens))
 
     def _exempt(self, event: Event) -> bool:
-        return self.settings.budget_admins_exempt and is_admin(self, event)
+        return self.settings.budgets.admins_exempt and is_admin(self, event)
 
     def _mark_confidence(self, text: str, completed: Completed) -> str:
-        threshold = self.settings.low_confidence_logprob
+        threshold = self.settings.models.low_confidence_logprob
         if threshold is None or completed.mean_logprob is None:
             return text
         if completed.mean_logprob < threshold:
@@ -524,14 +527,14 @@ class Engine:
 
     def _builtin_tools(self) -> tuple[dict[str, object], ...]:
         tools: list[dict[str, object]] = []
-        if self.settings.openai_vector_store_ids:
+        if self.settings.openai.vector_store_ids:
             tools.append(
                 {
                     "type": "file_search",
-                    "vector_store_ids": list(self.settings.openai_vector_store_ids),
+                    "vector_store_ids": list(self.settings.openai.vector_store_ids),
                 }
             )
-        if self.settings.openai_code_interpreter:
+        if self.settings.openai.code_interpreter:
             tools.append({"type": "code_interpreter", "container": {"type": "auto"}})
         return tuple(tools)
 
@@ -557,7 +560,7 @@ class Engine:
         turn_id: int | None,
         conversation_id: int | None,
     ) -> None:
-        model = completed.model or self.settings.openai_model
+        model = completed.model or self.settings.models.chat
         if self.prices.price(model) is None and model not in self._unpriced_warned:
             self._unpriced_warned.add(model)
             log.warning("model_unpriced", model=model, fix="add it to MODEL_PRICES")

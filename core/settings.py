@@ -1,42 +1,187 @@
-"""Typed settings from the environment and `.env`; names follow the runtime contract."""
+"""Typed settings from the environment and `.env`, in groups; names follow the runtime contract.
+
+Each group reads its own environment variables (the names in the README and `shared/CONTRACT.md`
+stay exactly as they are); code reads `settings.openai.base_url`, `settings.moderation.enabled`
+and so on. Platform groups (Slack, Discord) live with their adapters and join in `bots`.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Self, TypeVar
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
+
+from core.llm.defaults import DEFAULT_CONTEXT_WINDOWS, DEFAULT_PRICES
 
 OPENAI_DEFAULT_HOST = "api.openai.com"
 
 
-# USD per 1M tokens: (input, cached input, output). Prices change: override with MODEL_PRICES (JSON).
-DEFAULT_PRICES: dict[str, tuple[float, float, float]] = {
-    "gpt-6-luna": (0.10, 0.01, 0.50),
-    "gpt-6.1-sol": (2.00, 0.20, 10.00),
-    "gpt-6-sol": (2.00, 0.20, 10.00),
-    "gpt-6.2-sol": (2.00, 0.20, 10.00),
-    "gpt-4o-mini": (0.15, 0.075, 0.60),
-    "gpt-4o": (2.50, 1.25, 10.00),
-}
+def env(name: str) -> Any:
+    """The environment variable a field reads, when it is not the group's prefix + field name."""
+    return AliasChoices(name.lower(), name)
 
 
-# Context windows in tokens; a model not listed uses CONTEXT_WINDOW. Override with MODEL_CONTEXT_WINDOWS.
-DEFAULT_CONTEXT_WINDOWS: dict[str, int] = {
-    "gpt-6-luna": 400_000,
-    "gpt-6-sol": 400_000,
-    "gpt-6.1-sol": 400_000,
-    "gpt-6.2-sol": 400_000,
-    "gpt-6-astra": 400_000,
-    "gpt-6.2-astra": 400_000,
-    "gpt-6.1-terra": 400_000,
-    "gpt-4o": 128_000,
-    "gpt-4o-mini": 128_000,
-    "gpt-4.1": 1_047_576,
-    "gpt-4.1-mini": 1_047_576,
-}
+def split_list(value: object) -> object:
+    """`a, b,c` -> ["a", "b", "c"] for comma-separated settings."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def check_url(value: str | None) -> str | None:
+    """An absolute http(s) or ws(s) URL, or None for empty."""
+    if value is None or value == "":
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in {"http", "https", "ws", "wss"} or not parsed.netloc:
+        raise ValueError("must be an absolute http(s) or ws(s) URL")
+    return value
+
+
+class SettingsGroup(BaseSettings):
+    """One group of settings, read from the environment and `.env`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        hide_input_in_errors=True,
+        populate_by_name=True,
+    )
+
+    @classmethod
+    def env_names(cls) -> dict[str, str]:
+        """Field name -> the environment variable it reads (upper case)."""
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        names = {}
+        for name, info in cls.model_fields.items():
+            alias = info.validation_alias
+            if isinstance(alias, AliasChoices):
+                names[name] = str(alias.choices[-1]).upper()
+            elif isinstance(alias, str):
+                names[name] = alias.upper()
+            else:
+                names[name] = (prefix + name).upper()
+        return names
+
+
+class OpenAISettings(SettingsGroup):
+    """The OpenAI-compatible API: where it is, how to authenticate, how to retry."""
+
+    model_config = SettingsConfigDict(env_prefix="OPENAI_")
+
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    wire_api: Literal["responses", "chat", "auto"] = "auto"
+    organization: str | None = None
+    project: str | None = None
+    timeout: float = Field(60.0, gt=0)
+    retry_attempts: int = Field(4, ge=1, le=20)
+    retry_max_seconds: float = Field(60.0, gt=0)
+    retry_initial_wait: float = Field(0.5, ge=0)
+    vector_store_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    code_interpreter: bool = False
+
+    _split = field_validator("vector_store_ids", mode="before")(split_list)
+    _url = field_validator("base_url")(check_url)
+
+    @field_validator("wire_api", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def wire(self) -> Literal["responses", "chat"]:
+        """The wire API actually used: `auto` picks Responses for OpenAI's own host only."""
+        if self.wire_api != "auto":
+            return self.wire_api
+        return "responses" if self.is_openai else "chat"
+
+    @property
+    def is_openai(self) -> bool:
+        """True when the base URL is OpenAI's own (or unset, the SDK's default)."""
+        host = urlparse(self.base_url).hostname if self.base_url else None
+        return host in (None, OPENAI_DEFAULT_HOST)
+
+
+class ModelSettings(SettingsGroup):
+    """Which models run, with what instructions and limits, and what they cost."""
+
+    chat: str = Field("gpt-6-luna", validation_alias=env("OPENAI_MODEL"))
+    strong: str = Field("gpt-6.1-sol", validation_alias=env("OPENAI_STRONG_MODEL"))
+    summary: str = Field("gpt-6-luna", validation_alias=env("OPENAI_SUMMARY_MODEL"))
+    transcription: str = Field("gpt-transcribe", validation_alias=env("OPENAI_TRANSCRIPTION_MODEL"))
+    embedding: str = Field("text-embedding-3-small", validation_alias=env("OPENAI_EMBEDDING_MODEL"))
+    moderation: str = Field(
+        "omni-moderation-latest", validation_alias=env("OPENAI_MODERATION_MODEL")
+    )
+    image: str = Field("gpt-image-1", validation_alias=env("OPENAI_IMAGE_MODEL"))
+    system_prompt: str = Field(
+        "You are a helpful assistant in a team chat. Answer concisely and use Markdown sparingly.",
+        validation_alias=env("SYSTEM_PROMPT"),
+    )
+    temperature: float | None = Field(None, ge=0, le=2, validation_alias=env("TEMPERATURE"))
+    max_output_tokens: int = Field(1024, ge=16, validation_alias=env("MAX_OUTPUT_TOKENS"))
+    prices: dict[str, tuple[float, float, float]] = Field(
+        default_factory=lambda: dict(DEFAULT_PRICES),
+        validation_alias=env("MODEL_PRICES"),
+        description='JSON {"model": [input, cached_input, output]} in USD per 1M tokens',
+    )
+    shutdown_warning_days: int = Field(
+        30, ge=0, validation_alias=env("MODEL_SHUTDOWN_WARNING_DAYS")
+    )
+    routing_strong_min_chars: int | None = Field(
+        None, ge=1, validation_alias=env("ROUTING_STRONG_MIN_CHARS")
+    )
+    routing_strong_for_images: bool = Field(
+        False, validation_alias=env("ROUTING_STRONG_FOR_IMAGES")
+    )
+    low_confidence_logprob: float | None = Field(
+        None, lt=0, validation_alias=env("LOW_CONFIDENCE_LOGPROB")
+    )
+
+
+class MemorySettings(SettingsGroup):
+    """How much of a conversation the model sees, and where the conversation lives."""
+
+    context_window: int = Field(128_000, ge=1024, validation_alias=env("CONTEXT_WINDOW"))
+    context_windows: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_CONTEXT_WINDOWS),
+        validation_alias=env("MODEL_CONTEXT_WINDOWS"),
+        description='JSON {"model": tokens}',
+    )
+    budget_tokens: int = Field(16_000, ge=512, validation_alias=env("CONTEXT_BUDGET_TOKENS"))
+    margin_tokens: int = Field(512, ge=0, validation_alias=env("CONTEXT_MARGIN_TOKENS"))
+    summary_enabled: bool = Field(True, validation_alias=env("SUMMARY_ENABLED"))
+    summary_trigger: float = Field(0.75, gt=0, le=1, validation_alias=env("SUMMARY_TRIGGER"))
+    summary_keep: float = Field(0.35, gt=0, lt=1, validation_alias=env("SUMMARY_KEEP"))
+    summary_max_input_tokens: int = Field(
+        8_000, ge=256, validation_alias=env("SUMMARY_MAX_INPUT_TOKENS")
+    )
+    summary_retry_seconds: float = Field(60.0, ge=0, validation_alias=env("SUMMARY_RETRY_SECONDS"))
+    backend: Literal["local", "openai"] = Field(
+        "local", validation_alias=env("CONVERSATION_BACKEND")
+    )
+    max_attachment_mb: int = Field(20, ge=1, le=500, validation_alias=env("MAX_ATTACHMENT_MB"))
+
+    def window_of(self, model: str) -> int:
+        """The context window of `model` (dated snapshots match their family)."""
+        if model in self.context_windows:
+            return self.context_windows[model]
+        family = [n for n in self.context_windows if model.startswith(n + "-")]
+        return self.context_windows[max(family, key=len)] if family else self.context_window
 
 
 class ModerationRule(BaseModel):
@@ -46,168 +191,71 @@ class ModerationRule(BaseModel):
     action: Literal["allow", "flag", "block"] = "block"
 
 
-class Settings(BaseSettings):
-    """Everything the server reads from its environment. Secrets are `SecretStr`."""
+class ModerationSettings(SettingsGroup):
+    """OpenAI's moderation endpoint, on input and output."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        case_sensitive=False,
-        hide_input_in_errors=True,
+    model_config = SettingsConfigDict(env_prefix="MODERATION_")
+
+    enabled: bool = True
+    fail_open: bool = False
+    threshold: float = Field(0.5, gt=0, le=1)
+    action: Literal["allow", "flag", "block"] = "block"
+    policy: dict[str, ModerationRule] = Field(
+        default_factory=dict,
+        description='JSON {"category": {"threshold": 0.8, "action": "allow|flag|block"}}',
+    )
+    keep_text: bool = False
+    output_chars: int = Field(400, ge=50)
+
+
+class BudgetSettings(SettingsGroup):
+    """Spending limits (USD, unset = unlimited) and request rates."""
+
+    model_config = SettingsConfigDict(env_prefix="BUDGET_")
+
+    user_daily_usd: float | None = Field(None, ge=0)
+    user_monthly_usd: float | None = Field(None, ge=0)
+    workspace_daily_usd: float | None = Field(None, ge=0)
+    workspace_monthly_usd: float | None = Field(None, ge=0)
+    admins_exempt: bool = True
+    rate_limit_per_minute: int | None = Field(
+        None, ge=1, validation_alias=env("RATE_LIMIT_PER_MINUTE")
     )
 
-    # OpenAI
-    openai_api_key: SecretStr | None = None
-    openai_base_url: str | None = None
-    openai_wire_api: Literal["responses", "chat", "auto"] = "auto"
-    openai_organization: str | None = None
-    openai_project: str | None = None
-    openai_timeout: float = Field(60.0, gt=0)
-    openai_retry_attempts: int = Field(4, ge=1, le=20)
-    openai_retry_max_seconds: float = Field(60.0, gt=0)
-    openai_retry_initial_wait: float = Field(0.5, ge=0)
 
-    # Models and generation
-    openai_model: str = "gpt-6-luna"
-    openai_strong_model: str = "gpt-6.1-sol"
-    openai_summary_model: str = "gpt-6-luna"
-    openai_transcription_model: str = "gpt-transcribe"
-    openai_embedding_model: str = "text-embedding-3-small"
-    openai_moderation_model: str = "omni-moderation-latest"
-    openai_image_model: str = "gpt-image-1"
-    system_prompt: str = (
-        "You are a helpful assistant in a team chat. Answer concisely and use Markdown sparingly."
-    )
-    temperature: float | None = Field(None, ge=0, le=2)
-    max_output_tokens: int = Field(1024, ge=16)
-    context_window: int = Field(128_000, ge=1024)
-    model_context_windows: dict[str, int] = Field(
-        default_factory=lambda: dict(DEFAULT_CONTEXT_WINDOWS)
-    )
-    context_budget_tokens: int = Field(16_000, ge=512)
-    context_margin_tokens: int = Field(512, ge=0)
-    summary_enabled: bool = True
-    summary_trigger: float = Field(0.75, gt=0, le=1)
-    summary_keep: float = Field(0.35, gt=0, lt=1)
-    summary_max_input_tokens: int = Field(8_000, ge=256)
-    summary_retry_seconds: float = Field(60.0, ge=0)
-    model_prices: dict[str, tuple[float, float, float]] = Field(
-        default_factory=lambda: dict(DEFAULT_PRICES)
-    )
-    model_shutdown_warning_days: int = Field(30, ge=0)
+class RedactionSettings(SettingsGroup):
+    """Redaction of e-mails, phone numbers, cards, IBANs and secrets before text leaves."""
 
-    # Moderation (OpenAI's moderation endpoint, on input and output)
-    moderation_enabled: bool = True
-    moderation_fail_open: bool = False
-    moderation_threshold: float = Field(0.5, gt=0, le=1)
-    moderation_action: Literal["allow", "flag", "block"] = "block"
-    moderation_policy: dict[str, ModerationRule] = Field(default_factory=dict)
-    moderation_keep_text: bool = False
-    moderation_output_chars: int = Field(400, ge=50)
+    model_config = SettingsConfigDict(env_prefix="REDACT_")
 
-    # Budgets and limits (USD; unset = unlimited)
-    budget_user_daily_usd: float | None = Field(None, ge=0)
-    budget_user_monthly_usd: float | None = Field(None, ge=0)
-    budget_workspace_daily_usd: float | None = Field(None, ge=0)
-    budget_workspace_monthly_usd: float | None = Field(None, ge=0)
-    rate_limit_per_minute: int | None = Field(None, ge=1)
-    budget_admins_exempt: bool = True
+    enabled: bool = False
+    store: Literal["original", "redacted"] = "original"
 
-    # Conversation state: our SQLite memory, or OpenAI Conversations (server-side)
-    conversation_backend: Literal["local", "openai"] = "local"
-    openai_vector_store_ids: Annotated[tuple[str, ...], NoDecode] = ()
-    openai_code_interpreter: bool = False
 
-    # Routing and confidence (optional)
-    routing_strong_min_chars: int | None = Field(None, ge=1)
-    routing_strong_for_images: bool = False
-    low_confidence_logprob: float | None = Field(None, lt=0)
+class ToolSettings(SettingsGroup):
+    """Plugin tools offered to the model and to people."""
 
-    max_attachment_mb: int = Field(20, ge=1, le=500)
+    enabled: bool = Field(True, validation_alias=env("TOOLS_ENABLED"))
+    timeout_seconds: float = Field(30.0, gt=0, validation_alias=env("TOOL_TIMEOUT_SECONDS"))
+    max_steps: int = Field(5, ge=1, le=50, validation_alias=env("TOOL_MAX_STEPS"))
 
-    # Redaction of e-mails, phone numbers, cards, IBANs and secrets before text leaves for OpenAI
-    redact_enabled: bool = False
-    redact_store: Literal["original", "redacted"] = "original"
 
-    # Tools (plugins)
-    tools_enabled: bool = True
-    tool_timeout_seconds: float = Field(30.0, gt=0)
-    tool_max_steps: int = Field(5, ge=1, le=50)
+class StoreSettings(SettingsGroup):
+    """The database, and how long its bookkeeping lasts."""
 
-    # Storage and server
-    database_url: str = "sqlite:///data/bot.db"
-    database_busy_timeout_ms: int = Field(5000, ge=0)
-    database_pool_size: int = Field(10, ge=1, le=1000)
-    recovery_stale_seconds: float = Field(30.0, gt=0)
-    port: int = Field(3000, ge=0, le=65535)
-    web_concurrency: int = Field(1, ge=1, le=64)
-    delivery_ttl_hours: float = Field(48.0, gt=0)
+    model_config = SettingsConfigDict(env_prefix="DATABASE_")
 
-    # Slack
-    slack_bot_token: SecretStr | None = None
-    slack_signing_secret: SecretStr | None = None
-    slack_app_token: SecretStr | None = None
-    slack_api_url: str = "https://slack.com/api/"
-    slack_follow_threads: bool = True
-    slack_ignore_bots: bool = True
-    slack_native_streaming: bool = True
-    slack_commands: dict[str, str] = Field(
-        default_factory=lambda: {
-            "/ask": "ask",
-            "/reset": "reset",
-            "/model": "model",
-            "/usage": "usage",
-            "/tool": "tool",
-            "/memory": "memory",
-            "/config": "config",
-        }
+    url: str = "sqlite:///data/bot.db"
+    busy_timeout_ms: int = Field(5000, ge=0)
+    pool_size: int = Field(10, ge=1, le=1000)
+    delivery_ttl_hours: float = Field(48.0, gt=0, validation_alias=env("DELIVERY_TTL_HOURS"))
+    recovery_stale_seconds: float = Field(
+        30.0, gt=0, validation_alias=env("RECOVERY_STALE_SECONDS")
     )
 
-    # Discord
-    discord_token: SecretStr | None = None
-    discord_api_url: str | None = None
-    discord_gateway_url: str | None = None
-    discord_message_content: bool = True
-    discord_ignore_bots: bool = True
-    discord_reply_inline: bool = False
-    discord_thread_archive_minutes: Literal[60, 1440, 4320, 10080] = 1440
-    discord_shard_ids: Annotated[tuple[int, ...], NoDecode] = ()
-    discord_shard_count: int | None = Field(None, ge=1)
-
-    # Logging
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["json", "console"] | None = None
-
-    # Administration
-    admin_user_ids: Annotated[frozenset[str], NoDecode] = Field(
-        default=frozenset(), validation_alias=AliasChoices("admin_user_ids", "ADMIN_USER_IDS")
-    )
-
-    @field_validator("discord_shard_ids")
+    @field_validator("url")
     @classmethod
-    def _check_shard_ids(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if any(shard < 0 for shard in value) or len(set(value)) != len(value):
-            raise ValueError("use distinct shard numbers from 0, e.g. 0,1")
-        return tuple(sorted(value))
-
-    @field_validator(
-        "admin_user_ids", "openai_vector_store_ids", "discord_shard_ids", mode="before"
-    )
-    @classmethod
-    def _split_ids(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("log_level", "log_format", "openai_wire_api", mode="before")
-    @classmethod
-    def _lower(cls, value: object) -> object:
-        return value.lower() if isinstance(value, str) else value
-
-    @field_validator("database_url")
-    @classmethod
-    def _check_database_url(cls, value: str) -> str:
+    def _check_url(cls, value: str) -> str:
         if value.startswith("sqlite:///"):
             return value
         parsed = urlparse(value)
@@ -222,69 +270,151 @@ class Settings(BaseSettings):
             "postgresql://user:password@host:5432/database"
         )
 
-    @field_validator("openai_base_url", "slack_api_url", "discord_api_url", "discord_gateway_url")
+
+class ServerSettings(SettingsGroup):
+    """The HTTP server's port and processes."""
+
+    port: int = Field(3000, ge=0, le=65535, validation_alias=env("PORT"))
+    web_concurrency: int = Field(1, ge=1, le=64, validation_alias=env("WEB_CONCURRENCY"))
+
+
+class LogSettings(SettingsGroup):
+    """Log level and format."""
+
+    model_config = SettingsConfigDict(env_prefix="LOG_")
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] | None = None
+
+    @field_validator("level", "format", mode="before")
     @classmethod
-    def _check_url(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        parsed = urlparse(value)
-        if parsed.scheme not in {"http", "https", "ws", "wss"} or not parsed.netloc:
-            raise ValueError("must be an absolute http(s) or ws(s) URL")
-        return value
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
-    @property
-    def database_path(self) -> Path:
-        """The SQLite file path from a `sqlite:///` `DATABASE_URL`."""
-        if not self.database_url.startswith("sqlite:///"):
-            raise ValueError("DATABASE_URL is not a SQLite file")
-        return Path(self.database_url.removeprefix("sqlite:///"))
 
-    @property
-    def wire_api(self) -> Literal["responses", "chat"]:
-        """The wire API actually used: `auto` picks Responses for OpenAI's own host only."""
-        if self.openai_wire_api != "auto":
-            return self.openai_wire_api
-        host = urlparse(self.openai_base_url).hostname if self.openai_base_url else None
-        return "responses" if host in (None, OPENAI_DEFAULT_HOST) else "chat"
+class AccessSettings(SettingsGroup):
+    """Who is an admin beyond what the platform reports."""
 
-    def window_of(self, model: str) -> int:
-        """The context window of `model` (dated snapshots match their family)."""
-        if model in self.model_context_windows:
-            return self.model_context_windows[model]
-        family = [n for n in self.model_context_windows if model.startswith(n + "-")]
-        return self.model_context_windows[max(family, key=len)] if family else self.context_window
+    admin_user_ids: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(), validation_alias=env("ADMIN_USER_IDS")
+    )
+
+    _split = field_validator("admin_user_ids", mode="before")(split_list)
+
+
+class Settings(BaseModel):
+    """Everything the core reads from its environment, by group. Secrets are `SecretStr`.
+
+    Build it with `load_settings()`; `bots` extends it with the platforms' groups.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    openai: OpenAISettings
+    models: ModelSettings
+    memory: MemorySettings
+    moderation: ModerationSettings
+    budgets: BudgetSettings
+    redaction: RedactionSettings
+    tools: ToolSettings
+    store: StoreSettings
+    server: ServerSettings
+    log: LogSettings
+    access: AccessSettings
+
+    @classmethod
+    def groups(cls) -> dict[str, type[SettingsGroup]]:
+        """Group name -> its class."""
+        return {name: info.annotation for name, info in cls.model_fields.items()}  # type: ignore[misc]
+
+    @classmethod
+    def env_index(cls) -> dict[str, tuple[str, str]]:
+        """Environment variable (lower case) -> (group, field)."""
+        return {
+            env_name.lower(): (group, field)
+            for group, group_cls in cls.groups().items()
+            for field, env_name in group_cls.env_names().items()
+        }
+
+    def replace(self, **changes: object) -> Self:
+        """A copy with some settings changed, named as environment variables (`openai_base_url=…`)."""
+        index = self.env_index()
+        groups: dict[str, dict[str, object]] = {}
+        for name, value in changes.items():
+            group, field = index[name.lower()]
+            groups.setdefault(group, {})[field] = value
+        updated = {g: getattr(self, g).model_copy(update=v) for g, v in groups.items()}
+        return self.model_copy(update=updated)
 
     def secrets(self) -> list[str]:
         """Every configured secret value, for log redaction."""
-        values = [
-            self.openai_api_key,
-            self.slack_bot_token,
-            self.slack_signing_secret,
-            self.slack_app_token,
-            self.discord_token,
-        ]
-        found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
-        password = urlparse(self.database_url).password
+        found = []
+        for group in self.groups():
+            for value in dict(getattr(self, group)).values():
+                if isinstance(value, SecretStr) and value.get_secret_value():
+                    found.append(value.get_secret_value())
+        password = urlparse(self.store.url).password
         return [*found, password] if password else found
+
+
+S = TypeVar("S", bound=Settings)
 
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message is one line, names it and says how to fix it."""
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read settings, turning validation errors into one readable line without values."""
-    try:
-        return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        raise SettingsError(describe_validation_error(exc)) from None
+def load_settings(cls: type[S] = Settings, /, **overrides: object) -> S:  # type: ignore[assignment]
+    """Read every group, with `overrides` named as environment variables (`openai_model=…`).
+
+    `_env_file` (default `.env`) names the dotenv file, or None for none. Validation errors become
+    one readable line without values.
+    """
+    env_file = overrides.pop("_env_file", ".env")
+    index = cls.env_index()
+    per_group: dict[str, dict[str, object]] = {group: {} for group in cls.groups()}
+    for name, value in overrides.items():
+        if name.lower() not in index:
+            raise TypeError(f"unknown setting {name!r}")
+        group, field = index[name.lower()]
+        per_group[group][field] = value
+    built: dict[str, SettingsGroup] = {}
+    problems: list[str] = []
+    for group, group_cls in cls.groups().items():
+        try:
+            built[group] = group_cls(_env_file=env_file, **per_group[group])  # type: ignore[call-arg]
+        except ValidationError as exc:
+            problems += describe_validation_error(exc, group_cls)
+        except SourceError as exc:
+            problems.append(_describe_source_error(exc, group_cls))
+    if problems:
+        raise SettingsError("invalid setting " + "; ".join(dict.fromkeys(problems)))
+    return cls.model_validate(built)
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line naming each bad setting and the fix, never the value."""
+def describe_validation_error(exc: ValidationError, group: type[SettingsGroup]) -> list[str]:
+    """One phrase per bad setting naming it, where in it, and the fix; never the value."""
+    names = group.env_names()
+    by_alias = {env_name.lower(): env_name for env_name in names.values()}
     parts = []
     for error in exc.errors(include_input=False, include_url=False):
-        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        loc = [str(part) for part in error["loc"]]
+        head = loc[0] if loc else ""
+        name = names.get(head) or by_alias.get(head.lower()) or head.upper() or "settings"
+        where = ", ".join(p for p in loc[1:] if not p.isdigit())
         message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"{name}: {message}")
-    return "invalid setting " + "; ".join(parts)
+        field = next((f for f, e in names.items() if e == name), None)
+        shape = group.model_fields[field].description if field else None
+        detail = f"{name}: {where}: {message}" if where else f"{name}: {message}"
+        parts.append(f"{detail} (expected {shape})" if shape else detail)
+    return list(dict.fromkeys(parts))
+
+
+def _describe_source_error(exc: SourceError, group: type[SettingsGroup]) -> str:
+    """A value that could not be parsed at all (malformed JSON): name it and the expected shape."""
+    text = str(exc)
+    for field, env_name in group.env_names().items():
+        if f'"{field}"' in text or f'"{env_name.lower()}"' in text or env_name in text:
+            shape = group.model_fields[field].description or "valid JSON"
+            return f"{env_name}: not valid JSON; expected {shape}"
+    return "a setting could not be parsed: check the JSON values in the environment and .env"

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from bots.services import Services, build_services
+from bots.settings import AppSettings as Settings
+from bots.settings import load_app_settings
 from core.events import ConversationKey, Event, OutboundFile, Platform, User
-from core.settings import Settings
 from tests.postgres import PostgresServer
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def make_settings(tmp_path: Path, sim: Simulator, database_url: str) -> Callable
             "_env_file": None,
         }
         values.update(overrides)
-        return Settings(**values)  # type: ignore[arg-type]
+        return load_app_settings(**values)
 
     return build
 

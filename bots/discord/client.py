@@ -15,10 +15,10 @@ from bots.discord.commands import register_commands
 from bots.discord.errors import explain
 from bots.discord.reply import channel_reply
 from bots.errors import StartupError
+from bots.settings import AppSettings
 from core.conversation.serial import KeyedSerializer
 from core.engine import STORE_FAILURE_MESSAGE, Engine
 from core.events import Attachment, ConversationKey, Platform, Reply
-from core.settings import Settings
 from core.store import StoreError
 
 log = structlog.get_logger(__name__)
@@ -45,12 +45,12 @@ INVITE_PERMISSIONS = discord.Permissions(
 )
 
 
-def point_at(settings: Settings) -> None:
+def point_at(settings: AppSettings) -> None:
     """Use the configured REST base and gateway (proxies, tests); discord.py keeps them globally."""
-    if settings.discord_api_url:
-        discord.http.Route.BASE = settings.discord_api_url.rstrip("/")
-    if settings.discord_gateway_url:
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+    if settings.discord.api_url:
+        discord.http.Route.BASE = settings.discord.api_url.rstrip("/")
+    if settings.discord.gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord.gateway_url)
 
 
 def invite_url(application_id: int) -> str:
@@ -67,14 +67,14 @@ class DiscordAdapter(discord.AutoShardedClient):
     ids are given; one shard when no count is). DMs arrive on shard 0 only.
     """
 
-    def __init__(self, settings: Settings, engine: Engine, **options: object) -> None:
+    def __init__(self, settings: AppSettings, engine: Engine, **options: object) -> None:
         point_at(settings)
         intents = discord.Intents.default()
-        intents.message_content = settings.discord_message_content
+        intents.message_content = settings.discord.message_content
         super().__init__(
             intents=intents,
-            shard_ids=list(settings.discord_shard_ids) or None,
-            shard_count=settings.discord_shard_count or 1,
+            shard_ids=list(settings.discord.shard_ids) or None,
+            shard_count=settings.discord.shard_count or 1,
             **options,  # type: ignore[arg-type]
         )
         self.settings = settings
@@ -124,7 +124,7 @@ class DiscordAdapter(discord.AutoShardedClient):
     async def on_message(self, message: discord.Message) -> None:
         if self.user is None or message.author.id == self.user.id:
             return
-        if message.author.bot and self.settings.discord_ignore_bots:
+        if message.author.bot and self.settings.discord.ignore_bots:
             return
         # discord.py runs each event as its own task; keep one channel's messages in order
         # until the engine has them (it keeps the order from there).
@@ -151,12 +151,12 @@ class DiscordAdapter(discord.AutoShardedClient):
             ):
                 return
         elif mentioned:
-            if self.settings.discord_reply_inline:
+            if self.settings.discord.reply_inline:
                 key = convert.key_for(message.guild.id, channel.id)
             else:
                 channel = await message.create_thread(
                     name=convert.thread_name(text),
-                    auto_archive_duration=self.settings.discord_thread_archive_minutes,  # type: ignore[arg-type]
+                    auto_archive_duration=self.settings.discord.thread_archive_minutes,  # type: ignore[arg-type]
                 )
                 key = convert.key_for(message.guild.id, message.channel.id, channel.id)
         else:
@@ -177,7 +177,7 @@ class DiscordAdapter(discord.AutoShardedClient):
 
     async def sync_commands(self, guild_id: int | None = None) -> list[str]:
         """Publish the app commands (globally, or to one guild at once); returns their names."""
-        token = self.settings.discord_token
+        token = self.settings.discord.token
         assert token is not None
         async with self:
             try:
@@ -194,7 +194,7 @@ class DiscordAdapter(discord.AutoShardedClient):
 
     async def run_until_closed(self) -> None:
         """Log in and stay connected; a refused privileged intent becomes a clear message."""
-        token = self.settings.discord_token
+        token = self.settings.discord.token
         assert token is not None
         try:
             async with self:

@@ -20,6 +20,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bots.settings import AppSettings
 from bots.slack import convert, intake
 from bots.slack.convert import Target
 from bots.slack.mrkdwn import to_mrkdwn
@@ -27,7 +28,6 @@ from bots.slack.reply import SlackSink, explain, make_reply
 from core.commands import split_command
 from core.engine import Engine
 from core.events import Attachment, ConversationKey, Event, Platform, Reply, User
-from core.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -42,17 +42,17 @@ USER_CACHE_SECONDS = 600
 class SlackAdapter:
     """Receives Slack events and commands, hands them to the engine, renders the replies."""
 
-    def __init__(self, settings: Settings, engine: Engine) -> None:
-        if settings.slack_bot_token is None:
+    def __init__(self, settings: AppSettings, engine: Engine) -> None:
+        if settings.slack.bot_token is None:
             raise ValueError("SLACK_BOT_TOKEN is required for the Slack adapter")
         self._settings = settings
         self._engine = engine
-        self._token = settings.slack_bot_token.get_secret_value()
+        self._token = settings.slack.bot_token.get_secret_value()
         # One pooled HTTP session for every Web API call and file download (keep-alive).
         self.http = aiohttp.ClientSession()
         self.client = AsyncWebClient(
             token=self._token,
-            base_url=settings.slack_api_url,
+            base_url=settings.slack.api_url,
             session=self.http,
             retry_handlers=[
                 AsyncRateLimitErrorRetryHandler(max_retry_count=3),
@@ -60,7 +60,7 @@ class SlackAdapter:
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
             ],
         )
-        secret = settings.slack_signing_secret
+        secret = settings.slack.signing_secret
         self._verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
         self.app = AsyncApp(
             client=self.client,
@@ -85,7 +85,7 @@ class SlackAdapter:
         app.event("message")(self._on_message)
         app.event("assistant_thread_started")(self._on_assistant_thread_started)
         app.event("assistant_thread_context_changed")(self._ignore)
-        for command in self._settings.slack_commands:
+        for command in self._settings.slack.commands:
             app.command(command)(self._on_command)
         app.error(self._on_error)
 
@@ -117,11 +117,11 @@ class SlackAdapter:
         """Run Slack Socket Mode until cancelled (needs SLACK_APP_TOKEN)."""
         from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
-        assert self._settings.slack_app_token is not None
+        assert self._settings.slack.app_token is not None
         handler = AsyncSocketModeHandler(
             self.app,
-            self._settings.slack_app_token.get_secret_value(),
-            web_client=AsyncWebClient(base_url=self._settings.slack_api_url),
+            self._settings.slack.app_token.get_secret_value(),
+            web_client=AsyncWebClient(base_url=self._settings.slack.api_url),
         )
         await handler.connect_async()
         log.info("slack_socket_mode_connected")
@@ -147,7 +147,7 @@ class SlackAdapter:
             return  # edits and deletions of answered messages do not re-run them (see README)
         if subtype not in (None, "file_share", "thread_broadcast"):
             return
-        if event.get("bot_id") and self._settings.slack_ignore_bots:
+        if event.get("bot_id") and self._settings.slack.ignore_bots:
             return
         bot = await self.bot_user_id()
         if convert.is_dm(event):
@@ -156,7 +156,7 @@ class SlackAdapter:
         if convert.mentions(event.get("text") or "", bot):
             return  # the app_mention event answers it
         thread = event.get("thread_ts")
-        if thread and self._settings.slack_follow_threads:
+        if thread and self._settings.slack.follow_threads:
             key = ConversationKey(Platform.SLACK, body.get("team_id", ""), event["channel"], thread)
             if await self._engine.store.conversations.get(key) is not None:
                 await self._handle(body, event, addressed=False)
@@ -188,7 +188,7 @@ class SlackAdapter:
         return make_reply(
             self.client,
             target,
-            native=self._settings.slack_native_streaming,
+            native=self._settings.slack.native_streaming,
             unsupported=self._no_stream,
         )
 
@@ -200,14 +200,14 @@ class SlackAdapter:
         if not user_id or user_id == bot:
             return
         user = await self._user(user_id)
-        if user.is_bot and self._settings.slack_ignore_bots:
+        if user.is_bot and self._settings.slack.ignore_bots:
             return
         ours = convert.to_event(body, event, user, bot_user_id=bot, addressed=addressed)
         target = convert.target_of(body, event)
         reply = make_reply(
             self.client,
             target,
-            native=self._settings.slack_native_streaming,
+            native=self._settings.slack.native_streaming,
             unsupported=self._no_stream,
         )
         command = split_command(ours.text)
@@ -230,7 +230,7 @@ class SlackAdapter:
 
     async def _on_command(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
         await ack()
-        name = convert.command_name(command["command"], self._settings.slack_commands) or ""
+        name = convert.command_name(command["command"], self._settings.slack.commands) or ""
         user = await self._user(command["user_id"])
         text = command.get("text", "").strip()
         key = ConversationKey(
@@ -278,7 +278,7 @@ class SlackAdapter:
         reply = make_reply(
             self.client,
             target,
-            native=self._settings.slack_native_streaming,
+            native=self._settings.slack.native_streaming,
             unsupported=self._no_stream,
         )
         await self._engine.submit(event, reply)

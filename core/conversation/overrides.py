@@ -50,25 +50,25 @@ async def resolve_config(settings: Settings, store: Store, key: ConversationKey)
     """
     layers = await store.scoped.layers(key)
     values: dict[str, Any] = {
-        "model": settings.openai_model,
-        "temperature": settings.temperature,
-        "max_output_tokens": settings.max_output_tokens,
-        "summary": settings.summary_enabled,
-        "backend": settings.conversation_backend,
+        "model": settings.models.chat,
+        "temperature": settings.models.temperature,
+        "max_output_tokens": settings.models.max_output_tokens,
+        "summary": settings.memory.summary_enabled,
+        "backend": settings.memory.backend,
     }
     for layer in layers:
         values.update({k: v for k, v in layer.items() if k in OVERRIDABLE and k != "system_prompt"})
-    values["system_prompt"] = _layered_prompt(settings.system_prompt, layers)
+    values["system_prompt"] = _layered_prompt(settings.models.system_prompt, layers)
     switches: dict[str, bool] = {}
     for layer in layers:  # narrower scopes override broader ones
         switches.update(
             {k.removeprefix("tool."): bool(v) for k, v in layer.items() if k.startswith("tool.")}
         )
     values["tool_switches"] = switches
-    window = settings.window_of(values["model"])
+    window = settings.memory.window_of(values["model"])
     values["budget"] = min(
-        window - int(values["max_output_tokens"]) - settings.context_margin_tokens,
-        settings.context_budget_tokens,
+        window - int(values["max_output_tokens"]) - settings.memory.margin_tokens,
+        settings.memory.budget_tokens,
     )
     return TurnConfig.model_validate(values)
 

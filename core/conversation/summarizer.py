@@ -76,7 +76,7 @@ class Summarizer:
         """True when the unsummarized history has grown past the trigger and no backoff applies."""
         if summary.retry_after > time.time():
             return False
-        return overflowed or unsummarized_tokens > self._settings.summary_trigger * budget
+        return overflowed or unsummarized_tokens > self._settings.memory.summary_trigger * budget
 
     def schedule(
         self, conversation: Conversation, budget: int, up_to_turn: int
@@ -103,7 +103,7 @@ class Summarizer:
                 raise
             except Exception as exc:
                 failures = (await self._store.summaries.get(conversation)).failures
-                delay = self._settings.summary_retry_seconds * 2 ** min(failures, 6)
+                delay = self._settings.memory.summary_retry_seconds * 2 ** min(failures, 6)
                 log.warning(
                     "summary_failed",
                     error=f"{type(exc).__name__}: {exc}",
@@ -117,7 +117,7 @@ class Summarizer:
 
     async def _fold(self, conversation: Conversation, budget: int, up_to_turn: int) -> bool:
         previous = await self._store.summaries.get(conversation)
-        keep = int(self._settings.summary_keep * budget)
+        keep = int(self._settings.memory.summary_keep * budget)
         total = await self._store.summaries.unsummarized_tokens(
             conversation, previous.covers_until, up_to_turn
         )
@@ -127,17 +127,17 @@ class Summarizer:
             conversation,
             previous.covers_until,
             up_to_turn,
-            min(total - keep, self._settings.summary_max_input_tokens),
+            min(total - keep, self._settings.memory.summary_max_input_tokens),
         )
         if not picked:
             return True
         batch = [message for _, message in picked]
         transcript = _transcript(previous, batch)
-        if self._settings.redact_enabled:
+        if self._settings.redaction.enabled:
             # The turns stored these values' placeholders already; the summary keeps placeholders.
             transcript = redact(transcript, await self._store.redactions.get(conversation))
         request = ModelRequest(
-            model=self._settings.openai_summary_model,
+            model=self._settings.models.summary,
             instructions=INSTRUCTIONS,
             messages=(Message(role="user", text=transcript),),
             response_format=JsonSchemaFormat("conversation_summary", SUMMARY_SCHEMA),

@@ -65,17 +65,17 @@ class Budgets:
     def enabled(self) -> bool:
         s = self._settings
         limits = (
-            s.budget_user_daily_usd,
-            s.budget_user_monthly_usd,
-            s.budget_workspace_daily_usd,
-            s.budget_workspace_monthly_usd,
-            s.rate_limit_per_minute,
+            s.budgets.user_daily_usd,
+            s.budgets.user_monthly_usd,
+            s.budgets.workspace_daily_usd,
+            s.budgets.workspace_monthly_usd,
+            s.budgets.rate_limit_per_minute,
         )
         return any(limit is not None for limit in limits)
 
     async def check_rate(self, event: Event, turn_id: int) -> Refusal | None:
         """Refuse when the user started more turns in the last minute than allowed."""
-        limit = self._settings.rate_limit_per_minute
+        limit = self._settings.budgets.rate_limit_per_minute
         if limit is None:
             return None
         now = self._clock()
@@ -99,10 +99,10 @@ class Budgets:
         day, month = day_start(now), month_start(now)
         user = event.user.id
         limits = (
-            (s.budget_user_daily_usd, day, user, "daily", day + 86_400),
-            (s.budget_user_monthly_usd, month, user, "monthly", next_month(now)),
-            (s.budget_workspace_daily_usd, day, None, "daily", day + 86_400),
-            (s.budget_workspace_monthly_usd, month, None, "monthly", next_month(now)),
+            (s.budgets.user_daily_usd, day, user, "daily", day + 86_400),
+            (s.budgets.user_monthly_usd, month, user, "monthly", next_month(now)),
+            (s.budgets.workspace_daily_usd, day, None, "daily", day + 86_400),
+            (s.budgets.workspace_monthly_usd, month, None, "monthly", next_month(now)),
         )
         checks = [
             (Limit(usd, since, who), period, resets_at)

@@ -11,8 +11,8 @@ from pathlib import Path
 import aiohttp
 
 from bots.services import build_services
+from bots.settings import AppSettings as Settings
 from bots.web import build_web_app
-from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from bots.services import build_services
-from core.settings import Settings
+from bots.settings import AppSettings as Settings
 from simulator import Fail, Simulator, Text
 from tests.conftest import RecordingReply, make_event
 
@@ -57,7 +57,7 @@ async def test_responses_wire_is_stateless_and_sends_instructions(
         body = sim.requests_to("responses")[0].body
         assert body is not None
         assert body["store"] is False
-        assert body["instructions"] == services.settings.system_prompt
+        assert body["instructions"] == services.settings.models.system_prompt
         assert body["input"][-1] == {"role": "user", "content": "hello"}
     finally:
         await services.close()

@@ -9,12 +9,12 @@ from collections.abc import Callable
 import pytest
 
 from bots.services import Services, build_services
+from bots.settings import AppSettings as Settings
 from core.engine import LOW_CONFIDENCE
 from core.events import Event, User
 from core.governance.budgets import Budgets, day_start
 from core.governance.moderation import OUTPUT_BLOCKED
 from core.logging import configure_logging
-from core.settings import Settings
 from core.store import UsageRow
 from simulator import Fail, Simulator, Text
 from tests.conftest import RecordingReply, make_event

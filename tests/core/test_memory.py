@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from bots.services import Services, build_services
+from bots.settings import AppSettings as Settings
 from core.conversation.memory import TRUNCATION_MARKER
 from core.events import User
-from core.settings import Settings
 from simulator import Fail, Simulator, Text
 from tests.conftest import RecordingReply, make_event
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 import pytest
 
 from bots.services import build_services
+from bots.settings import AppSettings as Settings
 from core.governance.redaction import Placeholders
 from core.governance.turn_redaction import RestoringReply, TurnRedactor
-from core.settings import Settings
 from simulator import Simulator, Text, ToolCalls
 from tests.conftest import RecordingReply, make_event
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from bots.services import Services, build_services
+from bots.settings import AppSettings as Settings
 from core.conversation.remote import RECREATED_NOTICE
 from core.knowledge.vector_ingest import ingest_to_openai
-from core.settings import Settings
 from simulator import Simulator
 from tests.conftest import RecordingReply, make_event
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import structlog
 
+from bots.settings import load_app_settings
 from core.logging import configure_logging
-from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,11 +86,11 @@ def test_help_lists_the_contract_commands(tmp_path: Path) -> None:
 
 
 def test_wire_api_auto_picks_responses_only_for_openai() -> None:
-    assert Settings(_env_file=None).wire_api == "responses"  # type: ignore[call-arg]
-    openai_url = Settings(_env_file=None, openai_base_url="https://api.openai.com/v1")  # type: ignore[call-arg]
-    assert openai_url.wire_api == "responses"
-    local = Settings(_env_file=None, openai_base_url="http://127.0.0.1:11434/v1")  # type: ignore[call-arg]
-    assert local.wire_api == "chat"
+    assert load_app_settings(_env_file=None).openai.wire == "responses"
+    openai_url = load_app_settings(_env_file=None, openai_base_url="https://api.openai.com/v1")
+    assert openai_url.openai.wire == "responses"
+    local = load_app_settings(_env_file=None, openai_base_url="http://127.0.0.1:11434/v1")
+    assert local.openai.wire == "chat"
 
 
 def test_logs_redact_configured_secrets_and_token_shapes() -> None:

@@ -10,9 +10,9 @@ from collections.abc import Callable
 import pytest
 
 from bots.services import Services, build_services
+from bots.settings import AppSettings as Settings
 from core.events import Event, User
 from core.plugin import ToolContext, tool
-from core.settings import Settings
 from simulator import Simulator, Text, ToolCalls
 from tests.conftest import RecordingReply, make_event
 

@@ -16,8 +16,8 @@ import pytest
 from bots.discord.client import INTENT_HELP, DiscordAdapter
 from bots.errors import StartupError
 from bots.services import Services, build_services
+from bots.settings import AppSettings as Settings
 from core.logging import configure_logging
-from core.settings import Settings
 from simulator import Simulator, Text
 from tests.fakes.discord import FakeDiscord
 

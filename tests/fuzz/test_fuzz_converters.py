@@ -21,13 +21,13 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from bots.discord import convert as discord_convert
+from bots.settings import load_app_settings
 from bots.slack import convert as slack_convert
 from bots.slack.intake import problem
 from core.commands import split_command
 from core.events import Attachment, ConversationKey, Event, Platform, User
 from core.plugin import tool
 from core.render.text import MIN_LIMIT, split_message
-from core.settings import Settings
 from core.tools import ToolRegistry, discover
 from core.tools.registry import Tool
 from core.tools.slash import UsageError, parse_slash, slash_arguments, suggest
@@ -70,7 +70,7 @@ def explain(exc: Exception) -> AssertionError:
 
 
 BOT = "UBOT"
-SLACK_COMMANDS = Settings(_env_file=None).slack_commands  # type: ignore[call-arg]
+SLACK_COMMANDS = load_app_settings(_env_file=None).slack.commands
 
 # -- strategies -------------------------------------------------------------------------------
 

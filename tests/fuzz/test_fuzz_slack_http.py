@@ -31,9 +31,9 @@ from hypothesis import strategies as st
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bots.services import Services, build_services
+from bots.settings import load_app_settings
 from bots.slack.app import SlackAdapter
 from bots.web import build_web_app
-from core.settings import Settings
 from simulator import Simulator
 from tests.fakes.slack import FakeSlack, sign
 from tests.fuzz import fuzz_settings
@@ -114,7 +114,7 @@ class Server:
         await self.sim.__aenter__()
         self.slack = FakeSlack()
         await self.slack.__aenter__()
-        settings = Settings(
+        settings = load_app_settings(
             openai_api_key="sk-test-key-0123456789",
             openai_base_url=self.sim.base_url,
             openai_wire_api="chat",
@@ -124,9 +124,9 @@ class Server:
             slack_signing_secret=SECRET,
             slack_api_url=self.slack.api_url,
             moderation_enabled=False,
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
         )
-        self.commands = dict(settings.slack_commands)
+        self.commands = dict(settings.slack.commands)
         self.services = await build_services(settings)
         self.adapter = SlackAdapter(settings, self.services.engine)
         app = build_web_app(self.services, [self.adapter.install])

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import asyncpg
 
+from bots.settings import AppSettings as Settings
 from core.logging import configure_logging
-from core.settings import Settings
 from simulator import Fail, Simulator, Text
 from tests.slack.rig import Rig, mention, open_rig
 

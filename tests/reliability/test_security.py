@@ -6,10 +6,10 @@ import io
 from collections.abc import Callable
 from pathlib import Path
 
+from bots.settings import AppSettings as Settings
 from core.events import Event, User
 from core.logging import configure_logging
 from core.plugin import ToolContext, tool
-from core.settings import Settings
 from core.store import connect
 from simulator import Fail, Simulator, Text, ToolCalls
 from tests.conftest import RecordingReply, make_event
@@ -19,10 +19,10 @@ from tests.slack.rig import SECRET, mention, open_rig
 
 async def _everything_stored(settings: Settings) -> bytes:
     """The database's bytes: the SQLite files, or every row of every PostgreSQL table."""
-    if settings.database_url.startswith("sqlite:"):
-        path = Path(settings.database_path)
+    if settings.store.url.startswith("sqlite:"):
+        path = Path(settings.store.url.removeprefix("sqlite:///"))
         return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
-    async with connect(settings.database_url) as db:
+    async with connect(settings.store.url) as db:
         tables = await db.fetchall(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
         )

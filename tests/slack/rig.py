@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 
 from bots.services import Services, build_services
+from bots.settings import AppSettings as Settings
 from bots.slack.app import SlackAdapter
 from bots.web import build_web_app
-from core.settings import Settings
 from simulator import Simulator
 from tests.fakes.slack import FakeSlack, sign
 

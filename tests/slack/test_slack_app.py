@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from bots.services import build_services
+from bots.settings import AppSettings as Settings
 from bots.slack.app import SlackAdapter
-from core.settings import Settings
 from simulator import Simulator, Text
 from tests.fakes.slack import FakeSlack, sign
 from tests.slack.rig import SECRET, Rig, event_callback, mention, message, open_rig
