@@ -19,7 +19,6 @@ import structlog
 
 from bots.errors import StartupError, UsageError
 from bots.settings import AppSettings, load_app_settings
-from core.events import Platform
 from core.logging import configure_logging
 from core.settings import SettingsError
 from core.store import StoreError
@@ -202,8 +201,8 @@ async def _serve(
         if settings.slack.bot_token:
             from bots.slack.app import SlackAdapter
 
-            slack = SlackAdapter(settings, services.engine)
-            await services.engine.recovery.attach(Platform.SLACK, slack.reply_to)
+            slack = SlackAdapter(settings.slack, services.engine)
+            await services.engine.attach(slack)
         jobs = [services.engine.recovery.run(stop)]
         discord_bot = None
         if connections and settings.discord.token:
@@ -284,8 +283,7 @@ async def _ingest(settings: AppSettings, paths: list[Path], to_openai: bool, nam
     from core.knowledge.vector_ingest import ingest_to_openai
 
     async def local(services: Services) -> None:
-        knowledge = services.engine.plugin_extras["knowledge"]
-        report = await knowledge.ingest(paths)  # type: ignore[attr-defined]
+        report = await services.knowledge.ingest(paths)
         print(
             f"added {len(report.added)} files ({report.chunks} chunks), unchanged {len(report.unchanged)}"
         )

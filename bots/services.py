@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import aiohttp
 import openai
 
 from bots.settings import AppSettings
+from core.commands import CommandContext, Commands
+from core.conversation.backends import ConversationBackends
 from core.conversation.media import Media
+from core.conversation.memory import Memory
 from core.conversation.remote import RemoteThreads
 from core.engine import Engine
 from core.governance.moderation import Moderator, Rule
+from core.governance.usage import UsageAccounting
 from core.knowledge import ImageGenerator, KnowledgeBase
 from core.llm import ModelClient, ResponsesClient
 from core.llm.connect import build_model_client, build_openai
+from core.llm.pricing import PriceTable
 from core.llm.tokens import TokenCounter
+from core.plugin import PluginServices
 from core.store import Store
 from core.tools import ToolRegistry, discover
+from core.tools.context import ToolContexts
 from core.tools.loop import ToolLoop
 
 
@@ -29,12 +37,34 @@ class Services:
     openai: openai.AsyncOpenAI
     model: ModelClient
     engine: Engine
+    plugins: PluginServices
+    knowledge: KnowledgeBase
 
     async def close(self) -> None:
         """Finish running turns and release connections."""
         await self.engine.drain()
+        if self.plugins.http is not None:
+            await self.plugins.http.close()
         await self.openai.close()
         await self.store.close()
+
+
+def build_moderator(
+    settings: AppSettings, client: openai.AsyncOpenAI, model: ModelClient, store: Store
+) -> Moderator:
+    """The moderation of input and output, by the configured policy."""
+    moderation = settings.moderation
+    return Moderator(
+        client,
+        store.moderation,
+        model=settings.models.moderation,
+        rules={name: Rule(r.threshold, r.action) for name, r in moderation.policy.items()},
+        default=Rule(moderation.threshold, moderation.action),
+        policy=model.policy,
+        fail_open=moderation.fail_open,
+        keep_text=moderation.keep_text,
+        enabled=moderation.enabled,
+    )
 
 
 async def build_services(settings: AppSettings) -> Services:
@@ -46,44 +76,52 @@ async def build_services(settings: AppSettings) -> Services:
     )
     client = build_openai(settings.openai)
     model = build_model_client(settings.openai, client)
-    moderator = Moderator(
-        client,
-        store.moderation,
-        model=settings.models.moderation,
-        rules={name: Rule(r.threshold, r.action) for name, r in settings.moderation.policy.items()},
-        default=Rule(settings.moderation.threshold, settings.moderation.action),
-        policy=model.policy,
-        fail_open=settings.moderation.fail_open,
-        keep_text=settings.moderation.keep_text,
-        enabled=settings.moderation.enabled,
+    models = settings.models
+    tokens = TokenCounter(models.chat)
+    knowledge = KnowledgeBase(client, store, model=models.embedding, policy=model.policy)
+    plugins = PluginServices(
+        http=aiohttp.ClientSession(),
+        knowledge=knowledge,
+        images=ImageGenerator(client, model=models.image, policy=model.policy),
     )
+    tool_contexts = ToolContexts(plugins, settings.access.admin_user_ids)
+    registry = discover(ToolRegistry()) if settings.tools.enabled else ToolRegistry()
+    loop = ToolLoop(
+        registry, tokens, max_steps=settings.tools.max_steps, timeout=settings.tools.timeout_seconds
+    )
+    memory = Memory(store, tokens)
+    usage = UsageAccounting(store, PriceTable(models.prices), default_model=models.chat)
     responses = (
         model if isinstance(model, ResponsesClient) else ResponsesClient(client, model.policy)
+    )
+    backends = ConversationBackends(
+        model=model,
+        responses_model=responses,
+        threads=RemoteThreads(client, store, model.policy),
+        usage=usage,
+        tool_contexts=tool_contexts,
+        openai_settings=settings.openai,
+        loop=loop,
+        empty_loop=ToolLoop(ToolRegistry(), tokens, max_steps=0, timeout=1),
+    )
+    commands = Commands(
+        CommandContext(settings, store, memory, tokens, tool_contexts, tools=registry)
     )
     engine = Engine(
         settings=settings,
         store=store,
         model=model,
-        moderator=moderator,
-        threads=RemoteThreads(client, store, model.policy),
+        moderator=build_moderator(settings, client, model, store),
         media=Media(
             client,
-            model=settings.models.transcription,
+            model=models.transcription,
             policy=model.policy,
             max_bytes=settings.memory.max_attachment_mb * 1024 * 1024,
         ),
-        responses_model=responses,
-        plugin_extras={
-            "knowledge": KnowledgeBase(
-                client, store, model=settings.models.embedding, policy=model.policy
-            ),
-            "images": ImageGenerator(client, model=settings.models.image, policy=model.policy),
-        },
-        tools=ToolLoop(
-            discover(ToolRegistry()) if settings.tools.enabled else ToolRegistry(),
-            TokenCounter(settings.models.chat),
-            max_steps=settings.tools.max_steps,
-            timeout=settings.tools.timeout_seconds,
-        ),
+        memory=memory,
+        tokens=tokens,
+        commands=commands,
+        backends=backends,
+        usage=usage,
     )
-    return Services(settings, store, client, model, engine)
+    return Services(settings, store, client, model, engine, plugins, knowledge)

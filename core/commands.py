@@ -8,14 +8,20 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
-from core.conversation.memory import render_summary
+import structlog
+
+from core.access import is_admin
+from core.conversation.memory import Memory, render_summary
 from core.conversation.overrides import OVERRIDABLE, parse_override, resolve_config
 from core.events import Event, OutboundFile
 from core.governance.budgets import day_start, month_start
+from core.llm.tokens import TokenCounter
+from core.settings import Settings
+from core.store import Store, StoreError
 from core.store.overrides import scope_chain
-from core.tools import invoke
+from core.tools import ToolRegistry, invoke
+from core.tools.context import ToolContexts
 from core.tools.loop import enabled_tools
 from core.tools.slash import (
     UsageError,
@@ -26,8 +32,7 @@ from core.tools.slash import (
     usage_line,
 )
 
-if TYPE_CHECKING:
-    from core.engine import Engine
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +45,23 @@ class CommandResult:
     files: tuple[OutboundFile, ...] = ()
 
 
-Handler = Callable[["Engine", Event, str], Awaitable[CommandResult]]
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    """What command handlers may use; built once in the composition root."""
+
+    settings: Settings
+    store: Store
+    memory: Memory
+    tokens: TokenCounter
+    tool_contexts: ToolContexts
+    tools: ToolRegistry | None = None  # None: tools are turned off (TOOLS_ENABLED)
+
+    def admin(self, event: Event) -> bool:
+        """Whether the event's author is an admin."""
+        return is_admin(event.user, self.settings.access.admin_user_ids)
+
+
+Handler = Callable[[CommandContext, Event, str], Awaitable[CommandResult]]
 
 
 def split_command(text: str) -> tuple[str, str] | None:
@@ -49,61 +70,54 @@ def split_command(text: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
-def is_admin(engine: Engine, event: Event) -> bool:
-    """Workspace admins (as the platform reports them) and configured admin user ids."""
-    return event.user.is_admin or event.user.id in engine.settings.access.admin_user_ids
-
-
 def _scope(event: Event, name: str) -> str:
     workspace, channel, thread = scope_chain(event.key)
     return {"workspace": workspace, "channel": channel, "thread": thread}[name]
 
 
-async def reset(engine: Engine, event: Event, _args: str) -> CommandResult:
+async def reset(ctx: CommandContext, event: Event, _args: str) -> CommandResult:
     """Start the conversation over; earlier messages stay stored for audit but are not sent."""
-    await engine.reset(event.key)
+    await ctx.store.conversations.reset(event.key)
     return CommandResult("Conversation reset: I no longer see the earlier messages.", public=True)
 
 
-async def pin(engine: Engine, event: Event, args: str) -> CommandResult:
+async def pin(ctx: CommandContext, event: Event, args: str) -> CommandResult:
     """Pin a note (or, with no text, my last reply) so it is always part of the context."""
-    conversation = await engine.store.conversations.ensure(event.key)
+    conversation = await ctx.store.conversations.ensure(event.key)
     text = args.strip()
     if not text:
-        last = [m for m in await engine.store.messages.all(conversation) if m.role == "assistant"]
+        last = [m for m in await ctx.store.messages.all(conversation) if m.role == "assistant"]
         if not last:
             return CommandResult(
                 "Nothing to pin: give the text, like `/pin our deadline is May 3`.", ok=False
             )
         text = last[-1].content
-    pin_id = await engine.store.pins.add(
-        conversation, text, engine.tokens.count(text), event.user.id
-    )
+    pin_id = await ctx.store.pins.add(conversation, text, ctx.tokens.count(text), event.user.id)
     return CommandResult(f"Pinned as #{pin_id}.", public=True)
 
 
-async def unpin(engine: Engine, event: Event, args: str) -> CommandResult:
+async def unpin(ctx: CommandContext, event: Event, args: str) -> CommandResult:
     """Remove a pin by number, or all pins with `all`."""
-    conversation = await engine.store.conversations.ensure(event.key)
+    conversation = await ctx.store.conversations.ensure(event.key)
     target = args.strip().lstrip("#")
     if target == "all":
-        count = await engine.store.pins.remove(conversation, None)
+        count = await ctx.store.pins.remove(conversation, None)
         return CommandResult(f"Removed {count} pin(s).", public=True)
     if not target.isdigit():
         return CommandResult("usage: /unpin <number> | all", ok=False)
-    if await engine.store.pins.remove(conversation, int(target)):
+    if await ctx.store.pins.remove(conversation, int(target)):
         return CommandResult(f"Unpinned #{target}.", public=True)
     return CommandResult(f"There is no pin #{target} in this conversation.", ok=False)
 
 
-async def memory(engine: Engine, event: Event, _args: str) -> CommandResult:
+async def memory(ctx: CommandContext, event: Event, _args: str) -> CommandResult:
     """Show what I remember here: summary, pins and the size of the recent window."""
-    conversation = await engine.store.conversations.ensure(event.key)
-    config = await resolve_config(engine.settings, engine.store, event.key)
-    context = await engine.memory.context(
+    conversation = await ctx.store.conversations.ensure(event.key)
+    config = await resolve_config(ctx.settings, ctx.store, event.key)
+    context = await ctx.memory.context(
         conversation, instructions=config.system_prompt, budget=config.budget
     )
-    pins = await engine.store.pins.list(conversation)
+    pins = await ctx.store.pins.list(conversation)
     lines = [
         f"Recent window: {context.window_messages} messages, {context.window_tokens} tokens "
         f"(budget {config.budget}, model {config.model})."
@@ -116,17 +130,17 @@ async def memory(engine: Engine, event: Event, _args: str) -> CommandResult:
     return CommandResult("\n\n".join(lines))
 
 
-async def config(engine: Engine, event: Event, args: str) -> CommandResult:
+async def config(ctx: CommandContext, event: Event, args: str) -> CommandResult:
     """Show settings, or (admins) set one: `/config <workspace|channel|thread> <name> <value>`."""
     try:
         words = shlex.split(args)
     except ValueError as exc:
         return CommandResult(f"Could not read the arguments: {exc}.", ok=False)
     if not words:
-        current = await resolve_config(engine.settings, engine.store, event.key)
+        current = await resolve_config(ctx.settings, ctx.store, event.key)
         lines = [f"{name}: {getattr(current, name)!r}" for name in OVERRIDABLE]
         return CommandResult("Settings here:\n" + "\n".join(lines))
-    if not is_admin(engine, event):
+    if not ctx.admin(event):
         return CommandResult("Only workspace admins can change settings.", ok=False)
     usage = "usage: /config <workspace|channel|thread> <name> <value|clear>; names: " + ", ".join(
         f"{n} ({d})" for n, d in OVERRIDABLE.items()
@@ -136,44 +150,44 @@ async def config(engine: Engine, event: Event, args: str) -> CommandResult:
     scope_name, name, raw = words[0], words[1], " ".join(words[2:])
     scope = _scope(event, scope_name)
     if raw == "clear":
-        await engine.store.scoped.clear(scope, name)
+        await ctx.store.scoped.clear(scope, name)
         return CommandResult(f"Cleared {name} for this {scope_name}.")
     try:
         value = parse_override(name, raw)
     except ValueError as exc:
         return CommandResult(f"{exc}\n{usage}", ok=False)
-    await engine.store.scoped.set(scope, name, value, event.user.id)
+    await ctx.store.scoped.set(scope, name, value, event.user.id)
     return CommandResult(f"Set {name} for this {scope_name}.")
 
 
-async def model(engine: Engine, event: Event, args: str) -> CommandResult:
+async def model(ctx: CommandContext, event: Event, args: str) -> CommandResult:
     """Show the model used here, or (admins) set this channel's model: `/model <name>`."""
     name = args.strip()
     if not name:
-        current = await resolve_config(engine.settings, engine.store, event.key)
+        current = await resolve_config(ctx.settings, ctx.store, event.key)
         return CommandResult(f"Model here: {current.model}.")
-    return await config(engine, event, f"channel model {shlex.quote(name)}")
+    return await config(ctx, event, f"channel model {shlex.quote(name)}")
 
 
-async def usage(engine: Engine, event: Event, _args: str) -> CommandResult:
+async def usage(ctx: CommandContext, event: Event, _args: str) -> CommandResult:
     """Your tokens and cost today and this month (admins also see the workspace and top users)."""
     now = time.time()
     platform, workspace = event.platform.value, event.workspace
     lines = []
     for label, since in (("Today", day_start(now)), ("This month", month_start(now))):
-        mine = await engine.store.usage.totals(platform, workspace, since, user_id=event.user.id)
+        mine = await ctx.store.usage.totals(platform, workspace, since, user_id=event.user.id)
         lines.append(
             f"{label}: {mine.prompt_tokens + mine.completion_tokens:,} tokens "
             f"({mine.prompt_tokens:,} in, {mine.completion_tokens:,} out), ${mine.cost_usd:.4f}."
         )
-    if is_admin(engine, event):
+    if ctx.admin(event):
         month = month_start(now)
-        total = await engine.store.usage.totals(platform, workspace, month)
+        total = await ctx.store.usage.totals(platform, workspace, month)
         lines.append(
             f"Workspace this month: {total.calls} model calls, "
             f"{total.prompt_tokens + total.completion_tokens:,} tokens, ${total.cost_usd:.4f}."
         )
-        top = await engine.store.usage.top_users(platform, workspace, month)
+        top = await ctx.store.usage.top_users(platform, workspace, month)
         if top:
             lines.append(
                 "Top users: " + ", ".join(f"{user} ${cost:.4f}" for user, cost, _ in top) + "."
@@ -181,13 +195,13 @@ async def usage(engine: Engine, event: Event, _args: str) -> CommandResult:
     return CommandResult("\n".join(lines))
 
 
-async def moderation(engine: Engine, event: Event, _args: str) -> CommandResult:
+async def moderation(ctx: CommandContext, event: Event, _args: str) -> CommandResult:
     """(Admins) moderation report: counts by category over 30 days and the latest events."""
-    if not is_admin(engine, event):
+    if not ctx.admin(event):
         return CommandResult("Only workspace admins can see the moderation report.", ok=False)
     platform, workspace = event.platform.value, event.workspace
-    counts = await engine.store.moderation.counts(platform, workspace, time.time() - 30 * 86_400)
-    recent = await engine.store.moderation.recent(platform, workspace)
+    counts = await ctx.store.moderation.counts(platform, workspace, time.time() - 30 * 86_400)
+    recent = await ctx.store.moderation.recent(platform, workspace)
     lines = ["Moderation, last 30 days:"]
     lines += [f"{category}: {count}" for category, count in sorted(counts.items())] or ["none"]
     if recent:
@@ -200,14 +214,12 @@ async def moderation(engine: Engine, event: Event, _args: str) -> CommandResult:
     return CommandResult("\n".join(lines))
 
 
-async def tool(engine: Engine, event: Event, args: str) -> CommandResult:
+async def tool(ctx: CommandContext, event: Event, args: str) -> CommandResult:
     """Run a tool directly: `/tool <name> key=value ...`; `/tool` alone lists them."""
-    if engine.tools is None:
+    if ctx.tools is None:
         return CommandResult("Tools are turned off on this server (TOOLS_ENABLED).", ok=False)
-    config = await resolve_config(engine.settings, engine.store, event.key)
-    available = {
-        t.name: t for t in enabled_tools(engine.tools.registry, config.tool_switches) if t.slash
-    }
+    config = await resolve_config(ctx.settings, ctx.store, event.key)
+    available = {t.name: t for t in enabled_tools(ctx.tools, config.tool_switches) if t.slash}
     try:
         name, words = parse_slash(args)
         if not name:
@@ -223,42 +235,42 @@ async def tool(engine: Engine, event: Event, args: str) -> CommandResult:
     async def keep(file: OutboundFile) -> None:
         files.append(file)
 
-    ctx = engine.tool_context(event, keep)
+    tool_ctx = ctx.tool_contexts.for_event(event, keep)
     result = await invoke(
-        chosen, arguments, ctx, default_timeout=engine.settings.tools.timeout_seconds
+        chosen, arguments, tool_ctx, default_timeout=ctx.settings.tools.timeout_seconds
     )
     if not result.ok and result.output.startswith("invalid arguments"):
         return CommandResult(f"{result.output}\n{usage_line(chosen)}", ok=False)
     return CommandResult(result.output, public=result.ok, ok=result.ok, files=tuple(files))
 
 
-async def tools(engine: Engine, event: Event, args: str) -> CommandResult:
+async def tools(ctx: CommandContext, event: Event, args: str) -> CommandResult:
     """(Admins) turn tools on or off here: `/tools <enable|disable> <name> [channel|workspace]`."""
     words = args.split()
     if not words:
-        return await tool(engine, event, "")
-    if not is_admin(engine, event):
+        return await tool(ctx, event, "")
+    if not ctx.admin(event):
         return CommandResult("Only workspace admins can turn tools on or off.", ok=False)
     if len(words) not in (2, 3) or words[0] not in {"enable", "disable"}:
         return CommandResult("usage: /tools <enable|disable> <name> [channel|workspace]", ok=False)
     action, name = words[0], words[1]
     scope_name = words[2] if len(words) == 3 else "channel"
-    if engine.tools is None or engine.tools.registry.get(name) is None:
+    if ctx.tools is None or ctx.tools.get(name) is None:
         return CommandResult(f"There is no tool named {name!r}.", ok=False)
     if scope_name not in {"channel", "workspace"}:
         return CommandResult("The scope is channel or workspace.", ok=False)
-    await engine.store.scoped.set(
+    await ctx.store.scoped.set(
         _scope(event, scope_name), f"tool.{name}", action == "enable", event.user.id
     )
     return CommandResult(f"{name} is now {action}d for this {scope_name}.")
 
 
-async def help_command(engine: Engine, _event: Event, _args: str) -> CommandResult:
+async def help_command(ctx: CommandContext, _event: Event, _args: str) -> CommandResult:
     """List the commands."""
-    return CommandResult(help_text(engine.commands))
+    return CommandResult(help_text(HANDLERS))
 
 
-COMMANDS: dict[str, Handler] = {
+HANDLERS: dict[str, Handler] = {
     "help": help_command,
     "tool": tool,
     "tools": tools,
@@ -279,3 +291,30 @@ def help_text(commands: dict[str, Handler]) -> str:
         f"/{name} — {(handler.__doc__ or '').strip().splitlines()[0]}"
         for name, handler in sorted(commands.items())
     )
+
+
+class Commands:
+    """The engine's command table: handlers by name, run with one shared context."""
+
+    def __init__(self, context: CommandContext, handlers: dict[str, Handler] | None = None) -> None:
+        self.context = context
+        self.handlers = dict(HANDLERS if handlers is None else handlers)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.handlers
+
+    def help(self) -> str:
+        """One line per command."""
+        return help_text(self.handlers)
+
+    async def run(self, event: Event, name: str, args: str = "") -> CommandResult:
+        """Run a command; an unknown name answers with the list of commands."""
+        handler = self.handlers.get(name)
+        if handler is None:
+            return CommandResult(f"Unknown command /{name}. Commands:\n{self.help()}", ok=False)
+        with structlog.contextvars.bound_contextvars(conversation=str(event.key), command=name):
+            try:
+                return await handler(self.context, event, args)
+            except StoreError as exc:
+                log.error("command_failed", error=str(exc))
+                return CommandResult("The database is unavailable; please try again.", ok=False)

@@ -8,26 +8,23 @@ a time in arrival order; different conversations run concurrently.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 
-import openai
 import structlog
 
 from core import metrics
-from core.commands import COMMANDS, CommandResult, Handler, help_text, is_admin
-from core.conversation.media import Media
+from core.access import is_admin
+from core.commands import CommandResult, Commands, split_command
+from core.conversation.backends import ConversationBackends, TurnInProgress
+from core.conversation.media import Media, with_images
 from core.conversation.memory import Context, Memory
-from core.conversation.overrides import TurnConfig, resolve_config
+from core.conversation.overrides import TurnConfig, choose_model, resolve_config
 from core.conversation.recovery import Recovery
-from core.conversation.remote import RECREATED_NOTICE, RemoteThreads
 from core.conversation.serial import KeyedSerializer, Slot
 from core.conversation.summarizer import Summarizer
-from core.events import ConversationKey, Event, OutboundFile, Reply
+from core.events import ConversationKey, Event, PlatformPort, Reply
 from core.governance.budgets import Budgets, Refusal
 from core.governance.moderation import (
     INPUT_BLOCKED,
@@ -37,33 +34,23 @@ from core.governance.moderation import (
     Moderator,
 )
 from core.governance.turn_redaction import TurnRedactor
-from core.llm.client import ModelClient, Streamer
+from core.governance.usage import UsageAccounting
+from core.llm.client import ModelClient
 from core.llm.errors import classify
-from core.llm.pricing import PriceTable
+from core.llm.model_check import check_models
 from core.llm.tokens import TokenCounter
-from core.llm.types import (
-    Completed,
-    ImagePart,
-    Message,
-    ModelRequest,
-    TextDelta,
-    ToolCall,
-    Usage,
-)
-from core.plugin import PluginServices, ToolContext
-from core.render.replies import ModeratedReply, SafeReply
+from core.llm.types import Completed, ModelRequest, Usage
+from core.render.replies import ModeratedReply, SafeReply, mark_confidence
 from core.settings import Settings
-from core.store import Accepted, Conversation, Store, StoreError, UsageRow
-from core.tools import ToolRegistry
-from core.tools.loop import Answer, Step, ToolLoop, enabled_tools
+from core.store import Accepted, Conversation, Step, Store, StoreError
 
 log = structlog.get_logger(__name__)
 
-LOW_CONFIDENCE = "_(Low confidence: please double-check this answer.)_"
 STORE_FAILURE_MESSAGE = (
     "I couldn't save your message because my database is unavailable. Please send it again in a "
     "moment."
 )
+EMPTY_MESSAGE_HINT = "Mention me with a question, for example: @bot what's our holiday policy?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +63,18 @@ class Submission:
     @property
     def duplicate(self) -> bool:
         return self.turn_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What `Engine.receive` made of a message: a turn, a command's result, or nothing."""
+
+    submission: Submission | None = None
+    command: CommandResult | None = None
+
+    @property
+    def ignored(self) -> bool:
+        return self.submission is None and self.command is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,44 +97,61 @@ class Engine:
         store: Store,
         model: ModelClient,
         moderator: Moderator,
-        threads: RemoteThreads,
         media: Media,
-        tools: ToolLoop | None = None,
-        plugin_extras: dict[str, object] | None = None,
-        responses_model: ModelClient | None = None,
+        memory: Memory,
+        tokens: TokenCounter,
+        commands: Commands,
+        backends: ConversationBackends,
+        usage: UsageAccounting,
         budgets: Budgets | None = None,
-        tokens: TokenCounter | None = None,
-        prices: PriceTable | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.model = model
         self.moderator = moderator
-        self.threads = threads
         self.media = media
-        self.tools = tools
-        self.plugin_extras = plugin_extras or {}
-        self.responses_model = responses_model or model
+        self.memory = memory
+        self.tokens = tokens
+        self.commands = commands
+        self.backends = backends
+        self.usage = usage
         self.budgets = budgets or Budgets(settings, store)
-        self.tokens = tokens or TokenCounter(settings.models.chat)
-        self.prices = prices or PriceTable(settings.models.prices)
-        self.memory = Memory(store, self.tokens)
         self.summarizer = Summarizer(
             settings=settings,
             store=store,
             model=model,
-            tokens=self.tokens,
+            tokens=tokens,
             on_usage=self._record_summary_usage,
         )
-        self.recovery = Recovery(
-            store, self.tokens, stale_after=settings.store.recovery_stale_seconds
-        )
+        self.recovery = Recovery(store, tokens, stale_after=settings.store.recovery_stale_seconds)
+        self._ports: dict[str, PlatformPort] = {}
         self._serial = KeyedSerializer()
         self._tasks: set[asyncio.Task[TurnOutcome]] = set()
-        self._unpriced_warned: set[str] = set()
-        self.commands: dict[str, Handler] = dict(COMMANDS)
 
     # -- entry points ---------------------------------------------------------------------
+
+    async def attach(self, port: PlatformPort, *, recovers: bool = True) -> int:
+        """Register a platform's port; with `recovers`, this process closes the platform's
+        orphaned turns from now on (returns how many it closed now)."""
+        self._ports[port.platform.value] = port
+        return await self.recovery.watch(port) if recovers else 0
+
+    async def receive(self, event: Event, reply: Reply) -> Received:
+        """Decide what an incoming message is, and act on it.
+
+        An in-message command (`/reset`) is run and its result returned for the adapter to
+        render; a message not addressed to the bot continues a conversation only where one
+        exists; anything else becomes a turn. Raises `StoreError` as `submit` does.
+        """
+        command = split_command(event.text)
+        if command is not None and command[0] in self.commands:
+            return Received(command=await self.commands.run(event, *command))
+        if not event.addressed and await self.store.conversations.get(event.key) is None:
+            return Received()
+        if not event.text and not event.attachments:
+            await SafeReply(reply).notice(EMPTY_MESSAGE_HINT)
+            return Received()
+        return Received(submission=await self.submit(event, reply))
 
     async def submit(self, event: Event, reply: Reply) -> Submission:
         """Persist the event and schedule its turn; returns once the message is stored.
@@ -187,17 +203,7 @@ class Engine:
 
     async def command(self, event: Event, name: str, args: str = "") -> CommandResult:
         """Run one of the engine's commands (adapters map their slash commands here)."""
-        handler = self.commands.get(name)
-        if handler is None:
-            return CommandResult(
-                f"Unknown command /{name}. Commands:\n{help_text(self.commands)}", ok=False
-            )
-        with structlog.contextvars.bound_contextvars(conversation=str(event.key), command=name):
-            try:
-                return await handler(self, event, args)
-            except StoreError as exc:
-                log.error("command_failed", error=str(exc))
-                return CommandResult("The database is unavailable; please try again.", ok=False)
+        return await self.commands.run(event, name, args)
 
     async def reset(self, key: ConversationKey) -> None:
         """Start a conversation over (a new epoch)."""
@@ -211,29 +217,10 @@ class Engine:
 
     async def check_models(self) -> list[str]:
         """Warn about configured models that are shut down or will be within the warning window."""
-        warnings = []
-        models = {self.settings.models.chat, self.settings.models.summary}
-        today = datetime.now(UTC).date()
-        for name in sorted(models):
-            try:
-                shutdown = await self.model.shutdown_date(name)
-            except Exception as exc:  # a compatible server may not serve /models
-                log.info("model_check_skipped", model=name, error=type(exc).__name__)
-                continue
-            if shutdown is None:
-                continue
-            days = (shutdown - today).days
-            if days <= self.settings.models.shutdown_warning_days:
-                state = "was shut down" if days < 0 else f"shuts down in {days} days"
-                message = (
-                    f"model {name} {state} (on {shutdown.isoformat()}); choose a current model "
-                    "in OPENAI_MODEL / OPENAI_SUMMARY_MODEL"
-                )
-                log.warning("model_shutdown", model=name, shutdown_date=shutdown.isoformat())
-                warnings.append(message)
-        for message in warnings:
-            log.warning("model_shutdown_notice", message=message)
-        return warnings
+        models = self.settings.models
+        return await check_models(
+            self.model, (models.chat, models.summary), warning_days=models.shutdown_warning_days
+        )
 
     # -- the turn -------------------------------------------------------------------------
 
@@ -271,7 +258,7 @@ class Engine:
             # before its verdict.
             verdict = asyncio.ensure_future(self._moderate_input(event))
             try:
-                model = self._route(config, event)
+                model = choose_model(config, event, self.settings.models)
                 await self.store.turns.mark_running(accepted.turn_id, model)
                 context = await self.memory.context(
                     accepted.conversation,
@@ -281,7 +268,7 @@ class Engine:
                 )
                 spend = None
                 if not self._exempt(event):
-                    estimate = self._estimate(model, context.tokens, config.max_output_tokens)
+                    estimate = self.usage.estimate(model, context.tokens, config.max_output_tokens)
                     spend = await self.budgets.reserve_spend(
                         event, accepted.turn_id, model, estimate
                     )
@@ -294,7 +281,7 @@ class Engine:
             request = ModelRequest(
                 model=model,
                 instructions=context.instructions,
-                messages=_with_images(context.messages, event),
+                messages=with_images(context.messages, event),
                 temperature=config.temperature,
                 max_output_tokens=config.max_output_tokens,
                 logprobs=self.settings.models.low_confidence_logprob is not None,
@@ -302,15 +289,17 @@ class Engine:
             )
             shown = redactor.reply(reply) if redactor else reply
             guard = self._guard(shown, event)
-            answer = await self._answer(request, guard or shown, event, accepted, config, redactor)
+            turn = TurnInProgress(event, accepted, guard or shown, config, redactor)
+            answer = await self.backends.answer(request, turn)
             completed = answer.last
             text, note, steps = answer.text, "", answer.steps
             if guard is not None and not await guard.check_final(text):
                 text, note = OUTPUT_BLOCKED, "output_blocked"
-                steps = [*steps[:-1], ("assistant", text, (), "", 0)]
-            text = self._mark_confidence(text, completed)
+                steps = [*steps[:-1], Step("assistant", text)]
+            text = mark_confidence(text, completed, self.settings.models.low_confidence_logprob)
             if redactor is not None:
-                text, steps = redactor.restore(text), self._steps_to_store(steps, redactor)
+                text = redactor.restore(text)
+                steps = redactor.stored(steps, self.settings.redaction.store)
                 if redactor.changed:
                     await self.store.redactions.put(accepted.conversation, redactor.placeholders)
         except asyncio.CancelledError:
@@ -337,7 +326,8 @@ class Engine:
         """Download attachments, transcribe clips (the transcript becomes the message text)."""
         if not event.attachments:
             return event
-        prepared = await self.media.prepare(event)
+        port = self._ports.get(event.platform.value)
+        prepared = await self.media.prepare(event, port.download if port else None)
         for notice in prepared.notices:
             await reply.notice(notice)
         if prepared.transcript:
@@ -361,20 +351,6 @@ class Engine:
             )
         return replace(event, text=redacted)
 
-    def _steps_to_store(self, steps: list[Step], redactor: TurnRedactor) -> list[Step]:
-        """The turn's messages as REDACT_STORE says: with the original values or placeholders."""
-        convert = redactor.text if self.settings.redaction.store == "redacted" else redactor.restore
-        return [
-            (
-                role,
-                convert(content),
-                tuple(ToolCall(c.id, c.name, convert(c.arguments)) for c in calls),
-                call_id,
-                tokens,
-            )
-            for role, content, calls, call_id, tokens in steps
-        ]
-
     async def _moderate_input(self, event: Event) -> Refusal | None:
         images = [a for a in event.attachments if a.kind == "image" and a.data is not None]
         verdict = await self.moderator.check(
@@ -396,32 +372,10 @@ class Engine:
             every=self.settings.moderation.output_chars,
         )
 
-    def _route(self, config: TurnConfig, event: Event) -> str:
-        """The cheap model unless a routing rule picks the strong one for this turn."""
-        s = self.settings
-        long_message = (
-            s.models.routing_strong_min_chars is not None
-            and len(event.text) >= s.models.routing_strong_min_chars
-        )
-        has_images = s.models.routing_strong_for_images and any(
-            a.kind == "image" for a in event.attachments
-        )
-        return s.models.strong if long_message or has_images else config.model
-
-    def _estimate(self, model: str, prompt_tokens: int, max_output_tokens: int) -> float:
-        """The most this call can cost: the prompt plus a full-length answer."""
-        return self.prices.cost(model, Usage(prompt_tokens, 0, max_output_tokens))
-
     def _exempt(self, event: Event) -> bool:
-        return self.settings.budgets.admins_exempt and is_admin(self, event)
-
-    def _mark_confidence(self, text: str, completed: Completed) -> str:
-        threshold = self.settings.models.low_confidence_logprob
-        if threshold is None or completed.mean_logprob is None:
-            return text
-        if completed.mean_logprob < threshold:
-            return f"{text}\n\n{LOW_CONFIDENCE}"
-        return text
+        return self.settings.budgets.admins_exempt and is_admin(
+            event.user, self.settings.access.admin_user_ids
+        )
 
     async def _refuse(
         self, reply: Reply, accepted: Accepted, reason: str, message: str
@@ -431,160 +385,6 @@ class Engine:
         await reply.finish(message)
         await self.store.turns.mark_failed(accepted.turn_id, reason)
         return TurnOutcome(accepted.turn_id, "refused", message)
-
-    async def _call(
-        self,
-        request: ModelRequest,
-        reply: Reply,
-        event: Event,
-        accepted: Accepted,
-        *,
-        model: Streamer | None = None,
-    ) -> Completed:
-        """Stream one model call into the reply and record its usage."""
-        async for item in (model or self.model).stream(request):
-            if isinstance(item, TextDelta):
-                await reply.append(item.text)
-            else:
-                await self._record_usage(item, event, accepted, purpose="chat")
-                return item
-        raise RuntimeError("the model stream ended without completing")
-
-    async def _answer(
-        self,
-        request: ModelRequest,
-        reply: Reply,
-        event: Event,
-        accepted: Accepted,
-        config: TurnConfig,
-        redactor: TurnRedactor | None = None,
-    ) -> Answer:
-        """The model's answer, through the tool loop, on the conversation's backend.
-
-        On the server-side backend the OpenAI conversation holds the history, so each call sends
-        only what is new (this turn's message, then tool results), with our instructions and tools.
-        """
-        tools = enabled_tools(self.tools.registry, config.tool_switches) if self.tools else []
-        loop = self.tools or ToolLoop(ToolRegistry(), self.tokens, max_steps=0, timeout=1)
-        ctx = self.tool_context(event, reply.upload)
-        chat_model: Streamer = redactor.model(self.model) if redactor else self.model
-        if config.backend != "openai":
-            return await loop.run(
-                request,
-                call=lambda r: self._call(r, reply, event, accepted, model=chat_model),
-                proceed=lambda r, new: replace(r, messages=r.messages + new),
-                tools=tools,
-                ctx=ctx,
-                reply=reply,
-            )
-        conversation = accepted.conversation
-        seed = request.messages[:-1]
-        remote_id = await self.threads.ensure(
-            conversation, event.key, seed=redactor.messages(seed) if redactor else seed
-        )
-        remote_model: Streamer = (
-            redactor.model(self.responses_model) if redactor else self.responses_model
-        )
-        remote = replace(
-            request,
-            messages=request.messages[-1:],
-            conversation=remote_id,
-            builtin_tools=self._builtin_tools(),
-        )
-
-        async def call(r: ModelRequest) -> Completed:
-            return await self._call(r, reply, event, accepted, model=remote_model)
-
-        def proceed(r: ModelRequest, new: tuple[Message, ...]) -> ModelRequest:
-            return replace(r, messages=tuple(m for m in new if m.role == "tool"))
-
-        try:
-            return await loop.run(
-                remote, call=call, proceed=proceed, tools=tools, ctx=ctx, reply=reply
-            )
-        except openai.NotFoundError:
-            remote_id = await self.threads.replace(conversation, event.key, remote_id)
-            await reply.notice(RECREATED_NOTICE)
-            remote = replace(remote, conversation=remote_id)
-            return await loop.run(
-                remote, call=call, proceed=proceed, tools=tools, ctx=ctx, reply=reply
-            )
-
-    def tool_context(
-        self, event: Event, send_file: Callable[[OutboundFile], Awaitable[None]]
-    ) -> ToolContext:
-        """What a tool learns about its caller, and the services it may use."""
-        return ToolContext(
-            user_id=event.user.id,
-            user_name=event.user.name,
-            is_admin=is_admin(self, event),
-            platform=event.platform.value,
-            workspace=event.workspace,
-            channel=event.channel,
-            thread=event.thread,
-            services=PluginServices(send_file=send_file, extras=self.plugin_extras),
-        )
-
-    def _builtin_tools(self) -> tuple[dict[str, object], ...]:
-        tools: list[dict[str, object]] = []
-        if self.settings.openai.vector_store_ids:
-            tools.append(
-                {
-                    "type": "file_search",
-                    "vector_store_ids": list(self.settings.openai.vector_store_ids),
-                }
-            )
-        if self.settings.openai.code_interpreter:
-            tools.append({"type": "code_interpreter", "container": {"type": "auto"}})
-        return tuple(tools)
-
-    async def _record_usage(
-        self, completed: Completed, event: Event, accepted: Accepted, *, purpose: str
-    ) -> None:
-        await self._write_usage(
-            completed,
-            event.key,
-            user_id=event.user.id,
-            purpose=purpose,
-            turn_id=accepted.turn_id,
-            conversation_id=accepted.conversation.id,
-        )
-
-    async def _write_usage(
-        self,
-        completed: Completed,
-        key: ConversationKey,
-        *,
-        user_id: str,
-        purpose: str,
-        turn_id: int | None,
-        conversation_id: int | None,
-    ) -> None:
-        model = completed.model or self.settings.models.chat
-        if self.prices.price(model) is None and model not in self._unpriced_warned:
-            self._unpriced_warned.add(model)
-            log.warning("model_unpriced", model=model, fix="add it to MODEL_PRICES")
-        usage = completed.usage
-        metrics.TOKENS.labels(model, "prompt").inc(usage.prompt_tokens)
-        metrics.TOKENS.labels(model, "cached").inc(usage.cached_tokens)
-        metrics.TOKENS.labels(model, "completion").inc(usage.completion_tokens)
-        metrics.COST.labels(model).inc(self.prices.cost(model, usage))
-        await self.store.usage.record(
-            UsageRow(
-                platform=key.platform.value,
-                workspace=key.workspace,
-                channel=key.channel,
-                user_id=user_id,
-                model=model,
-                purpose=purpose,
-                prompt_tokens=completed.usage.prompt_tokens,
-                cached_tokens=completed.usage.cached_tokens,
-                completion_tokens=completed.usage.completion_tokens,
-                cost_usd=self.prices.cost(model, completed.usage),
-                turn_id=turn_id,
-                conversation_id=conversation_id,
-            )
-        )
 
     async def _fail(self, exc: Exception, reply: Reply, accepted: Accepted) -> TurnOutcome:
         failure = classify(exc)
@@ -608,25 +408,11 @@ class Engine:
             self.summarizer.schedule(accepted.conversation, config.budget, accepted.turn_id)
 
     async def _record_summary_usage(self, completed: Completed, conversation: Conversation) -> None:
-        key = ConversationKey.parse(conversation.key)
-        await self._write_usage(
+        await self.usage.record(
             completed,
-            key,
+            ConversationKey.parse(conversation.key),
             user_id="",
             purpose="summary",
             turn_id=None,
             conversation_id=conversation.id,
         )
-
-
-def _with_images(messages: tuple[Message, ...], event: Event) -> tuple[Message, ...]:
-    """Attach this turn's images to its user message (the last one) as vision input."""
-    images = tuple(
-        ImagePart(f"data:{a.mime_type};base64,{base64.b64encode(a.data).decode()}")
-        for a in event.attachments
-        if a.kind == "image" and a.data is not None
-    )
-    if not images or not messages or messages[-1].role != "user":
-        return messages
-    last = messages[-1]
-    return (*messages[:-1], Message(role="user", text=last.text, images=images))

@@ -7,6 +7,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from core.unicode import clean_text
+
+MAIN_THREAD = "main"  # the thread part of a key for a conversation outside any thread (a DM)
+
 
 class Platform(StrEnum):
     """Where an event came from."""
@@ -58,6 +62,11 @@ class User:
     is_bot: bool = False
     is_admin: bool = False
 
+    def __post_init__(self) -> None:
+        # Lone surrogates and NUL become U+FFFD (core/unicode.py): storable and encodable.
+        if (name := clean_text(self.name)) is not self.name:
+            object.__setattr__(self, "name", name)
+
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
@@ -87,6 +96,12 @@ class Event:
     addressed: bool = True
     attachments: tuple[Attachment, ...] = ()
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        # Lone surrogates and NUL become U+FFFD (core/unicode.py), so neither the store nor the
+        # model is handed text it cannot take.
+        if (text := clean_text(self.text)) is not self.text:
+            object.__setattr__(self, "text", text)
 
     @property
     def platform(self) -> Platform:
@@ -133,3 +148,18 @@ class Reply(Protocol):
     async def notice(self, text: str) -> None: ...
 
     async def upload(self, file: OutboundFile) -> None: ...
+
+
+@runtime_checkable
+class PlatformPort(Protocol):
+    """What the engine may ask of a platform without an event in hand; each adapter registers one.
+
+    ``reply_to`` answers into a conversation (after a restart, for a recovered turn);
+    ``download`` fetches an attachment's bytes with the platform's credentials.
+    """
+
+    platform: Platform
+
+    def reply_to(self, key: ConversationKey) -> Reply: ...
+
+    async def download(self, attachment: Attachment) -> bytes: ...

@@ -6,15 +6,18 @@ type hints and the docstring; the same model validates what the model sends and 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
+import aiohttp
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.events import OutboundFile
 
 __all__ = [
+    "ImageMaker",
+    "KnowledgeSearch",
     "OutboundFile",
     "PluginConfig",
     "PluginServices",
@@ -69,13 +72,37 @@ def tool(
     return mark(fn) if fn is not None else mark
 
 
+class Passage(Protocol):
+    """One search hit of the knowledge base."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+class KnowledgeSearch(Protocol):
+    """The team's knowledge base (files added with `python -m bots ingest`)."""
+
+    async def search(self, query: str, k: int = 4) -> Sequence[Passage]: ...
+
+
+class ImageMaker(Protocol):
+    """Image generation: PNG bytes for a prompt."""
+
+    async def generate(self, prompt: str, size: str) -> bytes: ...
+
+
 @dataclass(frozen=True, slots=True)
 class PluginServices:
-    """What the bot lends to tools: HTTP, file upload into the conversation, named services."""
+    """What the bot lends to tools: a shared HTTP session, file upload into the conversation,
+    the knowledge base and image generation (None where the server has none)."""
 
-    http: Any = None  # an aiohttp.ClientSession
+    http: aiohttp.ClientSession | None = None
     send_file: Callable[[OutboundFile], Awaitable[None]] | None = None
-    extras: Mapping[str, Any] = field(default_factory=dict)
+    knowledge: KnowledgeSearch | None = None
+    images: ImageMaker | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ async def generate_image(
         prompt: a detailed description of the image
         size: width x height in pixels
     """
-    images = ctx.services.extras.get("images")
+    images = ctx.services.images
     if images is None:
         raise ToolError("image generation is not configured on this server")
     data = await images.generate(prompt, size)

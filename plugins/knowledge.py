@@ -20,7 +20,7 @@ async def search_knowledge(
     Args:
         query: what to look for, in plain words
     """
-    knowledge = ctx.services.extras.get("knowledge")
+    knowledge = ctx.services.knowledge
     if knowledge is None:
         raise ToolError("no knowledge base is configured on this server")
     hits = await knowledge.search(query, top_k)

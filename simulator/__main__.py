@@ -7,11 +7,22 @@ import asyncio
 import contextlib
 import signal
 
+from simulator.batches import BATCH_MODES
 from simulator.server import Simulator
 
 
-async def _serve(host: str, port: int, latency: float, chunk_size: int, record: bool) -> None:
-    simulator = Simulator(latency=latency, chunk_size=chunk_size)
+async def _serve(
+    host: str,
+    port: int,
+    latency: float,
+    chunk_size: int,
+    record: bool,
+    default_tools: bool = True,
+    batch_mode: str = "complete",
+) -> None:
+    simulator = Simulator(
+        latency=latency, chunk_size=chunk_size, default_tools=default_tools, batch_mode=batch_mode
+    )
     simulator.record = record
     await simulator.start(host, port)
     print(f"simulator listening on {simulator.base_url}", flush=True)
@@ -34,8 +45,29 @@ def main() -> None:
     parser.add_argument(
         "--no-record", action="store_true", help="do not keep requests (long benchmark runs)"
     )
+    parser.add_argument(
+        "--no-default-tools",
+        action="store_true",
+        help="unscripted replies only echo (never call an offered calculate / now tool)",
+    )
+    parser.add_argument(
+        "--batch-mode",
+        choices=BATCH_MODES,
+        default="complete",
+        help="what new batches do: complete at once, hold in_progress, fail or expire",
+    )
     args = parser.parse_args()
-    asyncio.run(_serve(args.host, args.port, args.latency, args.chunk_size, not args.no_record))
+    asyncio.run(
+        _serve(
+            args.host,
+            args.port,
+            args.latency,
+            args.chunk_size,
+            not args.no_record,
+            not args.no_default_tools,
+            args.batch_mode,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from simulator.plan import Ask, count_tokens, text_of
+from simulator.plan import Ask, count_tokens, offered_tools, text_of
 from simulator.script import Text, ToolCalls
 
 
@@ -28,7 +28,28 @@ def ask(body: dict[str, Any]) -> Ask:
         messages=len(messages),
         schema=schema,
         logprobs=bool(body.get("logprobs")),
+        tools=offered_tools(body.get("tools"), body.get("tool_choice")),
+        tool_results=_trailing_results(messages),
     )
+
+
+def _trailing_results(messages: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
+    """(name, output) of the tool messages the conversation ends with."""
+    names = {
+        call.get("id"): str((call.get("function") or {}).get("name", "tool"))
+        for m in messages
+        if m.get("role") == "assistant"
+        for call in m.get("tool_calls") or []
+        if isinstance(call, dict)
+    }
+    results: list[tuple[str, str]] = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        results.append(
+            (names.get(message.get("tool_call_id"), "tool"), text_of(message.get("content")))
+        )
+    return tuple(reversed(results))
 
 
 def _usage(a: Ask, completion: int, step: Text | None) -> dict[str, Any]:

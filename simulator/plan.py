@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from simulator.default_tools import OfferedTool, answer_from, tool_call_for
 from simulator.schema_fill import fill
 from simulator.script import Step, Text
 
@@ -32,15 +33,45 @@ class Ask:
     messages: int
     schema: dict[str, Any] | None
     logprobs: bool
+    tools: tuple[OfferedTool, ...] = ()
+    """The function tools offered (none when `tool_choice` is "none")."""
+    tool_results: tuple[tuple[str, str], ...] = ()
+    """(tool name, output) of the tool results the input ends with, if it ends with any."""
 
 
-def default_step(ask: Ask) -> Step:
-    """The deterministic reply when nothing is queued."""
+def default_step(ask: Ask, *, use_tools: bool = True) -> Step:
+    """The deterministic reply when nothing is queued. With `use_tools`: an arithmetic or time ask
+    with `calculate` or `now` offered calls it, and after tool results the answer is text from
+    them. Otherwise structured output fills the schema and anything else is echoed."""
+    if use_tools and ask.tools and not ask.tool_results:
+        call = tool_call_for(ask.last_user_text, ask.tools)
+        if call is not None:
+            return call
     if ask.schema is not None:
         import json
 
         return Text(json.dumps(fill(ask.schema, context=f"{ask.messages} messages")))
+    if use_tools and ask.tool_results:
+        return Text(answer_from(ask.tool_results))
     return Text(f"You said: {ask.last_user_text}")
+
+
+def offered_tools(tools: Any, tool_choice: Any) -> tuple[OfferedTool, ...]:
+    """The function tools of a request (Responses' flat shape or Chat's nested one)."""
+    if tool_choice == "none" or not isinstance(tools, list):
+        return ()
+    offered = []
+    for tool in tools:
+        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
+            continue
+        nested = tool.get("function")
+        spec: dict[str, Any] = nested if isinstance(nested, dict) else tool
+        if isinstance(spec.get("name"), str):
+            parameters = spec.get("parameters")
+            offered.append(
+                OfferedTool(spec["name"], parameters if isinstance(parameters, dict) else None)
+            )
+    return tuple(offered)
 
 
 def text_of(content: Any) -> str:

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from simulator.plan import Ask, count_tokens, text_of
+from simulator.plan import Ask, count_tokens, offered_tools, text_of
 from simulator.script import Text, ToolCalls
 
 
@@ -36,7 +36,26 @@ def ask(body: dict[str, Any], history: list[dict[str, Any]]) -> Ask:
         messages=len(items),
         schema=fmt.get("schema") if fmt.get("type") == "json_schema" else None,
         logprobs="message.output_text.logprobs" in (body.get("include") or []),
+        tools=offered_tools(body.get("tools"), body.get("tool_choice")),
+        tool_results=_trailing_results(items),
     )
+
+
+def _trailing_results(items: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
+    """(name, output) of the function_call_output items the input ends with."""
+    names = {
+        i.get("call_id"): str(i.get("name", "tool"))
+        for i in items
+        if i.get("type") == "function_call"
+    }
+    results: list[tuple[str, str]] = []
+    for item in reversed(items):
+        if item.get("type") != "function_call_output":
+            break
+        output = item.get("output")
+        text = output if isinstance(output, str) else text_of(output)
+        results.append((names.get(item.get("call_id"), "tool"), text))
+    return tuple(reversed(results))
 
 
 def _logprobs(piece: str, step: Text, wanted: bool) -> list[dict[str, Any]]:

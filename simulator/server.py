@@ -13,28 +13,38 @@ from typing import Any
 from aiohttp import web
 
 from simulator import chat_wire, extras, responses_wire
+from simulator.batches import FilesAndBatches
 from simulator.plan import Ask, chunks, default_step
 from simulator.script import Fail, Recorded, Step, Text, ToolCalls, step_from_json
 
 JSON = dict[str, Any]
 
 
-class Simulator:
+class Simulator(FilesAndBatches):
     """Serves the parts of the OpenAI API this project uses, from a script or a default rule."""
 
     def __init__(
-        self, *, api_key: str | None = None, latency: float = 0.0, chunk_size: int = 8
+        self,
+        *,
+        api_key: str | None = None,
+        latency: float = 0.0,
+        chunk_size: int = 8,
+        default_tools: bool = True,
+        batch_mode: str = "complete",
     ) -> None:
         self.api_key = api_key
         self.latency = latency
         self.chunk_size = chunk_size
+        self.default_tools = default_tools
+        """Unscripted requests call offered `calculate` / `now` tools for arithmetic and time asks
+        and answer tool results from their output (False: echo as before)."""
         self.models: dict[str, dict[str, Any]] = {k: dict(v) for k, v in extras.MODELS.items()}
         self.requests: list[Recorded] = []
         self.attempts: defaultdict[str, int] = defaultdict(int)
         self._matching: list[tuple[str, Fail]] = []
         self._arrived = asyncio.Condition()
         self.conversations: dict[str, JSON] = {}
-        self.files: dict[str, JSON] = {}
+        self._init_files_and_batches(batch_mode)  # files, file_contents, batches, batch_mode
         self.vector_stores: dict[str, JSON] = {}
         self.record = True
         self._queue: deque[Step] = deque()
@@ -85,6 +95,7 @@ class Simulator:
         self._matching.clear()
         self.requests.clear()
         self.attempts.clear()
+        self._reset_batches()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -138,16 +149,36 @@ class Simulator:
             return failure
         if not self._authorized(request):
             return _error(401, "Incorrect API key provided.", "invalid_api_key")
+        injected = self._injected(endpoint, body)
+        if injected is not None:
+            return await _fail(injected)
+        return await handler(request, tail, body or {})
+
+    def _injected(self, endpoint: str, body: JSON | None) -> Fail | None:
+        """The `fail_next` / `fail_matching` failure due for this request, if any (used up)."""
         injected = self._failures[endpoint]
         if injected:
-            return await _fail(injected.popleft())
+            return injected.popleft()
         if self._matching and body:
             text = str(body)
             for index, (substring, step) in enumerate(self._matching):
                 if substring in text:
                     del self._matching[index]
-                    return await _fail(step)
-        return await handler(request, tail, body or {})
+                    return step
+        return None
+
+    async def _batch_call(self, url: str, body: JSON) -> tuple[int, JSON]:
+        """One batch line through its endpoint's handler, never streamed (so no HTTP request is
+        needed); the script queue and the fail_next / fail_matching rules apply as to a request."""
+        tail = url.removeprefix("/v1/").strip("/")
+        endpoint, handler = self._route("POST", tail)
+        injected = self._injected(endpoint, body)
+        if injected is not None:
+            response: web.StreamResponse = await _fail(injected)
+        else:
+            response = await handler(None, tail, {**body, "stream": False})
+        raw = response.body if isinstance(response, web.Response) else None
+        return response.status, json.loads(raw) if isinstance(raw, bytes) else {}
 
     def _route(self, method: str, tail: str) -> tuple[str, Any]:
         parts = tail.split("/")
@@ -160,8 +191,11 @@ class Simulator:
             ("POST", "audio"): ("transcriptions", self._transcriptions),
             ("POST", "images"): ("images", self._images),
             ("GET", "models"): ("models", self._models),
-            ("POST", "files"): ("files", self._files),
         }
+        if head == "files":
+            return "files", self._files
+        if head == "batches":
+            return "batches", self._batches_api
         if head == "conversations":
             return "conversations", self._conversations
         if head == "vector_stores":
@@ -196,7 +230,9 @@ class Simulator:
     # -- generation -----------------------------------------------------------------------
 
     def _next_step(self, ask: Ask) -> Step:
-        return self._queue.popleft() if self._queue else default_step(ask)
+        if self._queue:
+            return self._queue.popleft()
+        return default_step(ask, use_tools=self.default_tools)
 
     async def _wait(self, step: Step) -> None:
         delay = self.latency + getattr(step, "delay", 0.0)
@@ -312,20 +348,6 @@ class Simulator:
             return _error(404, f"The model '{name}' does not exist", "model_not_found")
         return web.json_response(extras.model_object(name, self.models[name]))
 
-    async def _files(self, request: web.Request, tail: str, body: JSON) -> web.Response:
-        file_id = f"file-{uuid.uuid4().hex[:16]}"
-        info = body.get("file") or {}
-        self.files[file_id] = {
-            "id": file_id,
-            "object": "file",
-            "bytes": info.get("size", 0),
-            "created_at": int(time.time()),
-            "filename": info.get("filename", "upload"),
-            "purpose": body.get("purpose", "assistants"),
-            "status": "processed",
-        }
-        return web.json_response(self.files[file_id])
-
     async def _vector_stores(self, request: web.Request, tail: str, body: JSON) -> web.Response:
         parts = tail.split("/")[1:]
         now = int(time.time())
@@ -370,8 +392,8 @@ class Simulator:
             store["file_counts"]["total"] += 1
             return web.json_response(entry)
         if len(parts) == 3:
-            entry = next((f for f in store["files"] if f["id"] == parts[2]), None)
-            return web.json_response(entry) if entry else _error(404, "No file found.", None)
+            found = next((f for f in store["files"] if f["id"] == parts[2]), None)
+            return web.json_response(found) if found else _error(404, "No file found.", None)
         return web.json_response({"object": "list", "data": store["files"], "has_more": False})
 
     async def _conversations(self, request: web.Request, tail: str, body: JSON) -> web.Response:
@@ -466,6 +488,23 @@ class Simulator:
             self.latency = float(data.get("latency", self.latency))
             self.chunk_size = int(data.get("chunk_size", self.chunk_size))
             self.record = bool(data.get("record", self.record))
+            self.default_tools = bool(data.get("default_tools", self.default_tools))
+            self.batch_mode = str(data.get("batch_mode", self.batch_mode))
+            if "batch_expire_after" in data:
+                after = data["batch_expire_after"]
+                self.batch_expire_after = None if after is None else int(after)
+        elif action == "fail_batch_lines":
+            step = Fail(**data["step"]) if data.get("step") else None
+            self.fail_batch_lines(data["pattern"], step)
+        elif action == "finish_batches":
+            data = data or {}
+            try:
+                finished = await self.finish_batches(
+                    data.get("id"), str(data.get("outcome", "complete"))
+                )
+            except (KeyError, ValueError) as exc:
+                return web.json_response({"error": str(exc)}, status=400)
+            return web.json_response(finished)
         elif action == "requests":
             return web.json_response(
                 [

@@ -20,14 +20,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bots.settings import AppSettings
 from bots.slack import convert, intake
 from bots.slack.convert import Target
 from bots.slack.mrkdwn import to_mrkdwn
 from bots.slack.reply import SlackSink, explain, make_reply
-from core.commands import split_command
+from bots.slack.settings import SlackSettings
 from core.engine import Engine
-from core.events import Attachment, ConversationKey, Event, Platform, Reply, User
+from core.events import Attachment, ConversationKey, Platform, Reply, User
 
 log = structlog.get_logger(__name__)
 
@@ -40,19 +39,24 @@ USER_CACHE_SECONDS = 600
 
 
 class SlackAdapter:
-    """Receives Slack events and commands, hands them to the engine, renders the replies."""
+    """Receives Slack events and commands, hands them to the engine, renders the replies.
 
-    def __init__(self, settings: AppSettings, engine: Engine) -> None:
-        if settings.slack.bot_token is None:
+    It is the engine's `PlatformPort` for Slack: replies into a conversation, file downloads.
+    """
+
+    platform = Platform.SLACK
+
+    def __init__(self, settings: SlackSettings, engine: Engine) -> None:
+        if settings.bot_token is None:
             raise ValueError("SLACK_BOT_TOKEN is required for the Slack adapter")
         self._settings = settings
         self._engine = engine
-        self._token = settings.slack.bot_token.get_secret_value()
+        self._token = settings.bot_token.get_secret_value()
         # One pooled HTTP session for every Web API call and file download (keep-alive).
         self.http = aiohttp.ClientSession()
         self.client = AsyncWebClient(
             token=self._token,
-            base_url=settings.slack.api_url,
+            base_url=settings.api_url,
             session=self.http,
             retry_handlers=[
                 AsyncRateLimitErrorRetryHandler(max_retry_count=3),
@@ -60,7 +64,7 @@ class SlackAdapter:
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
             ],
         )
-        secret = settings.slack.signing_secret
+        secret = settings.signing_secret
         self._verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
         self.app = AsyncApp(
             client=self.client,
@@ -74,7 +78,6 @@ class SlackAdapter:
         self._users: dict[str, tuple[float, User]] = {}
         self._no_stream: set[str] = set()
         self._bot_user_id = ""
-        engine.media.register(Platform.SLACK, self._download)
         self._register()
 
     # -- wiring ---------------------------------------------------------------------------
@@ -85,7 +88,7 @@ class SlackAdapter:
         app.event("message")(self._on_message)
         app.event("assistant_thread_started")(self._on_assistant_thread_started)
         app.event("assistant_thread_context_changed")(self._ignore)
-        for command in self._settings.slack.commands:
+        for command in self._settings.commands:
             app.command(command)(self._on_command)
         app.error(self._on_error)
 
@@ -117,11 +120,11 @@ class SlackAdapter:
         """Run Slack Socket Mode until cancelled (needs SLACK_APP_TOKEN)."""
         from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
-        assert self._settings.slack.app_token is not None
+        assert self._settings.app_token is not None
         handler = AsyncSocketModeHandler(
             self.app,
-            self._settings.slack.app_token.get_secret_value(),
-            web_client=AsyncWebClient(base_url=self._settings.slack.api_url),
+            self._settings.app_token.get_secret_value(),
+            web_client=AsyncWebClient(base_url=self._settings.api_url),
         )
         await handler.connect_async()
         log.info("slack_socket_mode_connected")
@@ -147,7 +150,7 @@ class SlackAdapter:
             return  # edits and deletions of answered messages do not re-run them (see README)
         if subtype not in (None, "file_share", "thread_broadcast"):
             return
-        if event.get("bot_id") and self._settings.slack.ignore_bots:
+        if event.get("bot_id") and self._settings.ignore_bots:
             return
         bot = await self.bot_user_id()
         if convert.is_dm(event):
@@ -155,11 +158,8 @@ class SlackAdapter:
             return
         if convert.mentions(event.get("text") or "", bot):
             return  # the app_mention event answers it
-        thread = event.get("thread_ts")
-        if thread and self._settings.slack.follow_threads:
-            key = ConversationKey(Platform.SLACK, body.get("team_id", ""), event["channel"], thread)
-            if await self._engine.store.conversations.get(key) is not None:
-                await self._handle(body, event, addressed=False)
+        if event.get("thread_ts") and self._settings.follow_threads:
+            await self._handle(body, event, addressed=False)  # continues a known conversation
 
     async def _on_assistant_thread_started(
         self, body: dict[str, Any], event: dict[str, Any]
@@ -183,12 +183,10 @@ class SlackAdapter:
 
     def reply_to(self, key: ConversationKey) -> Reply:
         """A reply into a conversation with no message to answer (after a restart)."""
-        thread = None if key.thread == convert.MAIN_THREAD else key.thread
-        target = Target(key.channel, thread, "", key.workspace)
         return make_reply(
             self.client,
-            target,
-            native=self._settings.slack.native_streaming,
+            convert.target_for(key),
+            native=self._settings.native_streaming,
             unsupported=self._no_stream,
         )
 
@@ -200,19 +198,19 @@ class SlackAdapter:
         if not user_id or user_id == bot:
             return
         user = await self._user(user_id)
-        if user.is_bot and self._settings.slack.ignore_bots:
+        if user.is_bot and self._settings.ignore_bots:
             return
         ours = convert.to_event(body, event, user, bot_user_id=bot, addressed=addressed)
         target = convert.target_of(body, event)
         reply = make_reply(
             self.client,
             target,
-            native=self._settings.slack.native_streaming,
+            native=self._settings.native_streaming,
             unsupported=self._no_stream,
         )
-        command = split_command(ours.text)
-        if command is not None and command[0] in self._engine.commands:
-            result = await self._engine.command(ours, *command)
+        received = await self._engine.receive(ours, reply)
+        result = received.command
+        if result is not None:
             sink = SlackSink(self.client, target)
             try:
                 await (
@@ -220,25 +218,13 @@ class SlackAdapter:
                 )
             except SlackApiError as exc:
                 log.warning("slack_call_failed", method="command reply", error=explain(exc))
-            return
-        if not ours.text and not ours.attachments:
-            await reply.notice(
-                "Mention me with a question, for example: @bot what's our holiday policy?"
-            )
-            return
-        await self._engine.submit(ours, reply)
 
     async def _on_command(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
         await ack()
-        name = convert.command_name(command["command"], self._settings.slack.commands) or ""
+        name = convert.command_name(command["command"], self._settings.commands) or ""
         user = await self._user(command["user_id"])
-        text = command.get("text", "").strip()
-        key = ConversationKey(
-            Platform.SLACK, command.get("team_id", ""), command["channel_id"], convert.MAIN_THREAD
-        )
-        event = Event(
-            key=key, user=user, text=text, delivery_id=f"cmd:{command.get('trigger_id', '')}"
-        )
+        event = convert.command_event(command, user)
+        text = event.text
         if name == "ask":
             await self._ask(command, user, text, respond)
             return
@@ -246,7 +232,7 @@ class SlackAdapter:
         await respond(
             text=result.text, response_type="in_channel" if result.public else "ephemeral"
         )
-        sink = SlackSink(self.client, Target(command["channel_id"], None, user.id, key.workspace))
+        sink = SlackSink(self.client, Target(event.channel, None, user.id, event.workspace))
         for file in result.files:
             try:
                 await sink.upload(file)
@@ -267,18 +253,12 @@ class SlackAdapter:
             log.warning("slack_call_failed", method="chat.postMessage", error=explain(exc))
             await respond(text=f"I can't post here ({explain(exc)}).", response_type="ephemeral")
             return
-        team = command.get("team_id", "")
-        target = Target(channel, str(posted["ts"]), user.id, team)
-        event = Event(
-            key=ConversationKey(Platform.SLACK, team, channel, str(posted["ts"])),
-            user=user,
-            text=text,
-            delivery_id=f"cmd:{command.get('trigger_id') or posted['ts']}",
-        )
+        event = convert.ask_event(command, user, text, str(posted["ts"]))
+        target = Target(channel, event.thread, user.id, event.workspace)
         reply = make_reply(
             self.client,
             target,
-            native=self._settings.slack.native_streaming,
+            native=self._settings.native_streaming,
             unsupported=self._no_stream,
         )
         await self._engine.submit(event, reply)
@@ -307,7 +287,7 @@ class SlackAdapter:
         self._users[user_id] = (time.monotonic() + USER_CACHE_SECONDS, user)
         return user
 
-    async def _download(self, attachment: Attachment) -> bytes:
+    async def download(self, attachment: Attachment) -> bytes:
         """Files are private: download with the bot token."""
         headers = {"Authorization": f"Bearer {self._token}"}
         async with self.http.get(

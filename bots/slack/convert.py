@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from core.events import Attachment, ConversationKey, Event, Platform, User
-
-MAIN_THREAD = "main"  # a DM outside any thread is one conversation
+from core.events import MAIN_THREAD, Attachment, ConversationKey, Event, Platform, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +19,12 @@ class Target:
     user: str
     team: str
     assistant_thread: bool = False
+
+
+def target_for(key: ConversationKey) -> Target:
+    """Where a reply into a known conversation goes (no message to answer, e.g. after a restart)."""
+    thread = None if key.thread == MAIN_THREAD else key.thread
+    return Target(key.channel, thread, "", key.workspace)
 
 
 def strip_mention(text: str, bot_user_id: str) -> str:
@@ -102,3 +106,23 @@ def user_from_info(info: dict[str, Any], user_id: str) -> User:
 def command_name(command: str, names: dict[str, str]) -> str | None:
     """The engine command a Slack slash command maps to."""
     return names.get(command)
+
+
+def command_event(command: dict[str, Any], user: User) -> Event:
+    """Our event for a slash command, in the channel's main conversation."""
+    key = ConversationKey(
+        Platform.SLACK, command.get("team_id", ""), command["channel_id"], MAIN_THREAD
+    )
+    text = str(command.get("text") or "").strip()
+    return Event(key=key, user=user, text=text, delivery_id=f"cmd:{command.get('trigger_id', '')}")
+
+
+def ask_event(command: dict[str, Any], user: User, text: str, thread_ts: str) -> Event:
+    """Our event for `/ask`: the question, in the thread of the message that posted it."""
+    team = command.get("team_id", "")
+    return Event(
+        key=ConversationKey(Platform.SLACK, team, command["channel_id"], thread_ts),
+        user=user,
+        text=text,
+        delivery_id=f"cmd:{command.get('trigger_id') or thread_ts}",
+    )

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 import openai
 import structlog
 
-from core.events import Attachment, Event, Platform
+from core.events import Attachment, Event
 from core.llm.retry import RetryPolicy, call_with_retries
+from core.llm.types import ImagePart, Message
 
 log = structlog.get_logger(__name__)
 
@@ -42,14 +44,10 @@ class Media:
         self._model = model
         self._policy = policy
         self._max_bytes = max_bytes
-        self._loaders: dict[Platform, Loader] = {}
 
-    def register(self, platform: Platform, loader: Loader) -> None:
-        """Set how attachments of `platform` are downloaded (e.g. with the bot token)."""
-        self._loaders[platform] = loader
-
-    async def prepare(self, event: Event) -> Prepared:
-        """Load usable attachments; transcribe audio and video; explain what was skipped."""
+    async def prepare(self, event: Event, loader: Loader | None) -> Prepared:
+        """Load usable attachments with the platform's `loader`; transcribe audio and video;
+        explain what was skipped."""
         if not event.attachments:
             return Prepared(event)
         kept: list[Attachment] = []
@@ -67,7 +65,7 @@ class Media:
             if attachment.size > self._max_bytes:
                 notices.append(f"{attachment.name} is larger than {limit_mb} MB, so I skipped it.")
                 continue
-            loaded = await self._load(event.platform, attachment)
+            loaded = await self._load(loader, attachment)
             if loaded is None:
                 notices.append(f"I couldn't download {attachment.name}; please try again.")
                 continue
@@ -85,10 +83,9 @@ class Media:
             replace(event, text=text, attachments=tuple(kept)), transcript, tuple(notices)
         )
 
-    async def _load(self, platform: Platform, attachment: Attachment) -> Attachment | None:
+    async def _load(self, loader: Loader | None, attachment: Attachment) -> Attachment | None:
         if attachment.data is not None:
             return attachment
-        loader = self._loaders.get(platform)
         if loader is None:
             return None
         try:
@@ -105,14 +102,14 @@ class Media:
         return replace(attachment, data=data, size=len(data))
 
     async def _transcribe(self, attachment: Attachment) -> str | None:
-        assert attachment.data is not None
-        if len(attachment.data) > TRANSCRIPTION_LIMIT:
+        data = attachment.data
+        if data is None or len(data) > TRANSCRIPTION_LIMIT:
             return None
         try:
             result = await call_with_retries(
                 self._policy,
                 lambda: self._client.audio.transcriptions.create(
-                    model=self._model, file=(attachment.name, attachment.data)
+                    model=self._model, file=(attachment.name, data)
                 ),
             )
         except Exception as exc:
@@ -121,3 +118,16 @@ class Media:
             )
             return None
         return result.text.strip()
+
+
+def with_images(messages: tuple[Message, ...], event: Event) -> tuple[Message, ...]:
+    """Attach this turn's images to its user message (the last one) as vision input."""
+    images = tuple(
+        ImagePart(f"data:{a.mime_type};base64,{base64.b64encode(a.data).decode()}")
+        for a in event.attachments
+        if a.kind == "image" and a.data is not None
+    )
+    if not images or not messages or messages[-1].role != "user":
+        return messages
+    last = messages[-1]
+    return (*messages[:-1], Message(role="user", text=last.text, images=images))

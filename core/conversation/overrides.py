@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.events import ConversationKey
-from core.settings import Settings
+from core.events import ConversationKey, Event
+from core.settings import ModelSettings, Settings
 from core.store import Store
 
 # What admins may override per scope, with a one-line description for the help text.
@@ -97,3 +97,15 @@ def parse_override(name: str, raw: str) -> Any:
     except ValidationError as exc:
         reason = exc.errors(include_input=False)[0]["msg"]
         raise ValueError(f"{name}: {reason}") from None
+
+
+def choose_model(config: TurnConfig, event: Event, models: ModelSettings) -> str:
+    """The turn's model: the configured one, unless a routing rule picks the strong one."""
+    long_message = (
+        models.routing_strong_min_chars is not None
+        and len(event.text) >= models.routing_strong_min_chars
+    )
+    has_images = models.routing_strong_for_images and any(
+        a.kind == "image" for a in event.attachments
+    )
+    return models.strong if long_message or has_images else config.model

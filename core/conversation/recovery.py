@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 
 import structlog
 
-from core.events import ConversationKey, Platform, Reply
+from core.events import Platform, PlatformPort
 from core.llm.tokens import TokenCounter
 from core.metrics import TURNS
 from core.render.replies import SafeReply
-from core.store import Store, StoreError
+from core.store import Step, Store, StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -27,8 +26,6 @@ INTERRUPTED = (
     "I was interrupted (the server restarted) before I could finish answering this. "
     "Please ask again."
 )
-
-ReplyFactory = Callable[[ConversationKey], Reply]
 
 
 class Recovery:
@@ -38,17 +35,17 @@ class Recovery:
         self._store = store
         self._tokens = tokens
         self._stale_after = stale_after
-        self._platforms: dict[Platform, ReplyFactory] = {}
+        self._ports: dict[Platform, PlatformPort] = {}
 
-    async def attach(self, platform: Platform, make_reply: ReplyFactory) -> int:
-        """Serve `platform`'s orphaned turns from now on; closes those already there."""
-        self._platforms[platform] = make_reply
+    async def watch(self, port: PlatformPort) -> int:
+        """Serve the port's platform's orphaned turns from now on; closes those already there."""
+        self._ports[port.platform] = port
         await self._store.processes.beat()
-        return await self.recover(platform)
+        return await self.recover(port.platform)
 
     async def recover(self, platform: Platform) -> int:
         """Close the platform's turns of stopped processes; returns how many."""
-        make_reply = self._platforms[platform]
+        make_reply = self._ports[platform].reply_to
         orphans = await self._store.processes.claim_orphans(platform, stale_after=self._stale_after)
         for orphan in orphans:
             TURNS.labels(platform.value, "interrupted").inc()
@@ -56,7 +53,7 @@ class Recovery:
             await self._store.finish_turn(
                 orphan.turn_id,
                 orphan.conversation,
-                steps=[("assistant", INTERRUPTED, (), "", self._tokens.count(INTERRUPTED))],
+                steps=[Step("assistant", INTERRUPTED, tokens=self._tokens.count(INTERRUPTED))],
                 status="interrupted",
                 error="process stopped",
             )
@@ -77,7 +74,7 @@ class Recovery:
                 await asyncio.wait_for(stop.wait(), interval)
             try:
                 await self._store.processes.beat()
-                for platform in list(self._platforms):
+                for platform in list(self._ports):
                     await self.recover(platform)
             except StoreError as exc:
                 log.error("recovery_check_failed", error=str(exc))

@@ -170,9 +170,12 @@ class Moderator:
 
     async def _post(self, inputs: list[Any]) -> dict[str, Any]:
         """`POST /moderations` through the SDK, the result as plain JSON (see llm.client)."""
-        return await self._client.post(
+        result = await self._client.post(
             "/moderations", body={"model": self._model, "input": inputs}, cast_to=object
         )
+        if not isinstance(result, dict):  # the SDK hands back the text of a non-JSON answer
+            raise TypeError(f"the moderation endpoint answered {result!r:.200}, not a JSON object")
+        return result
 
     async def _score_parts(self, text: str, images: Sequence[Attachment]) -> dict[str, float]:
         """Text and images as one multi-modal input: the highest score of each category."""

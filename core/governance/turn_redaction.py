@@ -10,6 +10,7 @@ from core.events import OutboundFile, Reply
 from core.governance.redaction import Placeholders, redact, restore
 from core.llm.client import ModelClient
 from core.llm.types import Completed, Message, ModelRequest, StreamEvent, ToolCall
+from core.store.records import Step
 
 # A streamed delta may end inside a placeholder ("[EMAIL_" … "1]"): hold such a tail back.
 _PARTIAL_PLACEHOLDER = re.compile(r"\[[A-Z]{0,6}(?:_[0-9]*)?$")
@@ -47,6 +48,20 @@ class TurnRedactor:
             )
             for m in messages
         )
+
+    def stored(self, steps: Sequence[Step], mode: str) -> list[Step]:
+        """The turn's steps as REDACT_STORE says to keep them: `original` values or `redacted`."""
+        convert = self.text if mode == "redacted" else self.restore
+        return [
+            replace(
+                step,
+                content=convert(step.content),
+                tool_calls=tuple(
+                    ToolCall(c.id, c.name, convert(c.arguments)) for c in step.tool_calls
+                ),
+            )
+            for step in steps
+        ]
 
     def model(self, model: ModelClient) -> RedactingModel:
         """`model` seen through this redactor."""

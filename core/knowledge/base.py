@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
@@ -112,7 +113,7 @@ class KnowledgeBase:
             part = texts[start : start + self._batch]
             result = await call_with_retries(
                 self._policy,
-                lambda part=part: self._client.embeddings.create(model=self._model, input=part),
+                functools.partial(self._client.embeddings.create, model=self._model, input=part),
             )
             vectors += [item.embedding for item in sorted(result.data, key=lambda d: d.index)]
         matrix = np.asarray(vectors, dtype=np.float32)
@@ -168,4 +169,8 @@ class KnowledgeBase:
             return []
         scores = self._matrix @ (await self._embed([query]))[0]
         best = np.argsort(-scores)[:k]
-        return [Hit(*self._rows[i], float(scores[i])) for i in best]
+        hits = []
+        for i in best:
+            path, position, heading, text = self._rows[i]
+            hits.append(Hit(path, position, heading, text, float(scores[i])))
+        return hits

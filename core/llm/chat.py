@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from core.llm.client import ModelClient
@@ -93,7 +93,7 @@ class ChatClient(ModelClient):
 
     wire_api = "chat"
 
-    async def _stream_once(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    async def _stream_once(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
         stream = await self._post_stream("/chat/completions", request_body(request))
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -60,12 +60,13 @@ class ModelClient(ABC):
         )
 
     @abstractmethod
-    def _stream_once(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        """One attempt on the wire, translated into wire-neutral events."""
+    def _stream_once(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
+        """One attempt on the wire, translated into wire-neutral events (an async generator, so
+        `stream` can close it and release the connection when it stops early)."""
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         """Stream a call, retrying transient failures until the first event arrives."""
-        events: AsyncIterator[StreamEvent] | None = None
+        events: AsyncGenerator[StreamEvent, None] | None = None
         first: StreamEvent | None = None
         async for attempt in retrying(self.policy, sleep=self._sleep, on_retry=_log_retry):
             with attempt:

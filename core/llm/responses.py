@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from core.llm.client import ModelClient
@@ -98,7 +98,7 @@ class ResponsesClient(ModelClient):
 
     wire_api = "responses"
 
-    async def _stream_once(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    async def _stream_once(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
         stream = await self._post_stream("/responses", request_body(request))
         text: list[str] = []
         calls: list[ToolCall] = []

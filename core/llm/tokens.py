@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from functools import lru_cache
 
 import bpe_openai
 
 from core.llm.types import Message
 
-# The encoder refuses calls of 1,000,000+ characters; count long text in slices below that
-# (cut at spaces, so the count stays exact for ordinary text).
-_SLICE = 500_000
+# The encoder refuses a call of 1,000,000+ characters or one that makes 200,000+ tokens, so long
+# text is counted in chunks. A token is at least one UTF-8 byte and a character at most four,
+# so a chunk of 50,000 characters stays below both limits whatever the text. Chunks end where a
+# run of whitespace begins (looked for in the last `_LOOKBACK` characters), so no word is cut
+# and the sum of the chunks' counts is the count of the whole for ordinary text (it may differ
+# by a token where punctuation runs into a line break at a cut).
+_CHUNK = 50_000
+_LOOKBACK = 2_000
+_WHITESPACE = re.compile(r"\s+")
 # Per-message framing overhead of the chat format (role markers), as OpenAI's cookbook counts it.
 MESSAGE_OVERHEAD = 3
 REPLY_PRIMER = 3
@@ -37,18 +45,16 @@ class TokenCounter:
         self._encoding = _encoding(encoding_name(model))
 
     def count(self, text: str) -> int:
-        """Exact token count of `text` (special-token text counted as ordinary text)."""
-        if len(text) <= _SLICE:
-            return len(self._encoding.encode_ordinary(text))
-        total, start = 0, 0
-        while start < len(text):
-            end = min(start + _SLICE, len(text))
-            if end < len(text):  # cut at a space so no token straddles a slice
-                space = text.rfind(" ", start + _SLICE // 2, end)
-                end = space if space > start else end
-            total += len(self._encoding.encode_ordinary(text[start:end]))
-            start = end
-        return total
+        """Token count of `text` (special-token text counted as ordinary text), of any length.
+
+        Exact for text up to `_CHUNK` characters; longer text is the sum over its chunks.
+        """
+        if len(text) <= _CHUNK:
+            return len(self._encode(text))
+        return sum(len(self._encode(chunk)) for chunk in chunks(text))
+
+    def _encode(self, chunk: str) -> list[int]:
+        return self._encoding.encode_ordinary(chunk)
 
     def message(self, message: Message) -> int:
         """Tokens one message costs in a request, framing, tool calls and images included."""
@@ -58,8 +64,49 @@ class TokenCounter:
         return total + IMAGE_TOKENS * len(message.images)
 
     def truncate(self, text: str, max_tokens: int) -> str:
-        """The longest prefix of `text` within `max_tokens` tokens."""
-        tokens = self._encoding.encode_ordinary(text[: max_tokens * 8])
-        if len(tokens) <= max_tokens:
-            return text[: max_tokens * 8]
-        return self._encoding.decode(tokens[:max_tokens])
+        """The longest prefix of `text` within `max_tokens` tokens (as `count` counts them).
+
+        Only the chunks up to the cut are encoded, so the cost follows `max_tokens`, not the text.
+        """
+        if max_tokens <= 0:
+            return ""
+        kept: list[str] = []
+        room = max_tokens
+        for chunk in chunks(text):
+            tokens = self._encode(chunk)
+            if len(tokens) <= room:
+                kept.append(chunk)
+                room -= len(tokens)
+                continue
+            kept.append(self._prefix(chunk, tokens, room))
+            break
+        return "".join(kept)
+
+    def _prefix(self, chunk: str, tokens: list[int], room: int) -> str:
+        """The longest prefix of `chunk` whose own count is within `room` (`tokens` is its
+        encoding): its first `room` tokens, fewer when re-encoding the cut end takes more."""
+        keep = room
+        while keep > 0:
+            # The tokens' bytes are a prefix of the chunk's UTF-8; a character cut in two at
+            # the end is dropped, so what is left is a prefix of the chunk.
+            prefix = self._encoding.decode_bytes(tokens[:keep]).decode("utf-8", "ignore")
+            excess = len(self._encode(prefix)) - room
+            if excess <= 0:
+                return prefix
+            keep -= excess
+        return ""
+
+
+def chunks(text: str) -> Iterator[str]:
+    """`text` in pieces of at most `_CHUNK` characters, cut where a run of whitespace begins
+    when there is one near the end of a piece (the whole text when it is short)."""
+    start, length = 0, len(text)
+    while length - start > _CHUNK:
+        end = start + _CHUNK
+        cut = end  # no whitespace near the end: cut where the piece is full
+        for match in _WHITESPACE.finditer(text, end - _LOOKBACK, end):
+            cut = match.start()
+        yield text[start:cut]
+        start = cut
+    if start < length or not text:
+        yield text[start:]

@@ -9,6 +9,7 @@ import structlog
 
 from core.events import ConversationKey, OutboundFile, Reply
 from core.governance.moderation import Moderator
+from core.llm.types import Completed
 
 log = structlog.get_logger(__name__)
 
@@ -116,3 +117,13 @@ class ModeratedReply:
 
     async def upload(self, file: OutboundFile) -> None:
         await self._reply.upload(file)
+
+
+LOW_CONFIDENCE = "_(Low confidence: please double-check this answer.)_"
+
+
+def mark_confidence(text: str, completed: Completed, threshold: float | None) -> str:
+    """The answer, marked when its mean token logprob is below `threshold` (LOW_CONFIDENCE_LOGPROB)."""
+    if threshold is None or completed.mean_logprob is None:
+        return text
+    return f"{text}\n\n{LOW_CONFIDENCE}" if completed.mean_logprob < threshold else text

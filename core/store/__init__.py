@@ -2,7 +2,7 @@
 
 from core.store.connect import connect
 from core.store.db import Database, SchemaTooNew, StoreError
-from core.store.records import Accepted, Conversation, StoredMessage
+from core.store.records import Accepted, Conversation, Step, StoredMessage
 from core.store.store import Store
 from core.store.usage import UsageRow, UsageTotals
 
@@ -11,6 +11,7 @@ __all__ = [
     "Conversation",
     "Database",
     "SchemaTooNew",
+    "Step",
     "Store",
     "StoreError",
     "StoredMessage",

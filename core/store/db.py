@@ -8,7 +8,7 @@ migration scripts (`migrations/<dialect>/NNN_name.sql`) with the same numbers an
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from importlib import resources
 from typing import Any, Protocol, TypeVar
 
@@ -34,6 +34,10 @@ class Row(Protocol):
 
     def __len__(self) -> int: ...
 
+    def keys(self) -> Iterable[str]:
+        """The column names, in order."""
+        ...
+
 
 class Tx(Protocol):
     """The statements of one write transaction.
@@ -58,7 +62,8 @@ class Tx(Protocol):
         ...
 
 
-Work = Callable[[Tx], Awaitable[T]]
+# A coroutine, not any awaitable: SQLite runs it to completion synchronously on its writer thread.
+Work = Callable[[Tx], Coroutine[Any, Any, T]]
 
 
 def migrations(dialect: str) -> list[tuple[int, str, str]]:

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 from core.store.db import Database, Tx
+from core.store.text import storable
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,10 @@ class Knowledge:
             await tx.executemany(
                 "INSERT INTO knowledge_chunks (path, position, heading, text, model, embedding) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(path, c.position, c.heading, c.text, model, c.embedding) for c in chunks],
+                [
+                    (path, c.position, storable(c.heading), storable(c.text), model, c.embedding)
+                    for c in chunks
+                ],
             )
 
         await self._db.write(store)

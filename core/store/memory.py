@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from core.store.db import Database
 from core.store.messages import message_from_row
 from core.store.records import Conversation, StoredMessage
+from core.store.text import storable
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +80,9 @@ class Summaries:
             (
                 conversation.id,
                 conversation.epoch,
-                summary.text,
-                json.dumps(list(summary.facts)),
-                json.dumps(list(summary.open_questions)),
+                storable(summary.text),
+                json.dumps([storable(fact) for fact in summary.facts]),
+                json.dumps([storable(question) for question in summary.open_questions]),
                 summary.covers_until,
                 summary.tokens,
                 model,
@@ -96,7 +97,7 @@ class Summaries:
             "updated_at) VALUES (?, ?, 1, ?, ?, ?) "
             "ON CONFLICT (conversation_id, epoch) DO UPDATE SET failures = summaries.failures + 1, "
             "retry_after = excluded.retry_after, last_error = excluded.last_error",
-            (conversation.id, conversation.epoch, retry_at, error[:500], time.time()),
+            (conversation.id, conversation.epoch, retry_at, storable(error[:500]), time.time()),
         )
 
     async def unsummarized_tokens(
@@ -141,7 +142,14 @@ class Pins:
 
     async def add(self, conversation: Conversation, text: str, tokens: int, by: str) -> int:
         """Pin a note; returns its id."""
-        params = (conversation.id, conversation.epoch, text, tokens, by, time.time())
+        params = (
+            conversation.id,
+            conversation.epoch,
+            storable(text),
+            tokens,
+            storable(by),
+            time.time(),
+        )
         row = await self._db.write(
             lambda tx: tx.fetchone(
                 "INSERT INTO pins (conversation_id, epoch, text, tokens, pinned_by, created_at) "

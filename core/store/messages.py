@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from core.llm.types import ToolCall
 from core.store.db import Database, Row, Tx
 from core.store.records import Conversation, StoredMessage, decode_tool_calls, encode_tool_calls
+from core.store.text import storable
 
 INSERT = (
     "INSERT INTO messages (conversation_id, epoch, turn_id, role, user_id, user_name, content, "
@@ -31,17 +32,24 @@ async def insert(
     tool_call_id: str = "",
     attachments: Sequence[dict[str, object]] = (),
 ) -> int:
-    """Insert one message inside the caller's transaction; returns its id."""
+    """Insert one message inside the caller's transaction; returns its id.
+
+    Free text (content, names, tool calls) is stored as `storable` makes it: the same on both
+    backends, never refused.
+    """
+    calls = tuple(
+        ToolCall(storable(c.id), storable(c.name), storable(c.arguments)) for c in tool_calls
+    )
     params = (
         conversation.id,
         conversation.epoch,
         turn_id,
         role,
-        user_id,
-        user_name,
-        content,
-        encode_tool_calls(tool_calls),
-        tool_call_id,
+        storable(user_id),
+        storable(user_name),
+        storable(content),
+        encode_tool_calls(calls),
+        storable(tool_call_id),
         json.dumps(list(attachments)) if attachments else None,
         tokens,
         time.time(),
@@ -100,5 +108,6 @@ class Messages:
     async def update_text(self, message_id: int, text: str, tokens: int) -> None:
         """Replace a stored message's text (e.g. with a voice clip's transcript)."""
         await self._db.execute(
-            "UPDATE messages SET content = ?, tokens = ? WHERE id = ?", (text, tokens, message_id)
+            "UPDATE messages SET content = ?, tokens = ? WHERE id = ?",
+            (storable(text), tokens, message_id),
         )

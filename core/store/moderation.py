@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from core.events import ConversationKey
 from core.store.db import Database
+from core.store.text import storable
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +52,12 @@ class ModerationLog:
                 key.workspace,
                 key.channel,
                 key.thread,
-                user_id,
+                storable(user_id),
                 direction,
                 action,
                 json.dumps(categories),
                 json.dumps(scores),
-                excerpt,
+                storable(excerpt),
             ),
         )
 

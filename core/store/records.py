@@ -29,6 +29,17 @@ class Accepted:
 
 
 @dataclass(frozen=True, slots=True)
+class Step:
+    """One message a turn adds to the conversation: the answer, a tool call, or a tool result."""
+
+    role: str
+    content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""
+    tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class StoredMessage:
     """One stored message with its token count."""
 

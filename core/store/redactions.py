@@ -7,6 +7,7 @@ import time
 from core.governance.redaction import Placeholders
 from core.store.db import Database
 from core.store.records import Conversation
+from core.store.text import storable
 
 
 class Redactions:
@@ -28,5 +29,5 @@ class Redactions:
             "INSERT INTO redactions (conversation_id, mapping, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (conversation_id) DO UPDATE SET mapping = excluded.mapping, "
             "updated_at = excluded.updated_at",
-            (conversation.id, placeholders.to_json(), time.time()),
+            (conversation.id, storable(placeholders.to_json()), time.time()),
         )

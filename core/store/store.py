@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.events import Event
-from core.llm.types import ToolCall
 from core.store import conversations, deliveries, messages
 from core.store.connect import connect
 from core.store.conversations import Conversations
@@ -19,7 +18,7 @@ from core.store.messages import Messages
 from core.store.moderation import ModerationLog
 from core.store.overrides import ScopedSettings
 from core.store.processes import Processes, new_owner
-from core.store.records import Accepted, Conversation
+from core.store.records import Accepted, Conversation, Step
 from core.store.redactions import Redactions
 from core.store.remote import RemoteConversations, VectorStores
 from core.store.spacing import Spacing
@@ -128,28 +127,25 @@ class Store:
         turn_id: int,
         conversation: Conversation,
         *,
-        steps: Sequence[tuple[str, str, tuple[ToolCall, ...], str, int]],
+        steps: Sequence[Step],
         status: str = "done",
         error: str = "",
     ) -> None:
         """Store the turn's assistant/tool messages and close the turn (releasing its spending
-        hold), atomically.
-
-        `steps` are (role, content, tool_calls, tool_call_id, tokens) in order.
-        """
+        hold), atomically."""
         now = time.time()
 
         async def store(tx: Tx) -> None:
-            for role, content, tool_calls, tool_call_id, tokens in steps:
+            for step in steps:
                 await messages.insert(
                     tx,
                     conversation,
-                    role=role,
-                    content=content,
-                    tokens=tokens,
+                    role=step.role,
+                    content=step.content,
+                    tokens=step.tokens,
                     turn_id=turn_id,
-                    tool_calls=tool_calls,
-                    tool_call_id=tool_call_id,
+                    tool_calls=step.tool_calls,
+                    tool_call_id=step.tool_call_id,
                 )
             await tx.execute(
                 "UPDATE turns SET status = ?, error = ?, finished_at = ? WHERE id = ?",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from core.events import Event
 from core.store.db import Database, Tx
+from core.store.text import storable
 from core.store.usage import RELEASE
 
 # An earlier turn of the same conversation, still open, that another process runs.
@@ -54,7 +55,7 @@ class Turns:
         async def fail(tx: Tx) -> None:
             await tx.execute(
                 "UPDATE turns SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",
-                (error[:500], now, turn_id),
+                (storable(error[:500]), now, turn_id),
             )
             await tx.execute(RELEASE, (turn_id,))
 

@@ -13,12 +13,11 @@ from core.events import Reply
 from core.llm.tokens import TokenCounter
 from core.llm.types import Completed, Message, ModelRequest, ToolCall, Usage
 from core.plugin import ToolContext
+from core.store.records import Step
 from core.tools import Tool, ToolRegistry, ToolResult, invoke
 
 log = structlog.get_logger(__name__)
 
-# (role, content, tool calls, tool call id, tokens): how the store records each step.
-Step = tuple[str, str, tuple[ToolCall, ...], str, int]
 ModelCall = Callable[[ModelRequest], Awaitable[Completed]]
 Continue = Callable[[ModelRequest, tuple[Message, ...]], ModelRequest]
 
@@ -73,7 +72,7 @@ class ToolLoop:
             usage = usage + done.usage
             texts.append(done.text)
             if not done.tool_calls or last_round:
-                steps.append(("assistant", done.text, (), "", done.usage.completion_tokens))
+                steps.append(Step("assistant", done.text, tokens=done.usage.completion_tokens))
                 break
             results = await asyncio.gather(
                 *(self._execute(c, allowed, ctx) for c in done.tool_calls)
@@ -84,10 +83,11 @@ class ToolLoop:
                 for c, result in zip(done.tool_calls, results, strict=True)
             )
             steps.append(
-                ("assistant", done.text, done.tool_calls, "", done.usage.completion_tokens)
+                Step("assistant", done.text, done.tool_calls, tokens=done.usage.completion_tokens)
             )
             steps += [
-                ("tool", m.text, (), m.tool_call_id, self._tokens.count(m.text)) for m in outputs
+                Step("tool", m.text, tool_call_id=m.tool_call_id, tokens=self._tokens.count(m.text))
+                for m in outputs
             ]
             request = proceed(request, (assistant, *outputs))
         text = "\n\n".join(t for t in texts if t)

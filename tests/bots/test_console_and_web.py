@@ -32,7 +32,7 @@ def test_offline_console_chats_through_the_engine(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "replies come from the built-in simulator" in result.stdout
     assert "bot> You said: hello there" in result.stdout
-    assert "(conversation reset)" in result.stdout
+    assert "Conversation reset" in result.stdout
     assert "bot> You said: second" in result.stdout
     assert "Today: " in result.stdout, "engine commands work in the console"
     assert "/pin — Pin a note" in result.stdout

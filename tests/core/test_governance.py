@@ -10,11 +10,11 @@ import pytest
 
 from bots.services import Services, build_services
 from bots.settings import AppSettings as Settings
-from core.engine import LOW_CONFIDENCE
 from core.events import Event, User
 from core.governance.budgets import Budgets, day_start
 from core.governance.moderation import OUTPUT_BLOCKED
 from core.logging import configure_logging
+from core.render.replies import LOW_CONFIDENCE
 from core.store import UsageRow
 from simulator import Fail, Simulator, Text
 from tests.conftest import RecordingReply, make_event

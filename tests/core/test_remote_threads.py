@@ -69,7 +69,7 @@ async def test_concurrent_first_use_creates_exactly_one_conversation(
     event = make_event("x", thread="fresh")
     conversation = await remote.store.conversations.ensure(event.key)
     ids = await asyncio.gather(
-        *(remote.engine.threads.ensure(conversation, event.key) for _ in range(5))
+        *(remote.engine.backends.threads.ensure(conversation, event.key) for _ in range(5))
     )
     assert len(set(ids)) == 1
     creates = [r for r in sim.requests_to("conversations") if r.method == "POST"]
@@ -82,7 +82,7 @@ async def test_a_losing_creator_in_another_process_adopts_the_winner(
     event = make_event("x", thread="race")
     conversation = await remote.store.conversations.ensure(event.key)
     winner = await remote.store.remote.claim(conversation, "conv_from_other_process")
-    assert await remote.engine.threads.ensure(conversation, event.key) == winner
+    assert await remote.engine.backends.threads.ensure(conversation, event.key) == winner
 
 
 async def test_a_deleted_remote_conversation_is_recreated_with_a_notice(

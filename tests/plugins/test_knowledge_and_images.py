@@ -42,16 +42,16 @@ def test_chunks_follow_headings() -> None:
 async def test_ingest_then_search_ranks_the_relevant_passage_first(
     services: Services, sim: Simulator, tmp_path: Path
 ) -> None:
-    knowledge = services.engine.plugin_extras["knowledge"]
-    report = await knowledge.ingest([_docs(tmp_path)])  # type: ignore[attr-defined]
+    knowledge = services.knowledge
+    report = await knowledge.ingest([_docs(tmp_path)])
     assert sorted(Path(p).name for p in report.added) == ["expenses.md", "handbook.md"]
     assert report.chunks == 3 and any("logo.png" in s for s in report.skipped)
-    hits = await knowledge.search("how many paid holiday days per year", 2)  # type: ignore[attr-defined]
+    hits = await knowledge.search("how many paid holiday days per year", 2)
     assert hits[0].heading == "Holidays" and hits[0].score > hits[1].score
-    parking = await knowledge.search("where is the car park for parking", 1)  # type: ignore[attr-defined]
+    parking = await knowledge.search("where is the car park for parking", 1)
     assert parking[0].heading == "Parking"
     embeds = len(sim.requests_to("embeddings"))
-    again = await knowledge.ingest([tmp_path / "docs"])  # type: ignore[attr-defined]
+    again = await knowledge.ingest([tmp_path / "docs"])
     assert again.added == [] and len(again.unchanged) == 2
     assert len(sim.requests_to("embeddings")) == embeds, (
         "re-ingesting unchanged files embeds nothing"
@@ -61,7 +61,7 @@ async def test_ingest_then_search_ranks_the_relevant_passage_first(
 async def test_the_model_can_search_and_cite(
     services: Services, sim: Simulator, tmp_path: Path
 ) -> None:
-    await services.engine.plugin_extras["knowledge"].ingest([_docs(tmp_path)])  # type: ignore[attr-defined]
+    await services.knowledge.ingest([_docs(tmp_path)])
     sim.enqueue(
         ToolCalls.of(("search_knowledge", {"query": "meal expenses reimbursed", "top_k": 1})),
         Text("Meals are reimbursed up to 40 euros [1]."),

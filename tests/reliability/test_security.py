@@ -89,7 +89,7 @@ async def test_an_injected_document_cannot_make_the_model_run_an_admin_tool(
         ran.append(ctx.user_id)
         return "purged"
 
-    registry = services.engine.tools.registry
+    registry = services.engine.backends.registry
     registry.add(fetch_page, plugin="tests")
     registry.add(purge_workspace, plugin="tests")
     sim.enqueue(

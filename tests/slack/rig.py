@@ -130,7 +130,8 @@ async def open_rig(
             **({"moderation_enabled": False} | overrides),
         )
         services = await build_services(settings)
-        adapter = SlackAdapter(settings, services.engine)
+        adapter = SlackAdapter(settings.slack, services.engine)
+        await services.engine.attach(adapter)
         url = await serve(build_web_app(services, [adapter.install]))
         async with aiohttp.ClientSession() as http:
             yield Rig(slack, sim, services, adapter, url, http)

@@ -17,7 +17,7 @@ import pytest
 from core.events import ConversationKey, Platform
 from core.governance.redaction import Placeholders
 from core.llm.types import ToolCall
-from core.store import Database, Store, StoreError, UsageRow, connect
+from core.store import Database, Step, Store, StoreError, UsageRow, connect
 from core.store.db import LATEST_VERSION
 from core.store.memory import Summary
 from core.store.transfer import SKIPPED, TABLES, copy_database
@@ -42,9 +42,9 @@ async def fill(store: Store) -> None:
     conversation = first.conversation
     call = ToolCall("call_1", "lookup", '{"q": "x"}')
     steps = [
-        ("assistant", "", (call,), "", 3),
-        ("tool", "result", (), "call_1", 1),
-        ("assistant", "hi there", (), "", 2),
+        Step("assistant", "", (call,), "", 3),
+        Step("tool", "result", (), "call_1", 1),
+        Step("assistant", "hi there", (), "", 2),
     ]
     await store.finish_turn(first.turn_id, conversation, steps=steps)
     summary = Summary("they said hello", ("f1",), ("q?",), first.turn_id, 5)

@@ -1,16 +1,15 @@
-"""The console adapter: chat with the engine in a terminal, through the same turn path."""
+"""The console's transport: read lines, print streamed replies."""
 
 from __future__ import annotations
 
 import asyncio
-import getpass
 import sys
-import uuid
 from typing import TextIO
 
-from core.commands import split_command
+from bots.console import convert
 from core.engine import Engine
-from core.events import ConversationKey, Event, OutboundFile, Platform, User
+from core.events import OutboundFile
+from core.store import StoreError
 
 BANNER = (
     "Type a message and press Enter. /reset starts over, /quit leaves; /help lists the other "
@@ -55,9 +54,7 @@ class ConsoleReply:
 
 async def chat(engine: Engine, *, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
     """Read lines from `stdin` and answer each through the engine until EOF or /quit."""
-    session = uuid.uuid4().hex[:8]
-    key = ConversationKey(Platform.CONSOLE, "local", "console", session)
-    user = User(id=getpass.getuser(), name=getpass.getuser())
+    key, user = convert.session_key(), convert.local_user()
     stdout.write(BANNER + "\n")
     stdout.flush()
     while True:
@@ -72,14 +69,15 @@ async def chat(engine: Engine, *, stdin: TextIO = sys.stdin, stdout: TextIO = sy
             continue
         if text == "/quit":
             break
-        event = Event(key=key, user=user, text=text, delivery_id=uuid.uuid4().hex)
-        command = split_command(text)
-        if text == "/reset":
-            await engine.store.conversations.reset(key)
-            stdout.write("(conversation reset)\n")
-        elif command is not None and command[0] in engine.commands:
-            result = await engine.command(event, *command)
-            stdout.write(result.text + "\n")
+        event = convert.line_event(key, user, text)
+        reply = ConsoleReply(stdout)
+        try:
+            received = await engine.receive(event, reply)
+        except StoreError as exc:
+            stdout.write(f"(error) {exc}\n")
+            continue
+        if received.command is not None:
+            stdout.write(received.command.text + "\n")
             stdout.flush()
-        else:
-            await engine.handle(event, ConsoleReply(stdout))
+        elif received.submission is not None and received.submission.task is not None:
+            await received.submission.task

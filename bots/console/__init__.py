@@ -1,0 +1,5 @@
+"""The console adapter: chat with the engine in a terminal, through the same turn path."""
+
+from bots.console.chat import OFFLINE_BANNER, ConsoleReply, chat
+
+__all__ = ["OFFLINE_BANNER", "ConsoleReply", "chat"]

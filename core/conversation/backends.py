@@ -1,0 +1,143 @@
+"""Where a conversation's history lives when the model answers: our memory, or OpenAI's.
+
+On the local backend every call sends the assembled context. On the server-side backend an OpenAI
+Conversation holds the history, so each call sends only what is new (this turn's message, then
+tool results), with our instructions and tools.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import openai
+
+from core.conversation.overrides import TurnConfig
+from core.conversation.remote import RECREATED_NOTICE, RemoteThreads
+from core.events import Event, Reply
+from core.governance.turn_redaction import TurnRedactor
+from core.governance.usage import UsageAccounting
+from core.llm.client import ModelClient, Streamer
+from core.llm.types import Completed, Message, ModelRequest, TextDelta
+from core.settings import OpenAISettings
+from core.store import Accepted
+from core.tools import ToolRegistry
+from core.tools.context import ToolContexts
+from core.tools.loop import Answer, ToolLoop, enabled_tools
+
+
+@dataclass(frozen=True, slots=True)
+class TurnInProgress:
+    """The turn a model answer belongs to."""
+
+    event: Event
+    accepted: Accepted
+    reply: Reply
+    config: TurnConfig
+    redactor: TurnRedactor | None = None
+
+
+class ConversationBackends:
+    """Answers a turn's request through the tool loop, on the conversation's backend."""
+
+    def __init__(
+        self,
+        *,
+        model: ModelClient,
+        responses_model: ModelClient,
+        threads: RemoteThreads,
+        usage: UsageAccounting,
+        tool_contexts: ToolContexts,
+        openai_settings: OpenAISettings,
+        loop: ToolLoop | None,
+        empty_loop: ToolLoop,
+    ) -> None:
+        self._model = model
+        self._responses_model = responses_model
+        self.threads = threads
+        self._usage = usage
+        self._tool_contexts = tool_contexts
+        self._openai = openai_settings
+        self.loop = loop
+        self._empty_loop = empty_loop
+
+    @property
+    def registry(self) -> ToolRegistry | None:
+        """The tools offered, or None when tools are off."""
+        return self.loop.registry if self.loop else None
+
+    async def answer(self, request: ModelRequest, turn: TurnInProgress) -> Answer:
+        """The model's answer to `request`, running the tools it asks for."""
+        loop = self.loop or self._empty_loop
+        tools = enabled_tools(loop.registry, turn.config.tool_switches) if self.loop else []
+        ctx = self._tool_contexts.for_event(turn.event, turn.reply.upload)
+        redactor = turn.redactor
+        if turn.config.backend != "openai":
+            chat: Streamer = redactor.model(self._model) if redactor else self._model
+            return await loop.run(
+                request,
+                call=lambda r: self._call(r, chat, turn),
+                proceed=lambda r, new: replace(r, messages=r.messages + new),
+                tools=tools,
+                ctx=ctx,
+                reply=turn.reply,
+            )
+        conversation, key = turn.accepted.conversation, turn.event.key
+        seed = request.messages[:-1]
+        remote_id = await self.threads.ensure(
+            conversation, key, seed=redactor.messages(seed) if redactor else seed
+        )
+        remote_model = redactor.model(self._responses_model) if redactor else self._responses_model
+        remote = replace(
+            request,
+            messages=request.messages[-1:],
+            conversation=remote_id,
+            builtin_tools=self._builtin_tools(),
+        )
+
+        async def call(r: ModelRequest) -> Completed:
+            return await self._call(r, remote_model, turn)
+
+        def proceed(r: ModelRequest, new: tuple[Message, ...]) -> ModelRequest:
+            return replace(r, messages=tuple(m for m in new if m.role == "tool"))
+
+        try:
+            return await loop.run(
+                remote, call=call, proceed=proceed, tools=tools, ctx=ctx, reply=turn.reply
+            )
+        except openai.NotFoundError:
+            remote_id = await self.threads.replace(conversation, key, remote_id)
+            await turn.reply.notice(RECREATED_NOTICE)
+            remote = replace(remote, conversation=remote_id)
+            return await loop.run(
+                remote, call=call, proceed=proceed, tools=tools, ctx=ctx, reply=turn.reply
+            )
+
+    async def _call(
+        self, request: ModelRequest, model: Streamer, turn: TurnInProgress
+    ) -> Completed:
+        """Stream one model call into the reply and record its usage."""
+        async for item in model.stream(request):
+            if isinstance(item, TextDelta):
+                await turn.reply.append(item.text)
+            else:
+                await self._usage.record(
+                    item,
+                    turn.event.key,
+                    user_id=turn.event.user.id,
+                    purpose="chat",
+                    turn_id=turn.accepted.turn_id,
+                    conversation_id=turn.accepted.conversation.id,
+                )
+                return item
+        raise RuntimeError("the model stream ended without completing")
+
+    def _builtin_tools(self) -> tuple[dict[str, object], ...]:
+        """OpenAI's hosted tools configured for the server-side backend."""
+        tools: list[dict[str, object]] = []
+        if self._openai.vector_store_ids:
+            tools.append(
+                {"type": "file_search", "vector_store_ids": list(self._openai.vector_store_ids)}
+            )
+        if self._openai.code_interpreter:
+            tools.append({"type": "code_interpreter", "container": {"type": "auto"}})
+        return tuple(tools)
