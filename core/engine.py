@@ -21,7 +21,7 @@ from core.conversation.backends import ConversationBackends, TurnInProgress
 from core.conversation.media import Media, with_images
 from core.conversation.memory import Context, Memory
 from core.conversation.overrides import TurnConfig, choose_model, resolve_config
-from core.conversation.recovery import Recovery
+from core.conversation.recovery import INTERRUPTED, Recovery
 from core.conversation.serial import KeyedSerializer, Slot
 from core.conversation.summarizer import Summarizer
 from core.events import ConversationKey, Event, PlatformPort, Reply
@@ -127,6 +127,7 @@ class Engine:
         self._ports: dict[str, PlatformPort] = {}
         self._serial = KeyedSerializer()
         self._tasks: set[asyncio.Task[TurnOutcome]] = set()
+        self._interrupting = False  # the shutdown deadline passed: cancelled turns are closed
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -209,11 +210,33 @@ class Engine:
         """Start a conversation over (a new epoch)."""
         await self.store.conversations.reset(key)
 
-    async def drain(self) -> None:
-        """Wait for every running turn and background summary to end."""
+    async def drain(self, timeout: float | None = None) -> int:
+        """Wait for every running turn and background summary to end.
+
+        Past `timeout` seconds the turns still open are cancelled and closed by this process, once
+        each, with the interrupted notice; returns how many were.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        if self._tasks:
+            log.info("draining", turns=len(self._tasks), deadline_s=timeout)
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                break
+            await asyncio.wait(list(self._tasks), timeout=remaining)
+        interrupted = 0
+        if self._tasks:
+            self._interrupting = True
+            for task in list(self._tasks):
+                task.cancel()
+            outcomes = await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            interrupted = sum(
+                isinstance(o, TurnOutcome) and o.status == "interrupted" for o in outcomes
+            )
+            log.warning("drain_deadline_passed", interrupted=interrupted)
         await self.summarizer.drain()
+        return interrupted
 
     async def check_models(self) -> list[str]:
         """Warn about configured models that are shut down or will be within the warning window."""
@@ -231,10 +254,17 @@ class Engine:
                     accepted.conversation.id, accepted.turn_id, self.store.processes.owner
                 )
             with structlog.contextvars.bound_contextvars(
-                conversation=str(event.key), turn_id=accepted.turn_id
+                conversation=str(event.key),
+                turn_id=accepted.turn_id,
+                delivery_id=event.delivery_id,
             ):
                 started = time.perf_counter()
-                outcome = await self._turn(event, reply, accepted)
+                try:
+                    outcome = await self._turn(event, reply, accepted)
+                except asyncio.CancelledError:
+                    if not self._interrupting:
+                        raise
+                    outcome = await self._interrupt(reply, accepted)
                 platform = event.platform.value
                 metrics.TURNS.labels(platform, outcome.status).inc()
                 metrics.TURN_SECONDS.labels(platform).observe(time.perf_counter() - started)
@@ -376,6 +406,21 @@ class Engine:
         return self.settings.budgets.admins_exempt and is_admin(
             event.user, self.settings.access.admin_user_ids
         )
+
+    async def _interrupt(self, reply: Reply, accepted: Accepted) -> TurnOutcome:
+        """Close a turn the shutdown deadline cut short: once, with the interrupted notice."""
+        step = Step("assistant", INTERRUPTED, tokens=self.tokens.count(INTERRUPTED))
+        closed = await self.store.finish_turn(
+            accepted.turn_id,
+            accepted.conversation,
+            steps=[step],
+            status="interrupted",
+            error="shutdown deadline passed",
+            only_open=True,
+        )
+        if closed:
+            await SafeReply(reply).finish(INTERRUPTED)
+        return TurnOutcome(accepted.turn_id, "interrupted", INTERRUPTED)
 
     async def _refuse(
         self, reply: Reply, accepted: Accepted, reason: str, message: str

@@ -276,6 +276,12 @@ class ServerSettings(SettingsGroup):
 
     port: int = Field(3000, ge=0, le=65535, validation_alias=env("PORT"))
     web_concurrency: int = Field(1, ge=1, le=64, validation_alias=env("WEB_CONCURRENCY"))
+    shutdown_drain_seconds: float = Field(
+        25.0, ge=0, validation_alias=env("SHUTDOWN_DRAIN_SECONDS")
+    )
+    metrics_port: int | None = Field(None, ge=0, le=65535, validation_alias=env("METRICS_PORT"))
+    metrics_host: str = Field("127.0.0.1", min_length=1, validation_alias=env("METRICS_HOST"))
+    metrics_token: SecretStr | None = Field(None, validation_alias=env("METRICS_TOKEN"))
 
 
 class LogSettings(SettingsGroup):

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import discord
 import structlog
-import yarl
 from discord import app_commands
 
 from bots.discord import convert
 from bots.discord.commands import register_commands
-from bots.discord.errors import explain
-from bots.discord.reply import channel_reply
+from bots.discord.endpoints import Endpoints
+from bots.discord.errors import DiscordCallFailed, explain
+from bots.discord.reply import channel_reply, post_result
+from bots.discord.settings import DiscordSettings
 from bots.errors import StartupError
-from bots.settings import AppSettings
 from core.conversation.serial import KeyedSerializer
 from core.engine import STORE_FAILURE_MESSAGE, Engine
 from core.events import Attachment, ConversationKey, Platform, Reply
@@ -45,14 +47,6 @@ INVITE_PERMISSIONS = discord.Permissions(
 )
 
 
-def point_at(settings: AppSettings) -> None:
-    """Use the configured REST base and gateway (proxies, tests); discord.py keeps them globally."""
-    if settings.discord.api_url:
-        discord.http.Route.BASE = settings.discord.api_url.rstrip("/")
-    if settings.discord.gateway_url:
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord.gateway_url)
-
-
 def invite_url(application_id: int) -> str:
     """The OAuth2 URL that adds the bot with the scopes and permissions it needs."""
     return discord.utils.oauth_url(
@@ -60,41 +54,129 @@ def invite_url(application_id: int) -> str:
     )
 
 
-class DiscordAdapter(discord.AutoShardedClient):
-    """Mentions start threads, threads continue without mentions, DMs are conversations.
+class _HookedClient(discord.AutoShardedClient):
+    """The client, with its two hooks forwarded to the adapter.
 
-    One process runs the shards in DISCORD_SHARD_IDS of DISCORD_SHARD_COUNT (all of them when no
-    ids are given; one shard when no count is). DMs arrive on shard 0 only.
+    discord.py has no registration API for `setup_hook` (called by `login`) and
+    `before_identify_hook` (called before every IDENTIFY): it calls them as methods of the client
+    and documents overriding them as the way in, so this subclass does only that; events are
+    registered on the client with `client.event`.
     """
 
-    def __init__(self, settings: AppSettings, engine: Engine, **options: object) -> None:
-        point_at(settings)
-        intents = discord.Intents.default()
-        intents.message_content = settings.discord.message_content
-        super().__init__(
-            intents=intents,
-            shard_ids=list(settings.discord.shard_ids) or None,
-            shard_count=settings.discord.shard_count or 1,
-            **options,  # type: ignore[arg-type]
-        )
+    def __init__(
+        self,
+        *,
+        setup: Callable[[], Awaitable[None]],
+        before_identify: Callable[[int | None, bool], Awaitable[None]],
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self._setup = setup
+        self._before_identify = before_identify
+
+    async def setup_hook(self) -> None:
+        await self._setup()
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        await self._before_identify(shard_id, initial)
+
+
+class DiscordAdapter:
+    """Mentions start threads, threads continue without mentions, DMs are conversations.
+
+    It holds the discord.py client and is the engine's `PlatformPort` for Discord (replies into
+    a conversation, attachment downloads). One process runs the shards in DISCORD_SHARD_IDS of
+    DISCORD_SHARD_COUNT (all of them when no ids are given; one shard when no count is). DMs
+    arrive on shard 0 only.
+    """
+
+    platform = Platform.DISCORD
+
+    def __init__(self, settings: DiscordSettings, engine: Engine, **options: Any) -> None:
         self.settings = settings
         self.engine = engine
-        self.tree = app_commands.CommandTree(self)
+        intents = discord.Intents.default()
+        intents.message_content = settings.message_content
+        self.client = _HookedClient(
+            setup=self._setup,
+            before_identify=self._before_identify,
+            intents=intents,
+            shard_ids=list(settings.shard_ids) or None,
+            shard_count=settings.shard_count or 1,
+            **options,
+        )
+        self._endpoints = Endpoints(settings.api_url, settings.gateway_url)
+        self._endpoints.install(self.client.http)
+        self.tree: app_commands.CommandTree[Any] = app_commands.CommandTree(self.client)
+        register_commands(self.tree, engine)
+        self.client.event(self.on_ready)
+        self.client.event(self.on_message)
         self._http_session: aiohttp.ClientSession | None = None
         self._arrivals = KeyedSerializer()
         self._max_concurrency = 1
-        register_commands(self.tree, engine)
-        engine.media.register(Platform.DISCORD, self._download)
+        self._attached = False
 
-    async def setup_hook(self) -> None:
+    @property
+    def application_id(self) -> int | None:
+        return self.client.application_id
+
+    # -- the client's lifecycle -----------------------------------------------------------
+
+    async def login(self, token: str | None = None) -> None:
+        """Log in with `token` (default: DISCORD_TOKEN); runs the setup hook."""
+        if token is None:
+            assert self.settings.token is not None
+            token = self.settings.token.get_secret_value()
+        await self.client.login(token)
+
+    async def connect(self) -> None:
+        """Connect the shards and dispatch events until closed (after `login`)."""
+        self._endpoints.enter()  # this task's interaction webhooks, and its event tasks'
+        await self.client.connect()
+
+    async def close(self) -> None:
+        if self._http_session is not None:
+            await self._http_session.close()
+        await self.client.close()
+
+    async def run_until_closed(self) -> None:
+        """Log in and stay connected; a refused privileged intent becomes a clear message."""
+        try:
+            await self.login()
+            await self.connect()
+        except discord.PrivilegedIntentsRequired:
+            raise StartupError(INTENT_HELP) from None
+        except discord.LoginFailure:
+            raise StartupError(TOKEN_HELP) from None
+        finally:
+            await self.close()
+
+    async def sync_commands(self, guild_id: int | None = None) -> list[str]:
+        """Publish the app commands (globally, or to one guild at once); returns their names."""
+        try:
+            try:
+                await self.login()
+            except discord.LoginFailure:
+                raise StartupError(TOKEN_HELP) from None
+            if guild_id is None:
+                synced = await self.tree.sync()
+            else:
+                guild = discord.Object(guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+        finally:
+            await self.close()
+        return [command.name for command in synced]
+
+    async def _setup(self) -> None:
         self._http_session = aiohttp.ClientSession()
         try:
-            _, _, limits = await self.http.get_bot_gateway()
+            _, _, limits = await self.client.http.get_bot_gateway()
             self._max_concurrency = max(1, int(limits.get("max_concurrency", 1)))
         except discord.DiscordException as exc:
             log.warning("discord_gateway_info_unavailable", error=str(exc), max_concurrency=1)
 
-    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+    async def _before_identify(self, shard_id: int | None, initial: bool) -> None:
         """Discord allows `max_concurrency` IDENTIFYs per five seconds, counted per bucket
         (shard id modulo max_concurrency) across every process of the bot: take the bucket's
         next slot in the shared database."""
@@ -105,101 +187,78 @@ class DiscordAdapter(discord.AutoShardedClient):
                 return
             await asyncio.sleep(wait)  # until the slot another process took has passed
 
-    async def close(self) -> None:
-        if self._http_session is not None:
-            await self._http_session.close()
-        await super().close()
+    # -- the engine's port ----------------------------------------------------------------
 
     def reply_to(self, key: ConversationKey) -> Reply:
         """A reply into a conversation with no message to answer (after a restart)."""
-        return channel_reply(self.get_partial_messageable(int(key.channel)), 0)
+        return channel_reply(self.client.get_partial_messageable(int(key.channel)), 0)
 
-    async def on_ready(self) -> None:
-        log.info("discord_ready", user=str(self.user), guilds=len(self.guilds))
-        if 0 in (self.shard_ids or [0]):  # the process with shard 0 recovers Discord turns
-            await self.engine.recovery.attach(Platform.DISCORD, self.reply_to)
-        if self.application_id:
-            log.info("discord_invite_url", url=invite_url(self.application_id))
-
-    async def on_message(self, message: discord.Message) -> None:
-        if self.user is None or message.author.id == self.user.id:
-            return
-        if message.author.bot and self.settings.discord.ignore_bots:
-            return
-        # discord.py runs each event as its own task; keep one channel's messages in order
-        # until the engine has them (it keeps the order from there).
-        async with self._arrivals.reserve(message.channel.id):
-            try:
-                await self._on_message(message)
-            except discord.HTTPException as exc:  # one conversation's failure never affects others
-                log.error("discord_call_failed", error=explain(exc))
-
-    async def _on_message(self, message: discord.Message) -> None:
-        assert self.user is not None
-        text = convert.strip_mention(message.content, self.user.id)
-        mentioned = self.user.mentioned_in(message) and not message.mention_everyone
-        channel = message.channel
-        if message.guild is None:
-            key = convert.key_for(None, channel.id)
-        elif isinstance(channel, discord.Thread):
-            key = convert.key_for(message.guild.id, channel.parent_id or 0, channel.id)
-            ours = channel.owner_id == self.user.id
-            if (
-                not mentioned
-                and not ours
-                and await self.engine.store.conversations.get(key) is None
-            ):
-                return
-        elif mentioned:
-            if self.settings.discord.reply_inline:
-                key = convert.key_for(message.guild.id, channel.id)
-            else:
-                channel = await message.create_thread(
-                    name=convert.thread_name(text),
-                    auto_archive_duration=self.settings.discord.thread_archive_minutes,  # type: ignore[arg-type]
-                )
-                key = convert.key_for(message.guild.id, message.channel.id, channel.id)
-        else:
-            return
-        event = convert.message_event(message, key, text)
-        reply = channel_reply(channel, message.author.id)
-        try:
-            await self.engine.submit(event, reply)
-        except StoreError as exc:
-            log.error("message_not_stored", error=str(exc), conversation=str(key))
-            await reply.notice(STORE_FAILURE_MESSAGE)
-
-    async def _download(self, attachment: Attachment) -> bytes:
+    async def download(self, attachment: Attachment) -> bytes:
         assert self._http_session is not None
         async with self._http_session.get(attachment.url) as response:
             response.raise_for_status()
             return await response.read()
 
-    async def sync_commands(self, guild_id: int | None = None) -> list[str]:
-        """Publish the app commands (globally, or to one guild at once); returns their names."""
-        token = self.settings.discord.token
-        assert token is not None
-        async with self:
-            try:
-                await self.login(token.get_secret_value())
-            except discord.LoginFailure:
-                raise StartupError(TOKEN_HELP) from None
-            if guild_id is None:
-                synced = await self.tree.sync()
-            else:
-                guild = discord.Object(guild_id)
-                self.tree.copy_global_to(guild=guild)
-                synced = await self.tree.sync(guild=guild)
-        return [command.name for command in synced]
+    # -- events ---------------------------------------------------------------------------
 
-    async def run_until_closed(self) -> None:
-        """Log in and stay connected; a refused privileged intent becomes a clear message."""
-        token = self.settings.discord.token
-        assert token is not None
+    async def on_ready(self) -> None:
+        client = self.client
+        log.info("discord_ready", user=str(client.user), guilds=len(client.guilds))
+        if not self._attached:  # once: discord.py dispatches ready again after a re-IDENTIFY
+            self._attached = True
+            recovers = not self.settings.shard_ids or 0 in self.settings.shard_ids
+            try:  # the process with shard 0 recovers Discord turns
+                await self.engine.attach(self, recovers=recovers)
+            except StoreError as exc:  # the recovery loop tries again
+                log.error("discord_recovery_failed", error=str(exc))
+        if client.application_id:
+            log.info("discord_invite_url", url=invite_url(client.application_id))
+
+    async def on_message(self, message: discord.Message) -> None:
+        me = self.client.user
+        if me is None or message.author.id == me.id:
+            return
+        if message.author.bot and self.settings.ignore_bots:
+            return
+        # discord.py runs each event as its own task; keep one channel's messages in order
+        # until the engine has them (it keeps the order from there).
+        async with self._arrivals.reserve(message.channel.id):
+            try:
+                await self._on_message(message, me)
+            except discord.HTTPException as exc:  # one conversation's failure never affects others
+                log.error("discord_call_failed", error=explain(exc))
+            except DiscordCallFailed as exc:
+                log.error("discord_call_failed", error=str(exc))
+
+    async def _on_message(self, message: discord.Message, me: discord.ClientUser) -> None:
+        text = convert.strip_mention(message.content, me.id)
+        mentioned = me.mentioned_in(message) and not message.mention_everyone
+        channel = message.channel
+        addressed = True
+        if message.guild is None:
+            key = convert.key_for(None, channel.id)
+        elif isinstance(channel, discord.Thread):
+            key = convert.key_for(message.guild.id, channel.parent_id or 0, channel.id)
+            # Someone else's thread, no mention: the engine continues it if it has it.
+            addressed = mentioned or channel.owner_id == me.id
+        elif mentioned:
+            if self.settings.reply_inline:
+                key = convert.key_for(message.guild.id, channel.id)
+            else:
+                channel = await message.create_thread(
+                    name=convert.thread_name(text),
+                    auto_archive_duration=self.settings.thread_archive_minutes,
+                )
+                key = convert.key_for(message.guild.id, message.channel.id, channel.id)
+        else:
+            return
+        event = convert.message_event(message, key, text, addressed=addressed)
+        reply = channel_reply(channel, message.author.id)
         try:
-            async with self:
-                await self.start(token.get_secret_value())
-        except discord.PrivilegedIntentsRequired:
-            raise StartupError(INTENT_HELP) from None
-        except discord.LoginFailure:
-            raise StartupError(TOKEN_HELP) from None
+            received = await self.engine.receive(event, reply)
+        except StoreError as exc:
+            log.error("message_not_stored", error=str(exc), conversation=str(key))
+            await reply.notice(STORE_FAILURE_MESSAGE)
+            return
+        if received.command is not None:
+            await post_result(channel, message.author.id, received.command)

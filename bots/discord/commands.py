@@ -11,36 +11,15 @@ from discord import app_commands
 from bots.discord import convert
 from bots.discord.errors import DiscordCallFailed, explained
 from bots.discord.reply import interaction_reply
-from core.engine import Engine
-from core.events import Event
+from core.engine import STORE_FAILURE_MESSAGE, Engine
+from core.store import StoreError
 
 log = structlog.get_logger(__name__)
 
 
-def _event(interaction: discord.Interaction, text: str) -> Event:
-    channel = interaction.channel
-    guild = interaction.guild_id
-    if isinstance(channel, discord.Thread):
-        key = convert.key_for(guild, channel.parent_id or 0, channel.id)
-    else:
-        key = convert.key_for(guild, interaction.channel_id or 0)
-    permissions = interaction.permissions
-    return Event(
-        key=key,
-        user=convert.user(
-            interaction.user.id,
-            interaction.user.display_name,
-            bot=interaction.user.bot,
-            admin=bool(permissions.administrator or permissions.manage_guild),
-        ),
-        text=text,
-        delivery_id=f"interaction:{interaction.id}",
-    )
-
-
 async def _run(interaction: discord.Interaction, engine: Engine, name: str, args: str = "") -> None:
     """Defer (the 3-second deadline), run an engine command, answer with a follow-up."""
-    result = await engine.command(_event(interaction, args), name, args)
+    result = await engine.command(convert.interaction_event(interaction, args), name, args)
     files = [discord.File(io.BytesIO(f.data), filename=f.name) for f in result.files]
     followup = interaction.followup.send(
         result.text[:2000], ephemeral=not result.public, files=files
@@ -58,7 +37,16 @@ def register_commands(tree: app_commands.CommandTree, engine: Engine) -> None:
     @app_commands.describe(question="What do you want to know?")
     async def ask(interaction: discord.Interaction, question: str) -> None:
         await interaction.response.defer(thinking=True)
-        await engine.submit(_event(interaction, question), interaction_reply(interaction))
+        event = convert.interaction_event(interaction, question)
+        reply = interaction_reply(interaction)
+        try:
+            await engine.submit(event, reply)
+        except StoreError as exc:
+            log.error("message_not_stored", error=str(exc), conversation=str(event.key))
+            try:
+                await reply.finish(STORE_FAILURE_MESSAGE)
+            except DiscordCallFailed as failed:
+                log.error("discord_call_failed", command="ask", error=str(failed))
 
     @tree.command(name="reset", description="Start this conversation over")
     async def reset(interaction: discord.Interaction) -> None:
@@ -87,5 +75,6 @@ def register_commands(tree: app_commands.CommandTree, engine: Engine) -> None:
     async def tool_names(
         interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        names = engine.tools.registry.names() if engine.tools else []
+        registry = engine.backends.registry
+        names = registry.names() if registry is not None else []
         return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n][:25]

@@ -6,10 +6,9 @@ import re
 
 import discord
 
-from core.events import Attachment, ConversationKey, Event, Platform, User
+from core.events import MAIN_THREAD, Attachment, ConversationKey, Event, Platform, User
 
 DM_WORKSPACE = "dm"
-MAIN_THREAD = "main"
 
 
 def key_for(guild_id: int | None, channel_id: int, thread_id: int | None = None) -> ConversationKey:
@@ -53,8 +52,11 @@ def is_admin(author: discord.abc.User) -> bool:
     return bool(permissions and (permissions.administrator or permissions.manage_guild))
 
 
-def message_event(message: discord.Message, key: ConversationKey, text: str) -> Event:
-    """The engine's event for a message addressed to the bot (text without the mention)."""
+def message_event(
+    message: discord.Message, key: ConversationKey, text: str, *, addressed: bool = True
+) -> Event:
+    """The engine's event for a message (text without the mention); not `addressed`: a message
+    in a thread that continues a conversation only if the engine already has one there."""
     voice = message.flags.voice
     return Event(
         key=key,
@@ -66,9 +68,31 @@ def message_event(message: discord.Message, key: ConversationKey, text: str) -> 
         ),
         text=text,
         delivery_id=str(message.id),
-        addressed=True,
+        addressed=addressed,
         attachments=tuple(
             attachment(a.filename, a.content_type, a.size, a.url, voice=voice)
             for a in message.attachments
         ),
+    )
+
+
+def interaction_event(interaction: discord.Interaction, text: str) -> Event:
+    """The engine's event for a slash command, in the conversation of its channel or thread."""
+    channel = interaction.channel
+    guild = interaction.guild_id
+    if isinstance(channel, discord.Thread):
+        key = key_for(guild, channel.parent_id or 0, channel.id)
+    else:
+        key = key_for(guild, interaction.channel_id or 0)
+    permissions = interaction.permissions
+    return Event(
+        key=key,
+        user=user(
+            interaction.user.id,
+            interaction.user.display_name,
+            bot=interaction.user.bot,
+            admin=bool(permissions.administrator or permissions.manage_guild),
+        ),
+        text=text,
+        delivery_id=f"interaction:{interaction.id}",
     )

@@ -8,10 +8,12 @@ from typing import Any
 import discord
 
 from bots.discord.errors import explained
+from core.commands import CommandResult
 from core.events import OutboundFile
 from core.render.streaming import EditingReply
 
 MESSAGE_LIMIT = 2_000
+NOTICE_ROOM = MESSAGE_LIMIT - 32  # a notice starts with the user's mention
 
 
 def _file(file: OutboundFile) -> discord.File:
@@ -94,3 +96,15 @@ def channel_reply(channel: Any, user_id: int) -> EditingReply:
 def interaction_reply(interaction: discord.Interaction) -> EditingReply:
     """A streamed reply into a deferred interaction."""
     return EditingReply(InteractionSink(interaction), limit=MESSAGE_LIMIT)
+
+
+async def post_result(channel: Any, user_id: int, result: CommandResult) -> None:
+    """A command typed in a message, answered in its channel: public results for everyone,
+    others addressed to the user who typed it; then its files."""
+    sink = ChannelSink(channel, user_id)
+    if result.public:
+        await sink.post(result.text[:MESSAGE_LIMIT])
+    else:
+        await sink.notice(result.text[:NOTICE_ROOM])
+    for file in result.files:
+        await sink.upload(file)

@@ -3,30 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
 import structlog
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bots.errors import StartupError
 from bots.slack import convert, intake
 from bots.slack.convert import Target
 from bots.slack.mrkdwn import to_mrkdwn
 from bots.slack.reply import SlackSink, explain, make_reply
 from bots.slack.settings import SlackSettings
+from core.commands import CommandResult, split_command
 from core.engine import Engine
-from core.events import Attachment, ConversationKey, Platform, Reply, User
+from core.events import Attachment, ConversationKey, Event, Platform, Reply, User
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +48,33 @@ SUGGESTED_PROMPTS = [
     {"title": "Explain", "message": "Explain this in simple terms."},
 ]
 USER_CACHE_SECONDS = 600
+RESPONSE_URL_TIMEOUT = 10.0  # seconds for one post to a command's response_url
+COMMAND_FAILED = "Sorry, that command failed on my side; the error is logged."
+# auth.test errors that mean the bot token itself is wrong (not Slack being unavailable).
+REJECTED_TOKEN = {"invalid_auth", "not_authed", "account_inactive", "token_revoked"}
+ANY = re.compile("")  # Bolt listener constraint that matches every id
+NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
+
+
+class _DropTokenUnusedWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when given a client (whose token it
+    then uses) and warns that the environment's token "will be unused" — on every start, about
+    the very token the client carries. Only that exact message is dropped."""
+
+    message = warning_client_prioritized_and_token_skipped()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.message
+
+
+def _quiet_bolt_token_warning() -> None:
+    bolt = logging.getLogger("slack_bolt.AsyncApp")  # the logger AsyncApp warns on
+    if not any(isinstance(f, _DropTokenUnusedWarning) for f in bolt.filters):
+        bolt.addFilter(_DropTokenUnusedWarning())
+
+
+def _one_line(text: object, limit: int = 200) -> str:
+    return " ".join(str(text).split())[:limit]
 
 
 class SlackAdapter:
@@ -66,18 +105,22 @@ class SlackAdapter:
         )
         secret = settings.signing_secret
         self._verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
+        _quiet_bolt_token_warning()
         self.app = AsyncApp(
             client=self.client,
             signing_secret=secret.get_secret_value() if secret else None,
             request_verification_enabled=secret is not None,
-            # Listeners only store the message (a few ms) and return: the answer runs in the
-            # background. A storage failure therefore becomes a 5xx and Slack redelivers.
+            # Event listeners only store the message (a few ms) and return: the answer runs in
+            # the background. A storage failure therefore becomes a 5xx and Slack redelivers.
+            # Commands and interactions ack first and run in the background (`_spawn`), so
+            # their HTTP answer never waits for a tool or a model.
             process_before_response=True,
             ignoring_self_events_enabled=True,
         )
         self._users: dict[str, tuple[float, User]] = {}
         self._no_stream: set[str] = set()
         self._bot_user_id = ""
+        self._tasks: set[asyncio.Task[None]] = set()  # background commands (kept referenced)
         self._register()
 
     # -- wiring ---------------------------------------------------------------------------
@@ -90,6 +133,13 @@ class SlackAdapter:
         app.event("assistant_thread_context_changed")(self._ignore)
         for command in self._settings.commands:
             app.command(command)(self._on_command)
+        # Interactivity the bot does not use (buttons, menus, modals, shortcuts) is acknowledged
+        # with a 200, so Slack neither retries nor shows the user an error.
+        app.action(ANY)(self._ack_interaction)
+        app.options(ANY)(self._ack_options)
+        app.view(ANY)(self._ack_interaction)
+        app.view_closed(ANY)(self._ack_interaction)
+        app.shortcut(ANY)(self._ack_interaction)
         app.error(self._on_error)
 
     def install(self, web_app: web.Application) -> None:
@@ -112,16 +162,52 @@ class SlackAdapter:
 
         web_app.router.add_post("/slack/events", slack_events)
 
+    async def drain(self) -> None:
+        """Wait for every background command to end."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def close(self) -> None:
-        """Release the HTTP session."""
+        """Stop background commands and release the HTTP session."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.http.close()
+
+    async def verify_token(self) -> None:
+        """Check SLACK_BOT_TOKEN with `auth.test` (and remember the bot's user id).
+
+        Raises `StartupError` with one line when Slack rejects the token or SLACK_API_URL cannot
+        be reached.
+        """
+        url = self._settings.api_url
+        try:
+            auth = await self.client.auth_test()
+        except SlackApiError as exc:
+            data = getattr(exc.response, "data", None)
+            code = str(data.get("error", "")) if isinstance(data, dict) else ""
+            if code in REJECTED_TOKEN:
+                raise StartupError(
+                    f"Slack rejected SLACK_BOT_TOKEN ({code}): copy the Bot User OAuth Token "
+                    "again from the app's OAuth & Permissions page"
+                ) from None
+            status = getattr(exc.response, "status_code", "?")
+            raise StartupError(
+                f"Slack's auth.test at SLACK_API_URL={url} failed "
+                f"({_one_line(code or f'HTTP {status}')}): check SLACK_API_URL and SLACK_BOT_TOKEN"
+            ) from None
+        except (*NETWORK_ERRORS, SlackClientError) as exc:
+            raise StartupError(
+                f"Slack is unreachable at SLACK_API_URL={url} "
+                f"({type(exc).__name__}: {_one_line(exc)}): check the URL and the network"
+            ) from None
+        self._bot_user_id = str(auth.get("user_id") or "")
+        log.info("slack_token_verified", team=auth.get("team_id"), bot_user=self._bot_user_id)
 
     async def socket_mode(self) -> None:
         """Run Slack Socket Mode until cancelled (needs SLACK_APP_TOKEN)."""
-        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
         assert self._settings.app_token is not None
-        handler = AsyncSocketModeHandler(
+        handler = _CheckedSocketModeHandler(
             self.app,
             self._settings.app_token.get_secret_value(),
             web_client=AsyncWebClient(base_url=self._settings.api_url),
@@ -164,12 +250,15 @@ class SlackAdapter:
     async def _on_assistant_thread_started(
         self, body: dict[str, Any], event: dict[str, Any]
     ) -> None:
-        thread = event.get("assistant_thread") or {}
+        thread = event.get("assistant_thread")
+        thread = thread if isinstance(thread, dict) else {}
+        channel, thread_ts = thread.get("channel_id"), thread.get("thread_ts")
+        if not (isinstance(channel, str) and channel and isinstance(thread_ts, str) and thread_ts):
+            log.info("slack_assistant_thread_skipped", reason="no channel_id and thread_ts")
+            return
         try:
             await self.client.assistant_threads_setSuggestedPrompts(
-                channel_id=thread.get("channel_id", ""),
-                thread_ts=thread.get("thread_ts", ""),
-                prompts=SUGGESTED_PROMPTS,
+                channel_id=channel, thread_ts=thread_ts, prompts=SUGGESTED_PROMPTS
             )
         except SlackApiError as exc:
             log.warning(
@@ -177,6 +266,20 @@ class SlackAdapter:
                 method="assistant.threads.setSuggestedPrompts",
                 error=explain(exc),
             )
+        except NETWORK_ERRORS as exc:
+            log.warning(
+                "slack_call_failed",
+                method="assistant.threads.setSuggestedPrompts",
+                error=f"{type(exc).__name__}: {_one_line(exc)}",
+            )
+
+    async def _ack_interaction(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        log.info("slack_interaction_ignored", type=body.get("type"))
+
+    async def _ack_options(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack(options=[])
+        log.info("slack_interaction_ignored", type=body.get("type"))
 
     async def _ignore(self) -> None:
         return None
@@ -208,30 +311,72 @@ class SlackAdapter:
             native=self._settings.native_streaming,
             unsupported=self._no_stream,
         )
-        received = await self._engine.receive(ours, reply)
-        result = received.command
-        if result is not None:
-            sink = SlackSink(self.client, target)
-            try:
-                await (
-                    sink.post(to_mrkdwn(result.text)) if result.public else sink.notice(result.text)
-                )
-            except SlackApiError as exc:
-                log.warning("slack_call_failed", method="command reply", error=explain(exc))
-
-    async def _on_command(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
-        await ack()
-        name = convert.command_name(command["command"], self._settings.commands) or ""
-        user = await self._user(command["user_id"])
-        event = convert.command_event(command, user)
-        text = event.text
-        if name == "ask":
-            await self._ask(command, user, text, respond)
+        command = split_command(ours.text)
+        if command is not None and command[0] in self._engine.commands:
+            # `@bot /tool …`: nothing to store first, and it may run for long: ack now.
+            self._spawn(self._in_message_command(ours, reply, target), command=f"/{command[0]}")
             return
-        result = await self._engine.command(event, name, text)
-        await respond(
-            text=result.text, response_type="in_channel" if result.public else "ephemeral"
-        )
+        await self._engine.receive(ours, reply)
+
+    async def _in_message_command(self, ours: Event, reply: Reply, target: Target) -> None:
+        try:
+            received = await self._engine.receive(ours, reply)
+        except Exception as exc:
+            log.error("slack_command_failed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
+            received = None
+        result = received.command if received is not None else CommandResult(COMMAND_FAILED)
+        if result is None:
+            return
+        sink = SlackSink(self.client, target)
+        try:
+            await (sink.post(to_mrkdwn(result.text)) if result.public else sink.notice(result.text))
+        except SlackApiError as exc:
+            log.warning("slack_call_failed", method="command reply", error=explain(exc))
+        except NETWORK_ERRORS as exc:
+            log.warning("slack_call_failed", method="command reply", error=type(exc).__name__)
+
+    async def _on_command(self, ack: Any, command: dict[str, Any]) -> None:
+        """Ack at once (Slack's 3 seconds), then run the command in the background and answer
+        through its response_url (or, failing that, ephemerally in the channel)."""
+        await ack()
+        self._spawn(self._run_command(dict(command)), command=command.get("command"))
+
+    def _spawn(self, work: Coroutine[Any, Any, None], **context: Any) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._tasks.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                exc = finished.exception()
+                log.error(
+                    "slack_background_failed",
+                    error=f"{type(exc).__name__}: {exc}",
+                    exc_info=exc,
+                    **context,
+                )
+
+        task.add_done_callback(done)
+
+    async def _run_command(self, command: dict[str, Any]) -> None:
+        name = convert.command_name(command["command"], self._settings.commands) or ""
+        try:
+            user = await self._user(command["user_id"])
+            event = convert.command_event(command, user)
+            if name == "ask":
+                await self._ask(command, user, event.text)
+                return
+            result = await self._engine.command(event, name, event.text)
+        except Exception as exc:  # the command itself failed: it did not run
+            log.error(
+                "slack_command_failed",
+                command=command["command"],
+                error=f"{type(exc).__name__}: {exc}",
+                exc_info=True,
+            )
+            await self._answer(command, COMMAND_FAILED, public=False)
+            return
+        await self._answer(command, result.text, public=result.public)
         sink = SlackSink(self.client, Target(event.channel, None, user.id, event.workspace))
         for file in result.files:
             try:
@@ -239,10 +384,47 @@ class SlackAdapter:
             except SlackApiError as exc:
                 log.warning("slack_call_failed", method="files.upload", error=explain(exc))
 
-    async def _ask(self, command: dict[str, Any], user: User, text: str, respond: Any) -> None:
+    async def _answer(self, command: dict[str, Any], text: str, *, public: bool) -> None:
+        """Answer a slash command through its response_url; when that fails (missing, invalid,
+        unreachable, expired), log why and post the answer ephemerally to the user instead."""
+        reason = await self._respond(str(command.get("response_url") or ""), text, public=public)
+        if reason is None:
+            return
+        channel, user = command.get("channel_id", ""), command.get("user_id", "")
+        log.warning(
+            "slack_response_url_failed",
+            reason=reason,
+            command=command.get("command"),
+            channel=channel,
+            fallback="chat.postEphemeral",
+        )
+        try:
+            await self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+        except SlackApiError as exc:
+            log.warning("slack_call_failed", method="chat.postEphemeral", error=explain(exc))
+        except NETWORK_ERRORS as exc:
+            log.warning("slack_call_failed", method="chat.postEphemeral", error=type(exc).__name__)
+
+    async def _respond(self, url: str, text: str, *, public: bool) -> str | None:
+        """Post to a response_url; None when Slack took it, else the reason it did not."""
+        if not url:
+            return "missing response_url"
+        try:
+            webhook = AsyncWebhookClient(url, session=self.http, timeout=int(RESPONSE_URL_TIMEOUT))
+            async with asyncio.timeout(RESPONSE_URL_TIMEOUT):
+                response = await webhook.send(
+                    text=text, response_type="in_channel" if public else "ephemeral"
+                )
+        except (*NETWORK_ERRORS, ValueError) as exc:  # aiohttp's InvalidURL is a ValueError
+            return f"{type(exc).__name__}: {_one_line(exc) or 'no detail'}"
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}: {_one_line(response.body, 100)}"
+        return None
+
+    async def _ask(self, command: dict[str, Any], user: User, text: str) -> None:
         """`/ask question`: post the question in the channel and answer in its thread."""
         if not text:
-            await respond(text="usage: /ask <your question>", response_type="ephemeral")
+            await self._answer(command, "usage: /ask <your question>", public=False)
             return
         channel = command["channel_id"]
         try:
@@ -251,7 +433,7 @@ class SlackAdapter:
             )
         except SlackApiError as exc:
             log.warning("slack_call_failed", method="chat.postMessage", error=explain(exc))
-            await respond(text=f"I can't post here ({explain(exc)}).", response_type="ephemeral")
+            await self._answer(command, f"I can't post here ({explain(exc)}).", public=False)
             return
         event = convert.ask_event(command, user, text, str(posted["ts"]))
         target = Target(channel, event.thread, user.id, event.workspace)
@@ -296,3 +478,22 @@ class SlackAdapter:
             if response.status != 200:
                 raise RuntimeError(f"download answered {response.status}; the app needs files:read")
             return await response.read()
+
+
+class _CheckedSocketModeHandler(AsyncSocketModeHandler):
+    """Socket Mode with the HTTP front door's shape check: a malformed envelope is acknowledged
+    (so Slack does not redeliver it) and logged, and never reaches Bolt's routing."""
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        started = time.time()
+        reason = intake.problem(req.payload)
+        if reason is None:
+            try:
+                bolt_response = await run_async_bolt_app(self.app, req)
+            except Exception as exc:  # Bolt's own routing tripped on a payload of an odd shape
+                reason = f"{type(exc).__name__}: {_one_line(exc)}"
+            else:  # acks a 200; a 5xx (message not stored) is not acked, so Slack redelivers
+                await send_async_response(client, req, bolt_response, started)
+                return
+        log.warning("slack_request_rejected", reason=reason, transport="socket_mode")
+        await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))

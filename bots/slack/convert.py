@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,7 +78,7 @@ def to_event(
     target = target_of(body, event)
     thread = target.thread_ts or MAIN_THREAD
     text = strip_mention(event.get("text") or "", bot_user_id)
-    received = datetime.fromtimestamp(float(body.get("event_time") or event.get("ts") or 0), UTC)
+    received = received_at(body, event)
     return Event(
         key=ConversationKey(Platform.SLACK, target.team, target.channel, thread),
         user=user,
@@ -87,6 +88,32 @@ def to_event(
         attachments=attachments(event),
         received_at=received,
     )
+
+
+def received_at(body: dict[str, Any], event: dict[str, Any]) -> datetime:
+    """When Slack received the event: `event_time`, else the message's `ts`, else now (UTC).
+
+    Total: a value that is not a number, not finite, not positive or beyond what a datetime holds
+    (`10**20`, `"abc"`, `"NaN"`) is skipped rather than raised on.
+    """
+    for raw in (body.get("event_time"), event.get("ts")):
+        moment = timestamp(raw)
+        if moment is not None:
+            return moment
+    return datetime.now(UTC)
+
+
+def timestamp(raw: Any) -> datetime | None:
+    """A Slack timestamp (seconds since the epoch, number or string) as a UTC datetime, or None."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        return None
+    try:
+        seconds = float(raw)
+        if not math.isfinite(seconds) or seconds <= 0:
+            return None
+        return datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def user_from_info(info: dict[str, Any], user_id: str) -> User:

@@ -3,8 +3,10 @@
 Bolt parses a body before it checks the signature, and its parser trusts the body's shape, so an
 unsigned body that is not a JSON object, or is nested a thousand levels deep, would crash it. Here
 the signature is checked on the raw bytes first (401, nothing parsed), the body is parsed behind a
-guard (400), and the fields the adapter reads are checked for type (400) — Bolt then verifies the
-signature again and dispatches as usual.
+guard (400), and the fields the adapter and Bolt's routing read are checked for type (400):
+events, slash commands, and interactivity payloads (block_actions, block_suggestion, views,
+shortcuts), whose ids Bolt's listener matching indexes without checking. Bolt then verifies the
+signature again and dispatches as usual. Socket Mode envelopes are checked with `problem` too.
 """
 
 from __future__ import annotations
@@ -34,6 +36,20 @@ _EVENT_STRINGS = (
 )
 _REQUIRED = {"app_mention": ("user", "channel", "ts"), "message": ("channel", "ts")}
 _COMMAND_STRINGS = ("command", "text", "user_id", "channel_id", "team_id", "trigger_id")
+# Interactivity payloads (`payload=<json>`): fields that, when present, must be strings, and the
+# identifiers Bolt's listener matching reads without checking (KeyError/TypeError otherwise).
+_INTERACTION_STRINGS = ("trigger_id", "response_url", "api_app_id", "token", "callback_id")
+_NEEDS_CALLBACK_ID = {
+    "shortcut",
+    "message_action",
+    "interactive_message",
+    "dialog_submission",
+    "dialog_cancellation",
+    "dialog_suggestion",
+    "workflow_step_edit",
+}
+_VIEW_PAYLOADS = {"view_submission", "view_closed"}
+_ASSISTANT_EVENTS = {"assistant_thread_started", "assistant_thread_context_changed"}
 
 
 class Rejected(Exception):
@@ -89,6 +105,9 @@ def problem(body: Any) -> str | None:
     """What is wrong with the shape of a parsed body, or None."""
     if not isinstance(body, dict):
         return "the body is not an object"
+    reason = _interaction_problem(body)
+    if reason is not None:
+        return reason
     if "command" in body:
         wrong = [f for f in _COMMAND_STRINGS if not isinstance(body.get(f, ""), str)]
         missing = [f for f in ("command", "user_id", "channel_id") if not body.get(f)]
@@ -124,6 +143,80 @@ def problem(body: Any) -> str | None:
     files = event.get("files", [])
     if not isinstance(files, list) or not all(_file_ok(f) for f in files):
         return "event files are malformed"
+    for key in ("message", "previous_message"):
+        if not isinstance(event.get(key), dict | None):
+            return f"event {key} is not an object"
+    return _assistant_thread_problem(event)
+
+
+def _interaction_problem(body: dict[str, Any]) -> str | None:
+    """What is wrong with an interactivity payload (block_actions, block_suggestion, views,
+    shortcuts, legacy attachments and dialogs), or None (also for any other body)."""
+    kind = body.get("type")
+    interactive = kind in {"block_actions", "block_suggestion"} | _VIEW_PAYLOADS
+    if not (interactive or kind in _NEEDS_CALLBACK_ID):
+        return None
+    wrong = [f for f in _INTERACTION_STRINGS if not isinstance(body.get(f, ""), str)]
+    if wrong:
+        return f"{kind} fields of the wrong type: {', '.join(wrong)}"
+    urls = body.get("response_urls", [])
+    if not isinstance(urls, list) or not all(
+        isinstance(u, dict) and isinstance(u.get("response_url", ""), str) for u in urls
+    ):
+        return "response_urls is malformed"
+    if kind in _NEEDS_CALLBACK_ID and not isinstance(body.get("callback_id"), str):
+        return f"{kind} without a callback_id"
+    if kind in ("block_actions", "interactive_message"):
+        actions = body.get("actions")
+        if not isinstance(actions, list) or not actions:
+            return f"{kind} without actions"
+        if not all(_action_ok(a, needs_id=kind == "block_actions") for a in actions):
+            return f"{kind} actions are malformed"
+    if kind == "block_suggestion":
+        if not isinstance(body.get("action_id"), str):
+            return "block_suggestion without an action_id"
+        if not all(isinstance(body.get(f, ""), str) for f in ("block_id", "value")):
+            return "block_suggestion fields of the wrong type: block_id, value"
+    if kind in _VIEW_PAYLOADS:
+        view = body.get("view")
+        if not isinstance(view, dict):
+            return f"{kind} without a view"
+        if not all(isinstance(view.get(f), str) for f in ("type", "callback_id")):
+            return f"{kind} view without a type or callback_id"
+        if not isinstance(view.get("state", {}), dict):
+            return f"{kind} view state is not an object"
+        if view["type"] == "workflow_step" and "workflow_step" not in body:
+            return f"{kind} of a workflow step without workflow_step"
+    if kind == "workflow_step_edit" and "workflow_step" not in body:
+        return "workflow_step_edit without workflow_step"
+    return None
+
+
+def _action_ok(action: Any, *, needs_id: bool) -> bool:
+    if not isinstance(action, dict):
+        return False
+    if needs_id and not isinstance(action.get("action_id"), str):
+        return False
+    return all(isinstance(action.get(f, ""), str) for f in ("action_id", "block_id", "type"))
+
+
+def _assistant_thread_problem(event: dict[str, Any]) -> str | None:
+    """An assistant event must carry `assistant_thread` with its channel and thread; any event
+    that carries one must carry an object (Bolt reads it without checking)."""
+    if event.get("type") not in _ASSISTANT_EVENTS and "assistant_thread" not in event:
+        return None
+    thread = event.get("assistant_thread")
+    if not isinstance(thread, dict):
+        return "assistant_thread is not an object"
+    ids = ("channel_id", "thread_ts")
+    if event.get("type") in _ASSISTANT_EVENTS and not all(
+        isinstance(thread.get(f), str) and thread[f] for f in ids
+    ):
+        return "assistant_thread without a channel_id and thread_ts"
+    if not all(isinstance(thread.get(f, ""), str | None) for f in (*ids, "user_id")):
+        return "assistant_thread fields of the wrong type"
+    if not isinstance(thread.get("context", {}), dict | None):
+        return "assistant_thread context is not an object"
     return None
 
 

@@ -66,17 +66,26 @@ class Recovery:
             )
         return len(orphans)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Beat and look for orphans every third of the stale time, until `stop`."""
+    async def run(self, until: asyncio.Event) -> None:
+        """Beat and look for orphans every third of the stale time, until `until` is set.
+
+        The heartbeat stays after it returns: a stopping process keeps it until its own turns are
+        drained (then `leave`), so no other process takes them for orphans meanwhile.
+        """
         interval = self._stale_after / 3
-        while not stop.is_set():
+        while not until.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+                await asyncio.wait_for(until.wait(), interval)
+            if until.is_set():
+                return
             try:
                 await self._store.processes.beat()
                 for platform in list(self._ports):
                     await self.recover(platform)
             except StoreError as exc:
                 log.error("recovery_check_failed", error=str(exc))
+
+    async def leave(self) -> None:
+        """Forget this process's heartbeat (a clean stop, after its turns are drained)."""
         with contextlib.suppress(StoreError):
             await self._store.processes.leave()

@@ -55,9 +55,14 @@ class ModelClient(ABC):
         model building halves what a call costs the server's CPU. The body is built here, in wire
         shape, by the `request_body` of each wire module.
         """
-        return await self.openai.post(
+        stream: openai.AsyncStream[Any] = await self.openai.post(
             path, body=body, cast_to=object, stream=True, stream_cls=openai.AsyncStream[object]
         )
+        # Every later log line of this turn names OpenAI's request id (the turn is one task).
+        request_id = stream.response.headers.get("x-request-id")
+        if request_id:
+            structlog.contextvars.bind_contextvars(openai_request_id=request_id)
+        return stream
 
     @abstractmethod
     def _stream_once(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:

@@ -55,6 +55,17 @@ class Knowledge:
 
         await self._db.write(store)
 
+    async def revision(self) -> tuple[int, int, int]:
+        """A fingerprint of the ingested files that changes whenever one is added or re-ingested:
+        (files, the sum of their `updated_at` in milliseconds, their chunks). One read of the small
+        files table, cheap enough to ask before every search; a sum rather than the newest time,
+        so a re-ingest stamped by a machine whose clock is behind still changes it."""
+        row = await self._db.fetchone(
+            "SELECT COUNT(*), COALESCE(SUM(CAST(updated_at * 1000 AS BIGINT)), 0), "
+            "COALESCE(SUM(chunks), 0) FROM knowledge_files"
+        )
+        return (0, 0, 0) if row is None else (int(row[0]), int(row[1]), int(row[2]))
+
     async def chunks(self, model: str) -> list[KnowledgeChunk]:
         """Every chunk embedded with `model`, in ingest order."""
         rows = await self._db.fetchall(

@@ -130,12 +130,21 @@ class Store:
         steps: Sequence[Step],
         status: str = "done",
         error: str = "",
-    ) -> None:
+        only_open: bool = False,
+    ) -> bool:
         """Store the turn's assistant/tool messages and close the turn (releasing its spending
-        hold), atomically."""
+        hold), atomically. With `only_open`, nothing is written unless the turn is still queued or
+        running; returns whether it was written."""
         now = time.time()
 
-        async def store(tx: Tx) -> None:
+        async def store(tx: Tx) -> bool:
+            closed = await tx.execute(
+                "UPDATE turns SET status = ?, error = ?, finished_at = ? WHERE id = ?"
+                + (" AND status IN ('queued', 'running')" if only_open else ""),
+                (status, error[:500], now, turn_id),
+            )
+            if only_open and not closed:
+                return False
             for step in steps:
                 await messages.insert(
                     tx,
@@ -147,10 +156,7 @@ class Store:
                     tool_calls=step.tool_calls,
                     tool_call_id=step.tool_call_id,
                 )
-            await tx.execute(
-                "UPDATE turns SET status = ?, error = ?, finished_at = ? WHERE id = ?",
-                (status, error[:500], now, turn_id),
-            )
             await tx.execute(RELEASE, (turn_id,))
+            return True
 
-        await self.db.write(store, serializable=False)  # writes only this turn's rows
+        return await self.db.write(store, serializable=False)  # writes only this turn's rows

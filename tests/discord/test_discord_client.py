@@ -6,9 +6,10 @@ import asyncio
 import io
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import discord
 import pytest
@@ -17,34 +18,54 @@ from bots.discord.client import INTENT_HELP, DiscordAdapter
 from bots.errors import StartupError
 from bots.services import Services, build_services
 from bots.settings import AppSettings as Settings
+from core.engine import EMPTY_MESSAGE_HINT, STORE_FAILURE_MESSAGE
+from core.events import PlatformPort
 from core.logging import configure_logging
+from core.store import StoreError
 from simulator import Simulator, Text
 from tests.fakes.discord import FakeDiscord
+
+
+DISCORD_API = "https://discord.com/api/v10"
+DISCORD_GATEWAY = "wss://gateway.discord.gg/"
 
 
 @dataclass
 class Rig:
     fake: FakeDiscord
     sim: Simulator
+    settings: Settings
     services: Services
     bot: DiscordAdapter
 
 
 @pytest.fixture(autouse=True)
-def _restore_discord_globals() -> object:
-    base, gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+def _discord_globals_stay_untouched() -> Iterator[None]:
+    """Each adapter points its own client at its server; discord.py's globals never change."""
     yield
-    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
+    assert discord.http.Route.BASE == DISCORD_API
+    assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == DISCORD_GATEWAY
 
 
 async def _start(
     fake: FakeDiscord, services: Services, settings: Settings
 ) -> tuple[DiscordAdapter, asyncio.Task[None]]:
-    bot = DiscordAdapter(settings, services.engine, guild_ready_timeout=0.05)
+    bot = DiscordAdapter(settings.discord, services.engine, guild_ready_timeout=0.05)
     await bot.login(fake.token)
     task = asyncio.create_task(bot.connect())
-    await asyncio.wait_for(bot.wait_until_ready(), 15)
+    await asyncio.wait_for(bot.client.wait_until_ready(), 15)
     return bot, task
+
+
+def _settings(
+    make_settings: Callable[..., Settings], fake: FakeDiscord, **overrides: object
+) -> Settings:
+    return make_settings(
+        discord_token=fake.token,
+        discord_api_url=fake.api_base,
+        discord_gateway_url=fake.gateway_url,
+        **({"moderation_enabled": False} | overrides),
+    )
 
 
 @asynccontextmanager
@@ -52,16 +73,11 @@ async def open_rig(
     sim: Simulator, make_settings: Callable[..., Settings], fake: FakeDiscord, **overrides: object
 ) -> AsyncIterator[Rig]:
     """The adapter connected to `fake`; `overrides` are settings."""
-    settings = make_settings(
-        discord_token=fake.token,
-        discord_api_url=fake.api_base,
-        discord_gateway_url=fake.gateway_url,
-        **({"moderation_enabled": False} | overrides),
-    )
+    settings = _settings(make_settings, fake, **overrides)
     services = await build_services(settings)
     bot, task = await _start(fake, services, settings)
     try:
-        yield Rig(fake, sim, services, bot)
+        yield Rig(fake, sim, settings, services, bot)
     finally:
         await bot.close()
         await asyncio.gather(task, return_exceptions=True)
@@ -217,13 +233,9 @@ async def test_a_refused_message_content_intent_gives_the_fix(
 ) -> None:
     async with FakeDiscord() as fake:
         fake.reject_privileged_intents = True
-        settings = make_settings(
-            discord_token=fake.token,
-            discord_api_url=fake.api_base,
-            discord_gateway_url=fake.gateway_url,
-        )
+        settings = _settings(make_settings, fake)
         services = await build_services(settings)
-        bot = DiscordAdapter(settings, services.engine)
+        bot = DiscordAdapter(settings.discord, services.engine)
         started = time.perf_counter()
         with pytest.raises(StartupError) as stopped:
             await asyncio.wait_for(bot.run_until_closed(), 30)
@@ -240,7 +252,7 @@ async def test_a_thread_the_bot_joined_is_recognised_after_a_restart(
     await rig.fake.wait_for("POST", rf"/channels/{thread}/messages$")
     await rig.services.engine.drain()
     await rig.bot.close()
-    restarted, task = await _start(rig.fake, rig.services, rig.bot.settings)
+    restarted, task = await _start(rig.fake, rig.services, rig.settings)
     try:
         await rig.fake.push_message(thread, "and tomorrow?")  # no mention: known from the store
         await rig.fake.wait_for("POST", rf"/channels/{thread}/messages$", count=2)
@@ -342,7 +354,7 @@ async def test_a_slash_tool_call_runs_the_tool(rig: Rig) -> None:
 
 async def test_discord_api_faults_are_logged_with_the_fix_and_others_carry_on(rig: Rig) -> None:
     stream = io.StringIO()
-    configure_logging("info", "json", rig.bot.settings.secrets(), stream=stream)
+    configure_logging("info", "json", rig.settings.secrets(), stream=stream)
     # Missing permission: the thread cannot be created.
     rig.fake.fail_next("POST", r"/messages/\d+/threads$", status=403, code=50013)
     await rig.fake.push_message(rig.fake.channel_id, "open a thread", mention_bot=True)
@@ -367,3 +379,120 @@ async def test_discord_api_faults_are_logged_with_the_fix_and_others_carry_on(ri
     assert "code 50027" in logs and "expired" in logs
     assert interaction
     assert rig.fake.token not in logs
+
+
+async def test_two_adapters_in_one_process_each_use_their_own_discord(
+    sim: Simulator, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    async with (
+        FakeDiscord(token="token-a") as first,
+        FakeDiscord(token="token-b") as second,
+        open_rig(sim, make_settings, first) as a,
+        open_rig(
+            sim, make_settings, second, database_url=f"sqlite:///{tmp_path / 'other.db'}"
+        ) as b,
+    ):
+        assert first.identify and first.identify["token"] == "token-a"  # the gateway
+        assert second.identify and second.identify["token"] == "token-b"
+        for rig, name in ((a, "first"), (b, "second")):
+            dm = rig.fake.add_dm_channel(42)
+            await rig.fake.push_message(dm, f"hello {name}")  # REST: the reply
+            interaction = await rig.fake.push_interaction(  # webhooks: defer, then the answer
+                "ask", [{"name": "question", "type": 3, "value": f"ask {name}"}]
+            )
+            await rig.fake.wait_for("POST", rf"/channels/{dm}/messages$")
+            await rig.fake.wait_for("POST", rf"/interactions/{interaction['id']}/")
+            await rig.fake.wait_for("PATCH", r"/webhooks/\d+/[^/]+/messages/@original")
+            await rig.services.engine.drain()
+            assert set(rig.fake.messages) == {dm, -1}, "nothing of the other bot's"
+            assert _posted(rig.fake, dm) == [f"You said: hello {name}"]
+            answer = [m["content"] for m in rig.fake.messages[-1] if m["target"] == "@original"]
+            assert answer[-1] == f"You said: ask {name}"
+
+
+async def test_ready_again_after_a_new_session_attaches_the_port_once(
+    sim: Simulator, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with FakeDiscord() as fake:
+        settings = _settings(make_settings, fake)
+        services = await build_services(settings)
+        engine = services.engine
+        attached: list[tuple[object, bool]] = []
+        attach = engine.attach
+
+        async def spy(port: PlatformPort, *, recovers: bool = True) -> int:
+            attached.append((port, recovers))
+            return await attach(port, recovers=recovers)
+
+        monkeypatch.setattr(engine, "attach", spy)
+        bot, task = await _start(fake, services, settings)
+        try:
+            again = asyncio.ensure_future(bot.client.wait_for("ready", timeout=30))
+            await fake.invalidate_session()  # a new session: IDENTIFY, READY, on_ready again
+            await again
+            assert len(fake.identifies) == 2
+            dm = fake.add_dm_channel(42)
+            await fake.push_message(dm, "after the new session")
+            await fake.wait_for("POST", rf"/channels/{dm}/messages$")
+            await engine.drain()
+            assert _posted(fake, dm) == ["You said: after the new session"]
+            assert attached == [(bot, True)]
+        finally:
+            await bot.close()
+            await asyncio.gather(task, return_exceptions=True)
+            await services.close()
+
+
+async def test_only_the_process_with_shard_0_recovers(
+    sim: Simulator, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with FakeDiscord() as fake:
+        settings = _settings(make_settings, fake, discord_shard_ids="1", discord_shard_count=2)
+        services = await build_services(settings)
+        attached: list[bool] = []
+        attach = services.engine.attach
+
+        async def spy(port: PlatformPort, *, recovers: bool = True) -> int:
+            attached.append(recovers)
+            return await attach(port, recovers=recovers)
+
+        monkeypatch.setattr(services.engine, "attach", spy)
+        bot, task = await _start(fake, services, settings)
+        try:
+            assert fake.identifies[0][:2] == (1, 2)
+            await fake.wait_until(lambda: bool(attached))
+            assert attached == [False]
+        finally:
+            await bot.close()
+            await asyncio.gather(task, return_exceptions=True)
+            await services.close()
+
+
+async def test_a_message_that_cannot_be_stored_is_refused_with_a_notice(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unavailable(*_args: object, **_kwargs: object) -> None:
+        raise StoreError("the database is locked")
+
+    monkeypatch.setattr(rig.services.engine.store, "accept", unavailable)
+    dm = rig.fake.add_dm_channel(42)
+    await rig.fake.push_message(dm, "please remember this")
+    await rig.fake.wait_for("POST", rf"/channels/{dm}/messages$")
+    assert _posted(rig.fake, dm) == [f"<@42> {STORE_FAILURE_MESSAGE}"]
+    assert not rig.sim.requests_to("chat")
+
+
+async def test_a_command_typed_in_a_message_is_run_by_the_engine(rig: Rig) -> None:
+    dm = rig.fake.add_dm_channel(42)
+    await rig.fake.push_message(dm, "remember: blue")
+    await rig.fake.wait_for("POST", rf"/channels/{dm}/messages$")
+    await rig.services.engine.drain()
+    await rig.fake.push_message(dm, "/reset")
+    await rig.fake.wait_for("POST", rf"/channels/{dm}/messages$", count=2)
+    assert _posted(rig.fake, dm)[-1].startswith("Conversation reset")
+    assert len(rig.sim.requests_to("chat")) == 1, "a command is not a question for the model"
+    await rig.fake.push_message(rig.fake.channel_id, "", mention_bot=True)  # a bare mention
+    created = await rig.fake.wait_for("POST", r"/messages/\d+/threads$")
+    thread = int(created[0].path.split("/")[-2])
+    await rig.fake.wait_for("POST", rf"/channels/{thread}/messages$")
+    assert _posted(rig.fake, thread) == [f"<@42> {EMPTY_MESSAGE_HINT}"]

@@ -352,6 +352,12 @@ class FakeDiscord:
         self.ready.clear()
         await self._ws.send_json({"op": 7, "d": None})
 
+    async def invalidate_session(self) -> None:
+        """op 9 (not resumable): the client should IDENTIFY again, and gets a new READY."""
+        assert self._ws is not None
+        self.ready.clear()
+        await self._ws.send_json({"op": 9, "d": False})
+
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)

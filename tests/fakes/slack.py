@@ -52,6 +52,7 @@ class FakeSlack:
         self.users: dict[str, JSON] = {}
         self.files: dict[str, tuple[str, bytes]] = {}
         self.response_posts: dict[str, list[JSON]] = {}
+        self.response_refusals: dict[str, int] = {}  # response_url key -> the status it answers
         self.uploads: dict[str, bytes] = {}
         self.messages: dict[str, JSON] = {}
         self.stream_supported = True
@@ -125,8 +126,12 @@ class FakeSlack:
             "subtype": "slack_audio" if "audio" in mimetype else None,
         }
 
-    def response_url(self, key: str = "r1") -> str:
+    def response_url(self, key: str = "r1", *, status: int = 200) -> str:
+        """A command's response_url; with a `status` other than 200 it refuses every post with
+        it (404 is what Slack answers for an expired or used-up URL)."""
         self.response_posts.setdefault(key, [])
+        if status != 200:
+            self.response_refusals[key] = status
         return f"{self.base}/respond/{key}"
 
     async def socket_send(self, kind: str, payload: JSON, *, retry_attempt: int = 0) -> str:
@@ -295,7 +300,11 @@ class FakeSlack:
         return web.Response(text="OK")
 
     async def _respond(self, request: web.Request) -> web.Response:
-        posts = self.response_posts.setdefault(request.match_info["key"], [])
+        key = request.match_info["key"]
+        posts = self.response_posts.setdefault(key, [])
+        if key in self.response_refusals:
+            await self._record(Call("response_url", {"key": key, **(await request.json())}))
+            return web.Response(status=self.response_refusals[key], text="expired_url")
         if len(posts) >= 5:
             return web.Response(status=404, text="used_url")
         posts.append(await request.json())

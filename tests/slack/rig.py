@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -17,6 +18,7 @@ from bots.services import Services, build_services
 from bots.settings import AppSettings as Settings
 from bots.slack.app import SlackAdapter
 from bots.web import build_web_app
+from core.plugin import tool
 from simulator import Simulator
 from tests.fakes.slack import FakeSlack, sign
 
@@ -135,5 +137,80 @@ async def open_rig(
         url = await serve(build_web_app(services, [adapter.install]))
         async with aiohttp.ClientSession() as http:
             yield Rig(slack, sim, services, adapter, url, http)
+        await adapter.drain()
         await services.close()
         await adapter.close()
+
+
+@dataclass
+class SocketRig:
+    slack: FakeSlack
+    services: Services
+    adapter: SlackAdapter
+
+    async def command(self, command: str, text: str, key: str = "r1") -> str:
+        """Push a slash command envelope; returns its envelope id."""
+        payload = {
+            "command": command,
+            "text": text,
+            "user_id": "U1",
+            "user_name": "ada",
+            "channel_id": "C1",
+            "team_id": "T1",
+            "trigger_id": f"tr{next(_ids)}",
+            "response_url": self.slack.response_url(key),
+        }
+        return await self.slack.socket_send("slash_commands", payload)
+
+
+@asynccontextmanager
+async def open_socket_rig(
+    make_settings: Callable[..., Settings], **overrides: object
+) -> AsyncIterator[SocketRig]:
+    """Fake Slack + engine + the adapter connected over Socket Mode."""
+    async with FakeSlack() as slack:
+        settings = make_settings(
+            slack_bot_token=slack.bot_token,
+            slack_app_token=slack.app_token,
+            slack_api_url=slack.api_url,
+            **({"moderation_enabled": False} | overrides),
+        )
+        services = await build_services(settings)
+        adapter = SlackAdapter(settings.slack, services.engine)
+        await services.engine.attach(adapter)
+        runner = asyncio.create_task(adapter.socket_mode())
+        try:
+            await asyncio.wait_for(slack.socket_connected.wait(), 10)
+            yield SocketRig(slack, services, adapter)
+        finally:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+            await adapter.drain()
+            await services.close()
+            await adapter.close()
+
+
+@dataclass
+class SlowTool:
+    """A plugin tool `slow_report` that runs until `release` is set."""
+
+    started: asyncio.Event
+    release: asyncio.Event
+
+
+def add_slow_tool(services: Services) -> SlowTool:
+    slow = SlowTool(asyncio.Event(), asyncio.Event())
+
+    @tool
+    async def slow_report(topic: str) -> str:
+        """A report that takes as long as the test says.
+
+        Args:
+            topic: what the report is about
+        """
+        slow.started.set()
+        await slow.release.wait()
+        return f"report on {topic}"
+
+    services.engine.backends.registry.add(slow_report, plugin="tests")  # type: ignore[union-attr]
+    return slow

@@ -1,0 +1,166 @@
+"""Running the server: the HTTP endpoints and the long-lived platform connections, until stopped.
+
+A stop (SIGTERM or Ctrl-C) closes the intake first (the HTTP port, Socket Mode), then drains the
+running turns for up to `SHUTDOWN_DRAIN_SECONDS` while this process keeps its heartbeat, so no
+other process takes its turns for orphans; turns still open at the deadline are closed here, once,
+with the interrupted notice. Only then does the process leave. A second signal stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import structlog
+
+from bots.errors import UsageError
+from bots.settings import AppSettings
+
+if TYPE_CHECKING:
+    from bots.services import Services
+
+log = structlog.get_logger(__name__)
+
+
+class Stops:
+    """The first signal asks for a graceful stop; a second one for an immediate one."""
+
+    def __init__(self) -> None:
+        self.graceful = asyncio.Event()
+        self.immediate = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, self._signal)
+
+    def _signal(self) -> None:
+        if self.graceful.is_set():
+            log.warning("stopping_now", reason="second signal")
+            self.immediate.set()
+        self.graceful.set()
+
+
+def check_platform_settings(settings: AppSettings, *, http: bool, connections: bool) -> None:
+    """Refuse to start with a half-configured platform, naming what to set."""
+    slack, discord = settings.slack, settings.discord
+    if slack.app_token and not slack.bot_token:
+        raise UsageError(
+            "SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not: set the xoxb- bot token"
+        )
+    socket_mode = connections and slack.app_token is not None
+    if http and slack.bot_token and not slack.signing_secret and not socket_mode:
+        raise UsageError(
+            "SLACK_SIGNING_SECRET is required to verify Slack's requests: copy it from the app's "
+            "Basic Information page, or use Socket Mode (SLACK_APP_TOKEN) with the worker process"
+        )
+    shards, count = discord.shard_ids, discord.shard_count
+    if shards and (count is None or max(shards) >= count):
+        raise UsageError(
+            "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT, and every id below it "
+            "(e.g. DISCORD_SHARD_COUNT=4 with DISCORD_SHARD_IDS=0,1 here and 2,3 elsewhere)"
+        )
+    if connections and not http and not (slack.app_token or discord.token):
+        raise UsageError(
+            "nothing to run: set DISCORD_TOKEN (Discord gateway) or SLACK_APP_TOKEN (Slack Socket Mode)"
+        )
+
+
+async def until(stop: asyncio.Event, job: Awaitable[None]) -> None:
+    """Run `job` until `stop` is set (or it ends; its exception propagates)."""
+    task = asyncio.ensure_future(job)
+    waiter = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    for pending in (task, waiter):
+        pending.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def run_server(
+    services: Services, *, http: bool, connections: bool, reuse_port: bool = False
+) -> None:
+    """Serve until stopped, then drain and leave (see the module docstring)."""
+    from bots.web import build_metrics_app, build_web_app, serve
+
+    settings, engine = services.settings, services.engine
+    stops = Stops()
+    drained = asyncio.Event()  # the turns are done: the connections that carry replies may close
+    closers: list[Callable[[], Awaitable[None]]] = []
+    intake: list[Awaitable[None]] = []
+    carriers: list[Awaitable[None]] = []
+    slack = None
+    if settings.slack.bot_token:
+        from bots.slack.app import SlackAdapter
+
+        slack = SlackAdapter(settings.slack, engine)
+        closers.append(slack.close)
+        await engine.attach(slack)
+    else:
+        log.info("slack_not_configured", serving="health and metrics only" if http else "nothing")
+    if connections and settings.discord.token:
+        from bots.discord.client import DiscordAdapter
+
+        discord_bot = DiscordAdapter(settings.discord, engine)
+        carriers.append(until(drained, discord_bot.run_until_closed()))
+    workers = None
+    if http:
+        installers = [slack.install] if slack and settings.slack.signing_secret else []
+        if settings.server.web_concurrency > 1:
+            from bots.workers import WebWorkers
+
+            workers = WebWorkers(settings.server.web_concurrency - 1)
+        intake.append(
+            serve(
+                build_web_app(services, installers),
+                "0.0.0.0",
+                settings.server.port,
+                stops.graceful,
+                reuse_port=reuse_port or workers is not None,
+                on_bound=workers.start if workers else None,
+            )
+        )
+        if settings.server.metrics_port is not None and not reuse_port:
+            intake.append(
+                serve(
+                    build_metrics_app(settings.server),
+                    settings.server.metrics_host,
+                    settings.server.metrics_port,
+                    stops.graceful,
+                )
+            )
+    if connections and slack and settings.slack.app_token:
+        intake.append(until(stops.graceful, slack.socket_mode()))
+    beating = asyncio.ensure_future(engine.recovery.run(drained))
+    jobs = [asyncio.ensure_future(job) for job in (*intake, *carriers)]
+    try:
+        stopped = asyncio.ensure_future(stops.graceful.wait())
+        await asyncio.wait([*jobs, stopped], return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        for job in jobs:  # a job that failed (a refused token, a port in use) stops the server
+            if job.done() and not job.cancelled() and job.exception() is not None:
+                raise job.exception()  # type: ignore[misc]
+        stops.graceful.set()
+        if workers is not None:
+            await workers.stop()  # they drain their own turns meanwhile
+        await asyncio.gather(*jobs[: len(intake)], return_exceptions=True)
+        draining = asyncio.ensure_future(engine.drain(settings.server.shutdown_drain_seconds))
+        immediate = asyncio.ensure_future(stops.immediate.wait())
+        await asyncio.wait([draining, immediate], return_when=asyncio.FIRST_COMPLETED)
+        immediate.cancel()
+        if not draining.done():
+            draining.cancel()
+            return
+        drained.set()
+        await engine.recovery.leave()
+    finally:
+        drained.set()
+        for job in [*jobs, beating]:
+            job.cancel()
+        await asyncio.gather(*jobs, beating, return_exceptions=True)
+        if workers is not None:
+            await workers.stop()
+        for close in closers:
+            await close()
