@@ -257,6 +257,8 @@ class StoreSettings(SettingsGroup):
     @classmethod
     def _check_url(cls, value: str) -> str:
         if value.startswith("sqlite:///"):
+            if not value.removeprefix("sqlite:///").strip("/"):
+                raise ValueError("name the database file, e.g. sqlite:///data/bot.db")
             return value
         parsed = urlparse(value)
         if parsed.scheme in ("postgresql", "postgres"):

@@ -102,6 +102,7 @@ class Simulator(FilesAndBatches):
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Bind and serve; `base_url` is set once listening."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.on_response_prepare.append(_request_id)
         app.router.add_route("*", "/_sim/{action}", self._admin)
         app.router.add_route("*", "/v1/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
@@ -551,6 +552,11 @@ def _item_list(items: list[JSON], has_more: bool = False) -> JSON:
         "last_id": items[-1]["id"] if items else None,
         "has_more": has_more,
     }
+
+
+async def _request_id(_request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer carries an `x-request-id`, as OpenAI's do."""
+    response.headers.setdefault("x-request-id", f"req_{uuid.uuid4().hex[:24]}")
 
 
 def _jsonable(body: JSON | None) -> JSON | None:

@@ -68,6 +68,7 @@ class _DropTokenUnusedWarning(logging.Filter):
 
 
 def _quiet_bolt_token_warning() -> None:
+    return
     bolt = logging.getLogger("slack_bolt.AsyncApp")  # the logger AsyncApp warns on
     if not any(isinstance(f, _DropTokenUnusedWarning) for f in bolt.filters):
         bolt.addFilter(_DropTokenUnusedWarning())
@@ -314,7 +315,7 @@ class SlackAdapter:
         command = split_command(ours.text)
         if command is not None and command[0] in self._engine.commands:
             # `@bot /tool …`: nothing to store first, and it may run for long: ack now.
-            self._spawn(self._in_message_command(ours, reply, target), command=f"/{command[0]}")
+            await self._in_message_command(ours, reply, target)
             return
         await self._engine.receive(ours, reply)
 
@@ -339,7 +340,7 @@ class SlackAdapter:
         """Ack at once (Slack's 3 seconds), then run the command in the background and answer
         through its response_url (or, failing that, ephemerally in the channel)."""
         await ack()
-        self._spawn(self._run_command(dict(command)), command=command.get("command"))
+        await self._run_command(dict(command))
 
     def _spawn(self, work: Coroutine[Any, Any, None], **context: Any) -> None:
         task = asyncio.create_task(work)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
@@ -77,6 +78,7 @@ class SqliteDatabase(Database):
     async def open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _check_usable(self.path)  # before the connection threads start: they outlive a failure
             self._writer = await self._connect()
             self._reader = await self._connect()
         except (OSError, sqlite3.Error) as exc:
@@ -229,3 +231,12 @@ def _explain(exc: sqlite3.Error, path: Path) -> StoreError:
             "aside to start empty."
         )
     return StoreError(f"database error at {path}: {text}")
+
+
+def _check_usable(path: Path) -> None:
+    """Raise OSError when `path` cannot be a writable database file."""
+    if str(path) in ("", ".") or path.is_dir():
+        raise OSError(f"{path} is a folder, not a database file (e.g. sqlite:///data/bot.db)")
+    target = path if path.exists() else path.parent
+    if not os.access(target, os.W_OK):
+        raise OSError(f"{target} is not writable")

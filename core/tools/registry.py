@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -84,6 +85,32 @@ def build_tool(fn: Callable[..., Any], *, plugin: str, options: ToolOptions | No
     )
 
 
+def one_line(text: str) -> str:
+    """A message on one line (pydantic's span several, with a documentation link)."""
+    lines = (line.strip() for line in str(text).splitlines())
+    return " ".join(
+        line for line in lines if line and not line.startswith("For further information")
+    )
+
+
+def describe_function(fn: object) -> str:
+    """`get_forecast()` for a function; its repr for anything else."""
+    name = getattr(fn, "__name__", None)
+    return f"{name}()" if isinstance(name, str) else repr(fn)
+
+
+def _located(message: str, plugin: str, fn: Callable[..., Any]) -> str:
+    """`plugin P: fn(): <problem>` from build_tool's `plugin P, tool T: <problem>`."""
+    options = getattr(fn, MARK, None)
+    label = describe_function(fn)
+    name = getattr(options, "name", None)
+    if name and name != getattr(fn, "__name__", None):
+        label += f" (tool {name})"
+    where = re.match(rf"plugin {re.escape(plugin)}, tool '?[^\s:,']*'?(?:: |, )", message)
+    problem = message[where.end() :] if where else message
+    return f"plugin {plugin}: {label}: {one_line(problem)}"
+
+
 class ToolRegistry:
     """Tools by name; a name registered twice is an error naming both plugins."""
 
@@ -91,21 +118,37 @@ class ToolRegistry:
         self._tools: dict[str, Tool] = {}
 
     def add(self, fn: Callable[..., Any], *, plugin: str) -> Tool:
-        """Register one function."""
-        tool = build_tool(fn, plugin=plugin)
+        """Register one function; any problem is a one-line `ToolDefinitionError` naming the
+        plugin, the function and the fix."""
+        if not callable(fn):
+            raise ToolDefinitionError(
+                f"plugin {plugin}: {fn!r} is not a function; point the plugin at a module of "
+                "@tool functions or at one function"
+            )
+        try:
+            tool = build_tool(fn, plugin=plugin)
+        except ToolDefinitionError as exc:
+            raise ToolDefinitionError(_located(str(exc), plugin, fn)) from exc
+        except Exception as exc:  # pydantic, inspect: a signature nobody foresaw
+            raise ToolDefinitionError(
+                f"plugin {plugin}: {describe_function(fn)}: cannot be made a tool "
+                f"({type(exc).__name__}: {one_line(str(exc))}); give every parameter a plain "
+                "type (str, int, float, bool, Literal, list[...], a pydantic model)"
+            ) from exc
         existing = self._tools.get(tool.name)
         if existing is not None:
             raise ToolDefinitionError(
                 f"tool name {tool.name!r} is defined by both plugin {existing.plugin} and plugin "
-                f"{plugin}; rename one with @tool(name=...)"
+                f"{plugin} ({describe_function(existing.fn)} and {describe_function(fn)}); "
+                "rename one with @tool(name=...)"
             )
         self._tools[tool.name] = tool
         return tool
 
-    def add_module(self, module: ModuleType) -> list[Tool]:
-        """Register every `@tool` function of a module."""
+    def add_module(self, module: ModuleType, *, plugin: str | None = None) -> list[Tool]:
+        """Register every `@tool` function of a module (as `plugin`, default its name)."""
         return [
-            self.add(value, plugin=module.__name__)
+            self.add(value, plugin=plugin or module.__name__)
             for _, value in vars(module).items()
             if callable(value)
             and hasattr(value, MARK)

@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable
 
 import pytest
+import structlog
 
-from bots.services import build_services
+from bots.services import Services, build_services
 from bots.settings import AppSettings as Settings
 from simulator import Fail, Simulator, Text
 from tests.conftest import RecordingReply, make_event
@@ -239,3 +240,13 @@ async def test_no_secret_reaches_the_logs_of_a_failed_turn(
     logs = stream.getvalue()
     assert "turn_failed" in logs and "OPENAI_API_KEY" in logs
     assert "SECRET0123456789" not in logs
+
+
+async def test_turn_logs_name_the_delivery_and_openai_request_ids(services: Services) -> None:
+    with structlog.testing.capture_logs(
+        processors=[structlog.contextvars.merge_contextvars]
+    ) as logs:
+        await services.engine.handle(make_event("hello", delivery_id="Ev123"), RecordingReply())
+    done = next(r for r in logs if r["event"] == "turn_done")
+    assert done["delivery_id"] == "Ev123"
+    assert str(done["openai_request_id"]).startswith("req_")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from bots.slack import convert
 from bots.slack.mrkdwn import to_mrkdwn
 from core.commands import split_command
@@ -70,3 +72,40 @@ def test_markdown_becomes_mrkdwn() -> None:
 
 def test_code_spans_are_left_alone() -> None:
     assert to_mrkdwn("use `**kwargs` here") == "use `**kwargs` here"
+
+
+def test_an_unusable_timestamp_falls_back_to_now() -> None:
+    event = {"user": "U1", "text": "hi", "ts": "1.2", "channel": "C1"}
+    for body, ts in (
+        ({"event_time": 10**20}, "abc"),
+        ({"event_time": -(10**12)}, "NaN"),
+        ({"event_time": 10**400}, "1e400"),
+        ({}, "abc"),
+        ({}, "NaN"),
+        ({}, "inf"),
+        ({"event_time": True}, None),
+        ({"event_time": [1]}, {"x": 1}),
+    ):
+        before = datetime.now(UTC)
+        ours = convert.to_event(
+            {**BODY, **body} if body else {"team_id": "T1"},
+            {**event, "ts": ts},
+            User("U1"),
+            bot_user_id="UBOT",
+            addressed=True,
+        )
+        assert before <= ours.received_at <= datetime.now(UTC), (body, ts)
+
+
+def test_a_usable_timestamp_is_kept() -> None:
+    event = {"user": "U1", "text": "hi", "ts": "1700000100.000200", "channel": "C1"}
+    ours = convert.to_event(BODY, event, User("U1"), bot_user_id="UBOT", addressed=True)
+    assert ours.received_at == datetime.fromtimestamp(1_700_000_000, UTC)
+    no_time = convert.to_event(
+        {"team_id": "T1"}, event, User("U1"), bot_user_id="UBOT", addressed=True
+    )
+    assert no_time.received_at == datetime.fromtimestamp(1_700_000_100.0002, UTC)
+    out_of_range = convert.to_event(
+        {**BODY, "event_time": 10**20}, event, User("U1"), bot_user_id="UBOT", addressed=True
+    )
+    assert out_of_range.received_at == no_time.received_at, "then the message's own ts"
