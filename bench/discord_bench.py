@@ -91,11 +91,11 @@ async def run_once(
                 log_level="error",
             )
             services = await build_services(settings)
-            bot = DiscordAdapter(settings, services.engine)
+            bot = DiscordAdapter(settings.discord, services.engine)
             await bot.login(token)
             connection = asyncio.create_task(bot.connect())
             try:
-                await asyncio.wait_for(bot.wait_until_ready(), 60)
+                await asyncio.wait_for(bot.client.wait_until_ready(), 60)
                 go.set()
                 rate, p50, p99 = await asyncio.to_thread(out.get, True, 600)
             finally:

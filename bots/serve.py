@@ -143,10 +143,15 @@ async def run_server(
             if job.done() and not job.cancelled() and job.exception() is not None:
                 raise job.exception()  # type: ignore[misc]
         stops.graceful.set()
-        if workers is not None:
-            await workers.stop()  # they drain their own turns meanwhile
+        # The workers drain their own turns meanwhile, under the same deadline as this process's
+        # (shielded: after a second signal the `finally` signals them again and waits for them).
+        stopping = [asyncio.shield(workers.stop())] if workers is not None else []
         await asyncio.gather(*jobs[: len(intake)], return_exceptions=True)
-        draining = asyncio.ensure_future(engine.drain(settings.server.shutdown_drain_seconds))
+
+        async def drain() -> None:  # this process's turns, and the workers' meanwhile
+            await asyncio.gather(engine.drain(settings.server.shutdown_drain_seconds), *stopping)
+
+        draining = asyncio.ensure_future(drain())
         immediate = asyncio.ensure_future(stops.immediate.wait())
         await asyncio.wait([draining, immediate], return_when=asyncio.FIRST_COMPLETED)
         immediate.cancel()

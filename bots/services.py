@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import aiohttp
 import openai
+from openai import AsyncOpenAI
 
 from bots.settings import AppSettings
 from core.commands import CommandContext, Commands
@@ -18,7 +19,7 @@ from core.governance.moderation import Moderator, Rule
 from core.governance.usage import UsageAccounting
 from core.knowledge import ImageGenerator, KnowledgeBase
 from core.llm import ModelClient, ResponsesClient
-from core.llm.connect import build_model_client, build_openai
+from core.llm.connect import build_model_client, build_moderation_client, build_openai
 from core.llm.pricing import PriceTable
 from core.llm.tokens import TokenCounter
 from core.plugin import PluginServices
@@ -39,6 +40,8 @@ class Services:
     engine: Engine
     plugins: PluginServices
     knowledge: KnowledgeBase
+    moderation_client: AsyncOpenAI | None = None  # `openai` is a field here, not the module
+    """Moderation's own SDK client (`OPENAI_MODERATION_BASE_URL` / `_API_KEY`), else None."""
 
     async def close(self) -> None:
         """Finish running turns and release connections."""
@@ -46,13 +49,16 @@ class Services:
         if self.plugins.http is not None:
             await self.plugins.http.close()
         await self.openai.close()
+        if self.moderation_client is not None:
+            await self.moderation_client.close()
         await self.store.close()
 
 
 def build_moderator(
     settings: AppSettings, client: openai.AsyncOpenAI, model: ModelClient, store: Store
 ) -> Moderator:
-    """The moderation of input and output, by the configured policy."""
+    """The moderation of input and output, by the configured policy, through `client` (moderation's
+    own client when it has its own endpoint, else the shared one)."""
     moderation = settings.moderation
     return Moderator(
         client,
@@ -75,6 +81,7 @@ async def build_services(settings: AppSettings) -> Services:
         pool_size=settings.store.pool_size,
     )
     client = build_openai(settings.openai)
+    moderation_client = build_moderation_client(settings.openai)
     model = build_model_client(settings.openai, client)
     models = settings.models
     tokens = TokenCounter(models.chat)
@@ -111,7 +118,7 @@ async def build_services(settings: AppSettings) -> Services:
         settings=settings,
         store=store,
         model=model,
-        moderator=build_moderator(settings, client, model, store),
+        moderator=build_moderator(settings, moderation_client or client, model, store),
         media=Media(
             client,
             model=models.transcription,
@@ -124,4 +131,4 @@ async def build_services(settings: AppSettings) -> Services:
         backends=backends,
         usage=usage,
     )
-    return Services(settings, store, client, model, engine, plugins, knowledge)
+    return Services(settings, store, client, model, engine, plugins, knowledge, moderation_client)

@@ -220,11 +220,16 @@ class Engine:
         deadline = None if timeout is None else loop.time() + timeout
         if self._tasks:
             log.info("draining", turns=len(self._tasks), deadline_s=timeout)
-        while self._tasks:
-            remaining = None if deadline is None else deadline - loop.time()
-            if remaining is not None and remaining <= 0:
-                break
-            await asyncio.wait(list(self._tasks), timeout=remaining)
+        try:
+            while self._tasks:
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    break
+                await asyncio.wait(list(self._tasks), timeout=remaining)
+        except asyncio.CancelledError:  # a stop now (a second signal): the turns are abandoned,
+            for task in list(self._tasks):  # as by a crash, for another process to close
+                task.cancel()
+            raise
         interrupted = 0
         if self._tasks:
             self._interrupting = True

@@ -18,6 +18,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
@@ -25,6 +26,7 @@ from pydantic_settings import SettingsError as SourceError
 from core.llm.defaults import DEFAULT_CONTEXT_WINDOWS, DEFAULT_PRICES
 
 OPENAI_DEFAULT_HOST = "api.openai.com"
+OPENAI_DEFAULT_BASE_URL = f"https://{OPENAI_DEFAULT_HOST}/v1"
 
 
 def env(name: str) -> Any:
@@ -93,9 +95,11 @@ class OpenAISettings(SettingsGroup):
     retry_initial_wait: float = Field(0.5, ge=0)
     vector_store_ids: Annotated[tuple[str, ...], NoDecode] = ()
     code_interpreter: bool = False
+    moderation_base_url: str | None = None
+    moderation_api_key: SecretStr | None = None
 
     _split = field_validator("vector_store_ids", mode="before")(split_list)
-    _url = field_validator("base_url")(check_url)
+    _url = field_validator("base_url", "moderation_base_url")(check_url)
 
     @field_validator("wire_api", mode="before")
     @classmethod
@@ -114,6 +118,21 @@ class OpenAISettings(SettingsGroup):
         """True when the base URL is OpenAI's own (or unset, the SDK's default)."""
         host = urlparse(self.base_url).hostname if self.base_url else None
         return host in (None, OPENAI_DEFAULT_HOST)
+
+    @property
+    def moderation_separate(self) -> bool:
+        """True when moderation has its own endpoint (`OPENAI_MODERATION_BASE_URL` or `_API_KEY`)."""
+        return self.moderation_base_url is not None or self.moderation_api_key is not None
+
+    @property
+    def moderation_url(self) -> str:
+        """The base URL moderation requests go to: its own, else OpenAI's when only its key is set,
+        else the chat API's."""
+        if self.moderation_base_url is not None:
+            return self.moderation_base_url
+        if self.moderation_api_key is not None:
+            return OPENAI_DEFAULT_BASE_URL
+        return self.base_url or OPENAI_DEFAULT_BASE_URL
 
 
 class ModelSettings(SettingsGroup):
@@ -329,6 +348,17 @@ class Settings(BaseModel):
     server: ServerSettings
     log: LogSettings
     access: AccessSettings
+
+    @model_validator(mode="after")
+    def _summary_follows_chat(self) -> Self:
+        """Off OpenAI, `OPENAI_SUMMARY_MODEL` defaults to `OPENAI_MODEL`: a compatible server
+        serves the models it was started with, rarely OpenAI's default summary model."""
+        models = self.models
+        if not self.openai.is_openai and "summary" not in models.model_fields_set:
+            summary = models.model_copy(update={"summary": models.chat})
+            summary.model_fields_set.discard("summary")  # still a default, not a choice
+            self.__dict__["models"] = summary  # frozen: set once, during validation
+        return self
 
     @classmethod
     def groups(cls) -> dict[str, type[SettingsGroup]]:

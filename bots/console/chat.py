@@ -403,7 +403,7 @@ class ConsoleSession:
         self.screen = Screen(stdout, self.logs)
         interactive = stdin is sys.stdin and stdout is sys.stdout
         interactive = interactive and _is_terminal(stdin) and self.screen.tty
-        self.editor = LineEditor(stdin, _history_file()) if interactive else None
+        self.editor = LineEditor(stdin, _history_file()) if interactive and not os.environ.get("DBG_NOED") else None
         self.reader = LineReader(stdin, self.editor)
         self.composer = convert.Composer()
         # The console's own commands, by name; each answers whether the session goes on.
@@ -549,6 +549,27 @@ async def chat(engine: Engine, *, stdin: TextIO = sys.stdin, stdout: TextIO = sy
         handling = False
     try:
         with _logs_through(session.logs):
+            def _dump():  # DEBUG
+                for t in asyncio.all_tasks():
+                    c = t.get_coro(); print("TASK", t.get_name(), file=sys.__stderr__)
+                    while c is not None:
+                        f = getattr(c, "cr_frame", None) or getattr(c, "gi_frame", None) or getattr(c, "ag_frame", None)
+                        if f: print("   ", f.f_code.co_filename, f.f_lineno, f.f_code.co_name, file=sys.__stderr__)
+                        c = getattr(c, "cr_await", None) or getattr(c, "gi_yieldfrom", None) or getattr(c, "ag_await", None)
+                        if c is not None and not hasattr(c, "cr_frame") and not hasattr(c, "gi_frame") and not hasattr(c, "ag_frame"):
+                            print("    ->", repr(c)[:300], file=sys.__stderr__); break
+                import gc, types
+                for g in gc.get_objects():
+                    if isinstance(g, types.AsyncGeneratorType) and g.ag_frame is not None:
+                        c = g
+                        print("AGEN", g.ag_code.co_name, file=sys.__stderr__)
+                        while c is not None:
+                            f = getattr(c, "cr_frame", None) or getattr(c, "gi_frame", None) or getattr(c, "ag_frame", None)
+                            if f: print("   ", f.f_code.co_filename, f.f_lineno, f.f_code.co_name, file=sys.__stderr__)
+                            c = getattr(c, "cr_await", None) or getattr(c, "gi_yieldfrom", None) or getattr(c, "ag_await", None)
+                            if c is not None and not hasattr(c, "cr_frame") and not hasattr(c, "gi_frame") and not hasattr(c, "ag_frame"):
+                                print("    ->", repr(c)[:300], file=sys.__stderr__); break
+            loop.add_signal_handler(signal.SIGUSR1, _dump)  # DEBUG
             await session.run()
     finally:
         session.close()

@@ -148,6 +148,8 @@ class DiscordAdapter:
             raise StartupError(INTENT_HELP) from None
         except discord.LoginFailure:
             raise StartupError(TOKEN_HELP) from None
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise StartupError(self._unreachable(exc)) from None
         finally:
             await self.close()
 
@@ -158,6 +160,8 @@ class DiscordAdapter:
                 await self.login()
             except discord.LoginFailure:
                 raise StartupError(TOKEN_HELP) from None
+            except (aiohttp.ClientConnectionError, OSError) as exc:
+                raise StartupError(self._unreachable(exc)) from None
             if guild_id is None:
                 synced = await self.tree.sync()
             else:
@@ -167,6 +171,12 @@ class DiscordAdapter:
         finally:
             await self.close()
         return [command.name for command in synced]
+
+    def _unreachable(self, exc: BaseException) -> str:
+        """One line: Discord could not be reached at the configured URL."""
+        where = self.settings.api_url or "https://discord.com/api (discord.py's default)"
+        reason = type(exc).__name__
+        return f"Discord is unreachable at {where} ({reason}): check DISCORD_API_URL and the network"
 
     async def _setup(self) -> None:
         self._http_session = aiohttp.ClientSession()

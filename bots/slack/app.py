@@ -37,8 +37,9 @@ from bots.slack.mrkdwn import to_mrkdwn
 from bots.slack.reply import SlackSink, explain, make_reply
 from bots.slack.settings import SlackSettings
 from core.commands import CommandResult, split_command
-from core.engine import Engine
+from core.engine import STORE_FAILURE_MESSAGE, Engine
 from core.events import Attachment, ConversationKey, Event, Platform, Reply, User
+from core.store import StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +69,6 @@ class _DropTokenUnusedWarning(logging.Filter):
 
 
 def _quiet_bolt_token_warning() -> None:
-    return
     bolt = logging.getLogger("slack_bolt.AsyncApp")  # the logger AsyncApp warns on
     if not any(isinstance(f, _DropTokenUnusedWarning) for f in bolt.filters):
         bolt.addFilter(_DropTokenUnusedWarning())
@@ -315,7 +315,7 @@ class SlackAdapter:
         command = split_command(ours.text)
         if command is not None and command[0] in self._engine.commands:
             # `@bot /tool …`: nothing to store first, and it may run for long: ack now.
-            await self._in_message_command(ours, reply, target)
+            self._spawn(self._in_message_command(ours, reply, target), command=f"/{command[0]}")
             return
         await self._engine.receive(ours, reply)
 
@@ -340,7 +340,7 @@ class SlackAdapter:
         """Ack at once (Slack's 3 seconds), then run the command in the background and answer
         through its response_url (or, failing that, ephemerally in the channel)."""
         await ack()
-        await self._run_command(dict(command))
+        self._spawn(self._run_command(dict(command)), command=command.get("command"))
 
     def _spawn(self, work: Coroutine[Any, Any, None], **context: Any) -> None:
         task = asyncio.create_task(work)
@@ -368,6 +368,10 @@ class SlackAdapter:
                 await self._ask(command, user, event.text)
                 return
             result = await self._engine.command(event, name, event.text)
+        except StoreError as exc:  # `/ask`'s question could not be stored: say so, ask again
+            log.error("message_not_stored", command=command["command"], error=str(exc))
+            await self._answer(command, STORE_FAILURE_MESSAGE, public=False)
+            return
         except Exception as exc:  # the command itself failed: it did not run
             log.error(
                 "slack_command_failed",
@@ -384,6 +388,8 @@ class SlackAdapter:
                 await sink.upload(file)
             except SlackApiError as exc:
                 log.warning("slack_call_failed", method="files.upload", error=explain(exc))
+            except NETWORK_ERRORS as exc:
+                log.warning("slack_call_failed", method="files.upload", error=type(exc).__name__)
 
     async def _answer(self, command: dict[str, Any], text: str, *, public: bool) -> None:
         """Answer a slash command through its response_url; when that fails (missing, invalid,

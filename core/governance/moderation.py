@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -114,6 +115,26 @@ class Moderator:
         self._texts: MicroBatcher[str, dict[str, float]] = MicroBatcher(
             self._score_texts, max_size=BATCH_SIZE, max_in_flight=MAX_IN_FLIGHT
         )
+
+    @property
+    def endpoint(self) -> str:
+        """The URL moderation requests go to, without credentials (for logs and messages)."""
+        url = self._client.base_url.copy_with(username=None, password=None, query=None)
+        return str(url).rstrip("/") + "/moderations"
+
+    async def probe(self, *, timeout: float) -> None:
+        """One tiny moderation request, not retried, within `timeout` seconds; raises (the SDK's
+        error, `TimeoutError`, or `TypeError` for an answer that is not a moderation result)
+        unless the endpoint answers it."""
+        async with asyncio.timeout(timeout + 1):  # the SDK's own timeout is per read
+            result = await self._client.post(
+                "/moderations",
+                body={"model": self._model, "input": ["ok"]},
+                cast_to=object,
+                options={"timeout": timeout, "max_retries": 0},
+            )
+        if not isinstance(result, dict) or not isinstance(result.get("results"), list):
+            raise TypeError(f"the moderation endpoint answered {result!r:.200}, not its results")
 
     def judge(self, scores: dict[str, float]) -> Verdict:
         """Apply the per-category rules to one set of scores."""

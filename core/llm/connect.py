@@ -29,6 +29,25 @@ def build_openai(settings: OpenAISettings) -> openai.AsyncOpenAI:
     )
 
 
+def build_moderation_client(settings: OpenAISettings) -> openai.AsyncOpenAI | None:
+    """Moderation's own SDK client when it has its own endpoint, else None (it shares the one).
+
+    With `OPENAI_MODERATION_API_KEY` alone it goes to OpenAI (a local model can still use OpenAI's
+    free moderation); with `OPENAI_MODERATION_BASE_URL` to that server. The chat API's key,
+    organization and project are never sent there: the moderation endpoint may be another host.
+    """
+    if not settings.moderation_separate:
+        return None
+    key = settings.moderation_api_key
+    return openai.AsyncOpenAI(
+        api_key=key.get_secret_value() if key else "unused",
+        base_url=settings.moderation_url,  # explicit: None would read OPENAI_BASE_URL
+        timeout=settings.timeout,
+        max_retries=0,
+        http_client=openai.DefaultAioHttpClient(timeout=settings.timeout),
+    )
+
+
 def retry_policy(settings: OpenAISettings) -> RetryPolicy:
     """How model calls are retried."""
     return RetryPolicy(

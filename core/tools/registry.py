@@ -93,22 +93,31 @@ def one_line(text: str) -> str:
     )
 
 
+def first_sentence(text: str, limit: int = 200) -> str:
+    """The first sentence of a message, on one line and at most `limit` characters."""
+    line = one_line(text)
+    head = line.split(". ", 1)[0].rstrip(".")
+    return head if len(head) <= limit else head[: limit - 1] + "…"
+
+
 def describe_function(fn: object) -> str:
     """`get_forecast()` for a function; its repr for anything else."""
     name = getattr(fn, "__name__", None)
     return f"{name}()" if isinstance(name, str) else repr(fn)
 
 
+def _label(fn: Callable[..., Any]) -> str:
+    """`get_forecast()`, plus the tool name when `@tool(name=...)` gives another."""
+    label = describe_function(fn)
+    name = getattr(getattr(fn, MARK, None), "name", None)
+    return f"{label} (tool {name})" if name and name != getattr(fn, "__name__", None) else label
+
+
 def _located(message: str, plugin: str, fn: Callable[..., Any]) -> str:
     """`plugin P: fn(): <problem>` from build_tool's `plugin P, tool T: <problem>`."""
-    options = getattr(fn, MARK, None)
-    label = describe_function(fn)
-    name = getattr(options, "name", None)
-    if name and name != getattr(fn, "__name__", None):
-        label += f" (tool {name})"
-    where = re.match(rf"plugin {re.escape(plugin)}, tool '?[^\s:,']*'?(?:: |, )", message)
+    where = re.match(rf"plugin {re.escape(plugin)}, tool (?:'[^']*'|[^\s:,]+)(?:: |, )", message)
     problem = message[where.end() :] if where else message
-    return f"plugin {plugin}: {label}: {one_line(problem)}"
+    return f"plugin {plugin}: {_label(fn)}: {one_line(problem)}"
 
 
 class ToolRegistry:
@@ -131,8 +140,8 @@ class ToolRegistry:
             raise ToolDefinitionError(_located(str(exc), plugin, fn)) from exc
         except Exception as exc:  # pydantic, inspect: a signature nobody foresaw
             raise ToolDefinitionError(
-                f"plugin {plugin}: {describe_function(fn)}: cannot be made a tool "
-                f"({type(exc).__name__}: {one_line(str(exc))}); give every parameter a plain "
+                f"plugin {plugin}: {_label(fn)}: cannot be made a tool "
+                f"({type(exc).__name__}: {first_sentence(str(exc))}); give every parameter a plain "
                 "type (str, int, float, bool, Literal, list[...], a pydantic model)"
             ) from exc
         existing = self._tools.get(tool.name)

@@ -42,7 +42,8 @@ async def serving(app: Any) -> AsyncIterator[str]:
     stop = asyncio.Event()
     bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(serve(app, "127.0.0.1", 0, stop, on_bound=bound.set_result))
-    done, _ = await asyncio.wait({task, bound}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    started: set[asyncio.Future[Any]] = {task, bound}
+    done, _ = await asyncio.wait(started, timeout=30, return_when=asyncio.FIRST_COMPLETED)
     assert bound in done, f"serve() did not start: {task.exception() if task.done() else done}"
     try:
         yield f"http://127.0.0.1:{bound.result()}"
@@ -125,12 +126,12 @@ def test_metrics_settings_read_their_environment_names(monkeypatch: pytest.Monke
     assert names["metrics_port"] == "METRICS_PORT"
     assert names["metrics_token"] == "METRICS_TOKEN"
     assert names["metrics_host"] == "METRICS_HOST"
-    defaults = load_settings(_env_file=None).server
+    defaults = load_settings(Settings, _env_file=None).server
     assert (defaults.metrics_port, defaults.metrics_token) == (None, None)
     assert defaults.metrics_host == "127.0.0.1", "the metrics listener is loopback-only by default"
     monkeypatch.setenv("METRICS_PORT", "9464")
     monkeypatch.setenv("METRICS_TOKEN", TOKEN)
-    settings = load_settings(_env_file=None)
+    settings = load_settings(Settings, _env_file=None)
     assert settings.server.metrics_port == 9464
     assert TOKEN in settings.secrets(), "the token is redacted from logs like every secret"
     assert TOKEN not in repr(settings.server)

@@ -72,3 +72,22 @@ def test_every_subcommand_has_a_description_naming_its_settings() -> None:
         assert name in parser.format_help()
         if text:
             assert "Reads: DATABASE_URL" in text
+
+
+@pytest.mark.parametrize("command", ["worker", "discord-sync", "run"])
+def test_discord_unreachable_is_one_line(command: str, tmp_path: Path) -> None:
+    result = _run(
+        command,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+        DISCORD_TOKEN="abc.def.ghi",
+        DISCORD_API_URL="http://127.0.0.1:1/api/v10",
+        MODERATION_ENABLED="false",
+        OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+        LOG_LEVEL="error",
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: Discord is unreachable at http://127.0.0.1:1/api/v10 (ClientConnectorError): "
+        "check DISCORD_API_URL and the network"
+    )

@@ -12,6 +12,7 @@ from typing import Any
 
 import openai
 import pytest
+from pydantic import SecretStr
 
 from bots.services import build_services
 from bots.settings import AppSettings as Settings
@@ -38,7 +39,7 @@ async def _failure(
 ) -> Failure:
     """One chat call through the SDK client the server builds (aiohttp transport), classified."""
     settings = OpenAISettings(  # type: ignore[call-arg]
-        api_key=KEY, base_url=base_url, timeout=timeout, _env_file=None
+        api_key=SecretStr(KEY), base_url=base_url, timeout=timeout, _env_file=None
     )
     client = (
         openai.AsyncOpenAI(api_key=KEY, base_url=base_url, max_retries=0, timeout=timeout)

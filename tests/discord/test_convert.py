@@ -81,3 +81,80 @@ def test_a_declared_type_wins_and_voice_without_one_is_ogg() -> None:
     assert convert.attachment("a.bin", None, 3, "u", voice=False).mime_type == (
         "application/octet-stream"
     )
+
+
+def test_a_message_in_someone_elses_thread_is_not_addressed() -> None:
+    message = _message("image_in_thread")
+    key = convert.key_for(1, 10, message.channel.id)
+    assert not convert.message_event(message, key, "", addressed=False).addressed
+
+
+def _interaction(channel: dict[str, object], permissions: str) -> discord.Interaction:
+    state = discord.Client(intents=discord.Intents.default())._connection
+    bot = {"id": str(BOT_ID), "username": "parley", "discriminator": "0", "avatar": None}
+    state.user = discord.ClientUser(state=state, data=bot)  # type: ignore[arg-type]
+    data = {
+        "id": "77",
+        "application_id": "2000",
+        "type": 2,
+        "token": "itoken",
+        "version": 1,
+        "guild_id": "1",
+        "channel_id": channel["id"],
+        "channel": channel,
+        "locale": "en-US",
+        "app_permissions": "0",
+        "entitlements": [],
+        "authorizing_integration_owners": {},
+        "context": 0,
+        "attachment_size_limit": 8_000_000,
+        "member": {
+            "user": {
+                "id": "42",
+                "username": "ada",
+                "global_name": "Ada",
+                "discriminator": "0",
+                "avatar": None,
+            },
+            "roles": [],
+            "joined_at": "2026-01-01T00:00:00+00:00",
+            "permissions": permissions,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+        },
+        "data": {"id": "9", "name": "ask", "type": 1, "options": []},
+    }
+    return discord.Interaction(data=data, state=state)  # type: ignore[arg-type]
+
+
+def test_a_slash_command_in_a_thread_belongs_to_the_threads_conversation() -> None:
+    thread = {
+        "id": "500",
+        "type": 11,
+        "guild_id": "1",
+        "parent_id": "10",
+        "owner_id": str(BOT_ID),
+        "name": "a thread",
+        "message_count": 0,
+        "member_count": 1,
+        "rate_limit_per_user": 0,
+        "flags": 0,
+        "thread_metadata": {
+            "archived": False,
+            "auto_archive_duration": 1440,
+            "archive_timestamp": "2026-11-24T12:00:00+00:00",
+            "locked": False,
+        },
+    }
+    event = convert.interaction_event(_interaction(thread, permissions="32"), "hi")  # Manage Server
+    assert event.key == ConversationKey(Platform.DISCORD, "1", "500", "500")
+    assert (event.user.id, event.user.name, event.user.is_admin) == ("42", "Ada", True)
+    assert (event.text, event.delivery_id) == ("hi", "interaction:77")
+
+
+def test_a_slash_command_in_a_channel_belongs_to_the_channels_conversation() -> None:
+    channel = {"id": "10", "type": 0, "guild_id": "1", "name": "general", "position": 0}
+    event = convert.interaction_event(_interaction(channel, permissions="0"), "")
+    assert event.key == ConversationKey(Platform.DISCORD, "1", "10", "main")
+    assert not event.user.is_admin

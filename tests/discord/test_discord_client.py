@@ -25,7 +25,6 @@ from core.store import StoreError
 from simulator import Simulator, Text
 from tests.fakes.discord import FakeDiscord
 
-
 DISCORD_API = "https://discord.com/api/v10"
 DISCORD_GATEWAY = "wss://gateway.discord.gg/"
 

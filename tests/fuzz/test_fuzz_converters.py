@@ -25,6 +25,7 @@ from bots.settings import load_app_settings
 from bots.slack import convert as slack_convert
 from bots.slack.intake import problem
 from core.commands import split_command
+from core.unicode import clean_text
 from core.events import Attachment, ConversationKey, Event, Platform, User
 from core.plugin import tool
 from core.render.text import MIN_LIMIT, split_message
@@ -168,7 +169,7 @@ def test_slack_to_event_on_slack_shaped_payloads(
     assert ours.addressed is addressed and isinstance(ours.received_at, datetime)
     assert ours.text == ours.text.strip()
     if "<@" not in event["text"]:
-        assert ours.text == event["text"].strip()
+        assert ours.text == clean_text(event["text"].strip())
     kept = [f for f in event.get("files") or [] if f.get("mode") != "tombstone"]
     assert len(ours.attachments) == len(kept)
     for attachment in ours.attachments:
@@ -343,7 +344,8 @@ def discord_messages(draw: st.DrawFn) -> SimpleNamespace:
 def test_discord_message_event(message: SimpleNamespace, text: str) -> None:
     key = discord_convert.key_for(1, 2, None)
     event = discord_convert.message_event(message, key, text)  # type: ignore[arg-type]
-    assert event.key == key and event.text == text and event.delivery_id == str(message.id)
+    assert event.key == key and event.text == clean_text(text)
+    assert event.delivery_id == str(message.id)
     assert event.user.id == str(message.author.id) and event.addressed
     assert len(event.attachments) == len(message.attachments)
 

@@ -7,7 +7,9 @@ fails the test instead of stalling the run. After every test the server must sti
 normal app_mention end to end (the reply appears in the fake Slack).
 
 Malformed input must get a 4xx (or a 200 with a clear notice), never a 5xx; an unsigned, forged
-or stale request gets a 401 and touches nothing.
+or stale request gets a 401 and touches nothing. Interactivity payloads (block_actions,
+block_suggestion, view_submission) and assistant_thread_started events with junk values get a 400
+when malformed and a 200 otherwise.
 """
 
 from __future__ import annotations
@@ -65,6 +67,11 @@ EXAMPLES: dict[str, int] = {
     "test_slash_command_text_mentioning_payload": 10,
     "test_non_numeric_timestamp_header": 10,
     "test_unsigned_bodies_that_crash_the_parser": 20,
+    # interactivity and assistant payloads with junk values (bots/slack/intake.py checks them)
+    "test_block_actions_with_junk": 120,
+    "test_block_suggestion_with_junk": 80,
+    "test_view_submission_with_junk": 100,
+    "test_assistant_thread_started_with_junk": 100,
 }
 TOTAL_EXAMPLES = sum(EXAMPLES.values())
 
@@ -141,6 +148,7 @@ class Server:
 
     async def stop(self) -> None:
         await self.http.close()
+        await self.adapter.drain()
         await self.runner.cleanup()
         await self.services.close()
         await self.adapter.close()
@@ -200,7 +208,9 @@ class Server:
     # -- observations ---------------------------------------------------------------------
 
     async def _footprint(self) -> tuple[int, int, int]:
-        """(model requests, Slack Web API calls, stored messages) once the engine is idle."""
+        """(model requests, Slack Web API calls, stored messages) once the adapter's background
+        commands and the engine are idle."""
+        await self.adapter.drain()
         await self.services.engine.drain()
         row = await self.services.store.db.fetchone("SELECT COUNT(*) FROM messages")
         assert row is not None
@@ -704,3 +714,182 @@ def test_unsigned_bodies_that_crash_the_parser(rig: Server, body: bytes) -> None
     status, text = rig.post(body, JSON, signed=False)
     assert rig.footprint() == before
     assert status == 401, (status, text)
+
+
+# -- interactivity and assistant payloads with junk values ------------------------------------
+
+junk_ids = st.one_of(st.text(max_size=12), wrong_values)
+junk_objects = st.one_of(wrong_values, json_objects)
+interaction_envelope = st.fixed_dictionaries(
+    {},
+    optional={
+        "user": st.one_of(wrong_values, st.fixed_dictionaries({"id": junk_ids})),
+        "team": st.one_of(wrong_values, st.fixed_dictionaries({"id": junk_ids})),
+        "enterprise": wrong_values,
+        "is_enterprise_install": wrong_values,
+        "api_app_id": junk_ids,
+        "token": junk_ids,
+        "trigger_id": junk_ids,
+        "response_url": junk_ids,
+        "response_urls": st.one_of(
+            wrong_values,
+            st.lists(
+                st.one_of(wrong_values, st.fixed_dictionaries({"response_url": junk_ids})),
+                max_size=3,
+            ),
+        ),
+        "container": junk_objects,
+        "channel": st.one_of(wrong_values, st.fixed_dictionaries({"id": junk_ids})),
+        "message": junk_objects,
+        "state": junk_objects,
+        "authorizations": st.one_of(wrong_values, st.lists(junk_objects, max_size=2)),
+    },
+)
+junk_actions = st.one_of(
+    wrong_values,
+    st.lists(
+        st.one_of(
+            wrong_values,
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "action_id": junk_ids,
+                    "block_id": junk_ids,
+                    "type": junk_ids,
+                    "value": junk_ids,
+                    "action_ts": junk_ids,
+                    "selected_option": junk_objects,
+                },
+            ),
+        ),
+        max_size=3,
+    ),
+)
+junk_views = st.one_of(
+    wrong_values,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "type": st.one_of(junk_ids, st.sampled_from(["modal", "home", "workflow_step"])),
+            "callback_id": junk_ids,
+            "id": junk_ids,
+            "team_id": junk_ids,
+            "app_installed_team_id": junk_ids,
+            "private_metadata": junk_ids,
+            "state": st.one_of(wrong_values, st.fixed_dictionaries({"values": junk_objects})),
+        },
+    ),
+)
+junk_assistant_threads = st.one_of(
+    wrong_values,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "channel_id": junk_ids,
+            "thread_ts": junk_ids,
+            "user_id": junk_ids,
+            "context": junk_objects,
+        },
+    ),
+)
+encodings = st.sampled_from(["form", "json"])
+
+
+def _post_interaction(rig: Server, payload: dict[str, Any], encoding: str) -> tuple[int, str]:
+    """Send an interactivity payload as Slack does (form `payload=<json>`), or as a JSON body."""
+    if encoding == "form":
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        return rig.post(body, FORM)
+    return rig.post(json.dumps(payload).encode(), JSON)
+
+
+@fuzz("test_block_actions_with_junk")
+@example(envelope={}, actions="junk", encoding="form")
+@example(envelope={}, actions=[1, 2], encoding="form")
+@example(envelope={}, actions=[{"action_id": 5}], encoding="form")
+@example(envelope={"response_urls": [5]}, actions=[{"action_id": "a"}], encoding="form")
+@example(envelope={"user": {"id": "U1"}}, actions=[{"action_id": "a"}], encoding="form")
+@given(envelope=interaction_envelope, actions=junk_actions | st.just(None), encoding=encodings)
+def test_block_actions_with_junk(
+    rig: Server, envelope: dict[str, Any], actions: Any, encoding: str
+) -> None:
+    payload = {**envelope, "type": "block_actions"}
+    if actions is not None:
+        payload["actions"] = actions
+    status, text = _post_interaction(rig, payload, encoding)
+    assert status in (200, 400), (status, text)
+
+
+@fuzz("test_block_suggestion_with_junk")
+@example(envelope={}, fields={"action_id": 5, "value": "x"}, encoding="form")
+@example(envelope={}, fields={"action_id": "a", "value": "ab"}, encoding="form")
+@given(
+    envelope=interaction_envelope,
+    fields=st.fixed_dictionaries(
+        {}, optional={"action_id": junk_ids, "block_id": junk_ids, "value": junk_ids}
+    ),
+    encoding=encodings,
+)
+def test_block_suggestion_with_junk(
+    rig: Server, envelope: dict[str, Any], fields: dict[str, Any], encoding: str
+) -> None:
+    payload = {**envelope, **fields, "type": "block_suggestion"}
+    status, text = _post_interaction(rig, payload, encoding)
+    assert status in (200, 400), (status, text)
+    if status == 200 and isinstance(fields.get("action_id"), str):
+        assert json.loads(text) == {"options": []}
+
+
+@fuzz("test_view_submission_with_junk")
+@example(envelope={}, kind="view_submission", view={"callback_id": "cb"}, encoding="form")
+@example(envelope={}, kind="view_submission", view="junk", encoding="form")
+@example(
+    envelope={},
+    kind="view_submission",
+    view={"type": "workflow_step", "callback_id": "c"},
+    encoding="form",
+)
+@example(envelope={}, kind="view_closed", view={"type": "modal", "callback_id": 5}, encoding="json")
+@given(
+    envelope=interaction_envelope,
+    kind=st.sampled_from(["view_submission", "view_closed"]),
+    view=junk_views | st.just(None),
+    encoding=encodings,
+)
+def test_view_submission_with_junk(
+    rig: Server, envelope: dict[str, Any], kind: str, view: Any, encoding: str
+) -> None:
+    payload = {**envelope, "type": kind}
+    if view is not None:
+        payload["view"] = view
+    status, text = _post_interaction(rig, payload, encoding)
+    assert status in (200, 400), (status, text)
+
+
+@fuzz("test_assistant_thread_started_with_junk")
+@example(thread="junk", kind="assistant_thread_started")
+@example(thread=["a"], kind="assistant_thread_started")
+@example(thread={"channel_id": "D1"}, kind="assistant_thread_started")
+@example(thread={"channel_id": 5, "thread_ts": []}, kind="assistant_thread_context_changed")
+@example(thread="junk", kind="message")
+@given(
+    thread=junk_assistant_threads | st.just(None),
+    kind=st.sampled_from(
+        ["assistant_thread_started", "assistant_thread_context_changed", "message"]
+    ),
+)
+def test_assistant_thread_started_with_junk(rig: Server, thread: Any, kind: str) -> None:
+    event: dict[str, Any] = {"type": kind, "event_ts": f"{int(time.time())}.{next(_ids):06d}"}
+    if kind == "message":  # a DM in an assistant thread that carries an assistant_thread
+        event.update(
+            user="U1",
+            text="hi",
+            ts=event["event_ts"],
+            channel="D1",
+            channel_type="im",
+            thread_ts="1.000001",
+        )
+    if thread is not None:
+        event["assistant_thread"] = thread
+    status, text = rig.post(json.dumps(event_callback(event)).encode())
+    assert status in (200, 400), (status, text)

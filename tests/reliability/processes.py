@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -88,3 +89,19 @@ class BotProcess:
         code = await asyncio.wait_for(self.process.wait(), 30)
         await asyncio.gather(self._reader, return_exceptions=True)
         return code
+
+    def send_signal(self, sig: int = signal.SIGTERM) -> None:
+        """Send `sig` (SIGTERM by default) without waiting: a graceful stop's first signal, or the
+        second one that stops at once. `stop` would send another SIGTERM; use `wait_exit` after."""
+        if self.process.returncode is None:
+            self.process.send_signal(sig)
+
+    async def wait_exit(self, timeout: float = 30) -> int:
+        """Wait for the process to end by itself (after `send_signal`), and for its last logs."""
+        code = await asyncio.wait_for(self.process.wait(), timeout)
+        await asyncio.gather(self._reader, return_exceptions=True)
+        return code
+
+    def records(self, event: str) -> list[dict[str, object]]:
+        """Every log record with this `event` name so far."""
+        return [record for record in self.logs if record.get("event") == event]

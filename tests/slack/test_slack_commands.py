@@ -14,6 +14,8 @@ from structlog.testing import capture_logs
 
 from bots.settings import AppSettings as Settings
 from bots.slack.app import COMMAND_FAILED
+from core.engine import STORE_FAILURE_MESSAGE
+from core.store import StoreError
 from simulator import Fail, Simulator, Text
 from tests.slack.rig import Rig, add_slow_tool, mention, open_rig, open_socket_rig
 
@@ -195,3 +197,12 @@ async def test_background_commands_are_kept_referenced_until_done(rig: Rig) -> N
     await rig.adapter.drain()
     assert not rig.adapter._tasks
 
+
+async def test_ask_whose_question_cannot_be_stored_says_send_it_again(rig: Rig) -> None:
+    async def unavailable(*_: object) -> None:
+        raise StoreError("database is locked")
+
+    rig.services.engine.submit = unavailable  # type: ignore[method-assign,assignment]
+    await rig.command("/ask", "anyone there?", key="a")
+    posts = await rig.slack.wait_for_response("a")
+    assert posts[0]["text"] == STORE_FAILURE_MESSAGE

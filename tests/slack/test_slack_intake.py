@@ -8,7 +8,7 @@ import json
 import logging
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ from tests.fakes.slack import FakeSlack, sign
 from tests.slack.rig import SECRET, Rig, event_callback, mention, open_rig, open_socket_rig
 
 FORM = "application/x-www-form-urlencoded"
+Check = Callable[[Sequence[Mapping[str, Any]]], None]
 
 
 @pytest.fixture
@@ -38,20 +39,17 @@ async def _answer_in(slack: FakeSlack, thread_ts: str) -> str:
 
 
 @pytest.fixture
-def no_failures(caplog: pytest.LogCaptureFixture) -> Callable[[list[dict[str, Any]]], None]:
+def no_failures(caplog: pytest.LogCaptureFixture) -> Check:
     """A check that neither our logs (structlog) nor the libraries' (logging) hold an error or
     a traceback."""
     caplog.set_level(logging.INFO)
 
-    def check(logs: list[dict[str, Any]]) -> None:
+    def check(logs: Sequence[Mapping[str, Any]]) -> None:
         ours = [e for e in logs if e["log_level"] == "error" or "exc_info" in e]
         theirs = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
         assert not ours and not theirs, (ours, [r.getMessage() for r in theirs])
 
     return check
-
-
-Check = Callable[[list[dict[str, Any]]], None]
 
 
 async def _interaction(rig: Rig, payload: Any) -> tuple[int, str]:
@@ -90,7 +88,7 @@ async def test_unusable_timestamps_are_still_answered(
 # -- interactivity ----------------------------------------------------------------------------
 
 USER = {"id": "U1", "team_id": "T1"}
-MALFORMED_INTERACTIONS = {
+MALFORMED_INTERACTIONS: dict[str, dict[str, Any]] = {
     "actions-a-string": {"type": "block_actions", "user": USER, "actions": "junk"},
     "actions-of-numbers": {"type": "block_actions", "user": USER, "actions": [1, 2]},
     "action_id-a-number": {"type": "block_actions", "user": USER, "actions": [{"action_id": 5}]},
@@ -119,7 +117,7 @@ async def test_malformed_interactions_get_a_400(
     no_failures(logs)
 
 
-WELL_FORMED_INTERACTIONS = {
+WELL_FORMED_INTERACTIONS: dict[str, tuple[dict[str, Any], str]] = {
     "button": (
         {
             "type": "block_actions",
@@ -193,7 +191,7 @@ async def test_malformed_envelopes_are_acked_and_dropped_over_socket_mode(
 ) -> None:
     async with open_socket_rig(make_settings) as rig:
         with capture_logs() as logs:
-            junk = [
+            junk: list[tuple[str, dict[str, Any]]] = [
                 ("interactive", MALFORMED_INTERACTIONS["actions-a-string"]),
                 ("interactive", MALFORMED_INTERACTIONS["view-without-type"]),
                 (
