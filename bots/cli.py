@@ -194,14 +194,21 @@ async def _console(settings: AppSettings, offline: bool) -> None:
         raise UsageError(NO_MODEL)
 
     async def body(services: Services) -> None:
-        await services.engine.check_models()
+        from bots.preflight import preflight
+
+        await preflight(services, settings, role="console")
         await chat(services.engine)
 
     await _with_services(settings, body)
 
 
 async def _serve(
-    settings: AppSettings, *, http: bool, connections: bool, reuse_port: bool = False
+    settings: AppSettings,
+    *,
+    http: bool,
+    connections: bool,
+    reuse_port: bool = False,
+    role: str = "run",
 ) -> None:
     """Run the HTTP server and/or the long-lived platform connections until stopped."""
     from bots.serve import check_platform_settings, run_server
@@ -209,7 +216,9 @@ async def _serve(
     check_platform_settings(settings, http=http, connections=connections)
 
     async def body(services: Services) -> None:
-        await services.engine.check_models()
+        from bots.preflight import preflight
+
+        await preflight(services, settings, role=role)
         await run_server(services, http=http, connections=connections, reuse_port=reuse_port)
 
     await _with_services(settings, body)
@@ -288,9 +297,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "discord-sync": lambda: _discord_sync(settings, getattr(args, "guild", None)),
         "console": lambda: _console(settings, args.offline),
         "web": lambda: _serve(
-            settings, http=True, connections=False, reuse_port=getattr(args, "reuse_port", False)
+            settings,
+            http=True,
+            connections=False,
+            reuse_port=getattr(args, "reuse_port", False),
+            role="web",
         ),
-        "worker": lambda: _serve(settings, http=False, connections=True),
+        "worker": lambda: _serve(settings, http=False, connections=True, role="worker"),
         "run": lambda: _run(settings, args.offline),
         "ingest": lambda: _ingest(
             settings,

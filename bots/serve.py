@@ -21,6 +21,7 @@ from bots.settings import AppSettings
 
 if TYPE_CHECKING:
     from bots.services import Services
+    from bots.slack.app import SlackAdapter
 
 log = structlog.get_logger(__name__)
 
@@ -91,12 +92,13 @@ async def run_server(
     closers: list[Callable[[], Awaitable[None]]] = []
     intake: list[Awaitable[None]] = []
     carriers: list[Awaitable[None]] = []
-    slack = None
+    slack: SlackAdapter | None = None
     if settings.slack.bot_token:
         from bots.slack.app import SlackAdapter
 
         slack = SlackAdapter(settings.slack, engine)
         closers.append(slack.close)
+        await slack.verify_token()
         await engine.attach(slack)
     else:
         log.info("slack_not_configured", serving="health and metrics only" if http else "nothing")
@@ -169,3 +171,12 @@ async def run_server(
             await workers.stop()
         for close in closers:
             await close()
+
+
+async def _drain(services: Services, slack: SlackAdapter | None) -> int:
+    """Let running slash commands and turns end within SHUTDOWN_DRAIN_SECONDS."""
+    timeout = services.settings.server.shutdown_drain_seconds
+    if slack is not None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(slack.drain(), timeout)
+    return await services.engine.drain(timeout)

@@ -33,6 +33,13 @@ class ConversationKey:
     channel: str
     thread: str
 
+    def __post_init__(self) -> None:
+        # Ids come from payloads too: the same cleaning as text keeps every key storable.
+        for name in ("workspace", "channel", "thread"):
+            value = getattr(self, name)
+            if (clean := clean_text(value)) is not value:
+                object.__setattr__(self, name, clean)
+
     def __str__(self) -> str:
         parts = (self.platform.value, self.workspace, self.channel, self.thread)
         return ":".join(_escape(part) for part in parts)
@@ -64,8 +71,10 @@ class User:
 
     def __post_init__(self) -> None:
         # Lone surrogates and NUL become U+FFFD (core/unicode.py): storable and encodable.
-        if (name := clean_text(self.name)) is not self.name:
-            object.__setattr__(self, "name", name)
+        for field_name in ("id", "name"):
+            value = getattr(self, field_name)
+            if (clean := clean_text(value)) is not value:
+                object.__setattr__(self, field_name, clean)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +109,10 @@ class Event:
     def __post_init__(self) -> None:
         # Lone surrogates and NUL become U+FFFD (core/unicode.py), so neither the store nor the
         # model is handed text it cannot take.
-        if (text := clean_text(self.text)) is not self.text:
-            object.__setattr__(self, "text", text)
+        for field_name in ("text", "delivery_id"):
+            value = getattr(self, field_name)
+            if (clean := clean_text(value)) is not value:
+                object.__setattr__(self, field_name, clean)
 
     @property
     def platform(self) -> Platform:

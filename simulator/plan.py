@@ -20,7 +20,10 @@ def _encoding() -> Any:
 
 def count_tokens(text: str) -> int:
     """Exact o200k token count (prompt usage is reported like OpenAI's)."""
-    return len(_encoding().encode_ordinary(text[:900_000]))
+    encoding = _encoding()  # in pieces: the encoder refuses 200,000+ tokens in one call
+    return sum(
+        len(encoding.encode_ordinary(text[i : i + 50_000])) for i in range(0, len(text), 50_000)
+    )
 
 
 @dataclass(frozen=True, slots=True)

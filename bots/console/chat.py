@@ -264,7 +264,8 @@ class LineEditor:
         self._closed = False
         self._history = history
         if isinstance(stdin, io.TextIOWrapper):  # input() decodes with stdin's error handler
-            stdin.reconfigure(errors="replace")
+            with contextlib.suppress(ValueError):
+                stdin.reconfigure(errors="replace")
         readline.set_auto_history(False)  # whole messages go into the history, see `remember`
         # GNU readline only (libedit reads another syntax): Ctrl-C goes to the end of the line,
         # inserts itself literally and accepts; the terminal must then not turn it into SIGINT.
@@ -348,7 +349,7 @@ class LineReader:
     def _serve(self) -> None:
         while True:
             prompt, future = self._requests.get()
-            result: str | None | BaseException
+            result: str | BaseException | None
             try:
                 result = self._line(prompt)
             except Exception as exc:
@@ -363,8 +364,8 @@ class LineReader:
         if self._editor is not None:
             return self._editor.read(prompt)
         if self._fd is None:
-            line = self._stdin.readline()
-            return line.removesuffix("\n") if line else None
+            text = self._stdin.readline()
+            return text.removesuffix("\n") if text else None
         while b"\n" not in self._buffer and not self._eof:
             chunk = os.read(self._fd, 65536)
             self._eof = not chunk
@@ -377,7 +378,7 @@ class LineReader:
         return convert.decode_line(line, self._encoding)
 
 
-def _settle(future: asyncio.Future[str | None], result: str | None | BaseException) -> None:
+def _settle(future: asyncio.Future[str | None], result: str | BaseException | None) -> None:
     if future.done():
         return
     if isinstance(result, BaseException):
@@ -403,7 +404,7 @@ class ConsoleSession:
         self.screen = Screen(stdout, self.logs)
         interactive = stdin is sys.stdin and stdout is sys.stdout
         interactive = interactive and _is_terminal(stdin) and self.screen.tty
-        self.editor = LineEditor(stdin, _history_file()) if interactive and not os.environ.get("DBG_NOED") else None
+        self.editor = LineEditor(stdin, _history_file()) if interactive else None
         self.reader = LineReader(stdin, self.editor)
         self.composer = convert.Composer()
         # The console's own commands, by name; each answers whether the session goes on.
@@ -421,7 +422,9 @@ class ConsoleSession:
         self.screen.line(BANNER)
         while not self._leaving:
             chunk = await self._read()
-            if chunk is None:
+            if chunk is None:  # the end of input (Ctrl-D), or Ctrl-C while waiting for it
+                if self.editor is not None and not self._leaving:
+                    self.screen.raw("\n")  # the prompt's line
                 break
             if chunk.endswith(CTRL_C):  # Ctrl-C at the terminal's prompt
                 if chunk == CTRL_C and not self.composer.pending:
@@ -549,27 +552,6 @@ async def chat(engine: Engine, *, stdin: TextIO = sys.stdin, stdout: TextIO = sy
         handling = False
     try:
         with _logs_through(session.logs):
-            def _dump():  # DEBUG
-                for t in asyncio.all_tasks():
-                    c = t.get_coro(); print("TASK", t.get_name(), file=sys.__stderr__)
-                    while c is not None:
-                        f = getattr(c, "cr_frame", None) or getattr(c, "gi_frame", None) or getattr(c, "ag_frame", None)
-                        if f: print("   ", f.f_code.co_filename, f.f_lineno, f.f_code.co_name, file=sys.__stderr__)
-                        c = getattr(c, "cr_await", None) or getattr(c, "gi_yieldfrom", None) or getattr(c, "ag_await", None)
-                        if c is not None and not hasattr(c, "cr_frame") and not hasattr(c, "gi_frame") and not hasattr(c, "ag_frame"):
-                            print("    ->", repr(c)[:300], file=sys.__stderr__); break
-                import gc, types
-                for g in gc.get_objects():
-                    if isinstance(g, types.AsyncGeneratorType) and g.ag_frame is not None:
-                        c = g
-                        print("AGEN", g.ag_code.co_name, file=sys.__stderr__)
-                        while c is not None:
-                            f = getattr(c, "cr_frame", None) or getattr(c, "gi_frame", None) or getattr(c, "ag_frame", None)
-                            if f: print("   ", f.f_code.co_filename, f.f_lineno, f.f_code.co_name, file=sys.__stderr__)
-                            c = getattr(c, "cr_await", None) or getattr(c, "gi_yieldfrom", None) or getattr(c, "ag_await", None)
-                            if c is not None and not hasattr(c, "cr_frame") and not hasattr(c, "gi_frame") and not hasattr(c, "ag_frame"):
-                                print("    ->", repr(c)[:300], file=sys.__stderr__); break
-            loop.add_signal_handler(signal.SIGUSR1, _dump)  # DEBUG
             await session.run()
     finally:
         session.close()

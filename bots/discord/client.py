@@ -176,7 +176,9 @@ class DiscordAdapter:
         """One line: Discord could not be reached at the configured URL."""
         where = self.settings.api_url or "https://discord.com/api (discord.py's default)"
         reason = type(exc).__name__
-        return f"Discord is unreachable at {where} ({reason}): check DISCORD_API_URL and the network"
+        return (
+            f"Discord is unreachable at {where} ({reason}): check DISCORD_API_URL and the network"
+        )
 
     async def _setup(self) -> None:
         self._http_session = aiohttp.ClientSession()

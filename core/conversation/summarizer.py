@@ -164,6 +164,9 @@ class Summarizer:
         return True
 
 
+MESSAGE_CHARS = 20_000  # of one message, in a summary's transcript
+
+
 def _transcript(previous: Summary, batch: list[StoredMessage]) -> str:
     lines = []
     if not previous.empty:
@@ -173,5 +176,8 @@ def _transcript(previous: Summary, batch: list[StoredMessage]) -> str:
         who = message.user_name or message.role
         if message.role == "tool":
             who = "tool result"
-        lines.append(f"{who}: {message.content}")
+        content = message.content
+        if len(content) > MESSAGE_CHARS:  # one huge message must not make the summary call huge
+            content = content[:MESSAGE_CHARS] + " […]"
+        lines.append(f"{who}: {content}")
     return "\n".join(lines)

@@ -22,6 +22,7 @@ from core.store.records import Accepted, Conversation, Step
 from core.store.redactions import Redactions
 from core.store.remote import RemoteConversations, VectorStores
 from core.store.spacing import Spacing
+from core.store.text import storable
 from core.store.turns import EARLIER_ELSEWHERE, Turns, user_key
 from core.store.usage import RELEASE, UsageLog
 
@@ -141,7 +142,7 @@ class Store:
             closed = await tx.execute(
                 "UPDATE turns SET status = ?, error = ?, finished_at = ? WHERE id = ?"
                 + (" AND status IN ('queued', 'running')" if only_open else ""),
-                (status, error[:500], now, turn_id),
+                (status, storable(error[:500]), now, turn_id),
             )
             if only_open and not closed:
                 return False

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,3 +106,8 @@ class BotProcess:
     def records(self, event: str) -> list[dict[str, object]]:
         """Every log record with this `event` name so far."""
         return [record for record in self.logs if record.get("event") == event]
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 60) -> None:
+        """Wait until `condition()` holds; it is checked again at each new log line."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(condition)

@@ -13,7 +13,7 @@ Each test prints what it measured (run with -s): answers per thread, notices, dr
 from __future__ import annotations
 
 import asyncio
-import json
+import os
 import time
 from dataclasses import dataclass
 from types import TracebackType
@@ -86,7 +86,7 @@ class Fleet:
                 process.kill()
             await asyncio.gather(*(p.stop() for p in running), return_exceptions=True)
             return
-        codes = [await process.stop() for process in running]
+        codes = await asyncio.gather(*(process.stop() for process in running))
         assert codes == [0] * len(running), "the other processes stop cleanly"
 
 
@@ -217,7 +217,9 @@ async def _check_answered_once(
 
 
 def _report(case: str, db: str, **measured: object) -> None:
-    values = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in measured.items())
+    values = ", ".join(
+        f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in measured.items()
+    )
     print(f"\n[shutdown] {case} on {_backend(db)}: {values}")
 
 
@@ -233,7 +235,7 @@ async def test_stopping_one_of_two_web_processes_mid_stream_answers_each_thread_
         other = await fleet.start("web", env)
         port = await stopping.port()
         await other.port()
-        answers = _script(sim, pace=0.07)
+        answers = _script(sim, pace=0.06)
         threads = await _ask_over_http(port, "A")
         await _all_streaming(slack)
         stopped = await _sigterm_and_wait(stopping, timeout=15)
@@ -264,7 +266,7 @@ async def test_stopping_web_concurrency_2_mid_stream_answers_each_thread_once(
         port = await stopping.port()
         await stopping.wait_for_count("http_listening", 2, timeout=30)
         await other.port()
-        answers = _script(sim, pace=0.07)
+        answers = _script(sim, pace=0.06)
         threads = await _ask_over_http(port, "C")
         await _all_streaming(slack)
         stopped = await _sigterm_and_wait(stopping, timeout=15)
@@ -293,7 +295,7 @@ async def test_stopping_web_beside_a_socket_mode_worker_answers_each_thread_once
         worker = await fleet.start("worker", {**env, "SLACK_APP_TOKEN": slack.app_token})
         port = await stopping.port()
         await worker.wait_for_log("slack_socket_mode_connected", timeout=30)
-        answers = _script(sim, pace=0.07)
+        answers = _script(sim, pace=0.06)
         threads = await _ask_over_http(port, "W")
         await _all_streaming(slack)
         stopped = await _sigterm_and_wait(stopping, timeout=15)
@@ -322,7 +324,7 @@ async def test_stopping_a_socket_mode_worker_beside_web_answers_each_thread_once
         other = await fleet.start("web", env)
         await stopping.wait_for_log("slack_socket_mode_connected", timeout=30)
         await other.port()
-        answers = _script(sim, pace=0.07)
+        answers = _script(sim, pace=0.06)
         threads = await _ask_over_socket(slack, "S")
         await _all_streaming(slack)
         stopped = await _sigterm_and_wait(stopping, timeout=15)
@@ -476,4 +478,50 @@ async def test_a_second_sigterm_during_the_drain_stops_at_once(sim: Simulator, d
         total_s=ended - started,
         notices_per_thread=per_thread,
         draining_turns=draining["turns"],
+    )
+
+
+async def test_a_second_sigterm_stops_web_concurrency_2_at_once(sim: Simulator, db: str) -> None:
+    """With WEB_CONCURRENCY=2 the first process drains alongside its worker, so a second SIGTERM
+    to it ends both at once (it passes the signal on) rather than after the worker's drain."""
+    async with FakeSlack() as slack, Fleet() as fleet:
+        env = _settings(slack, sim, db, drain=30)
+        stopping = await fleet.start("web", {**env, "WEB_CONCURRENCY": "2"})
+        other = await fleet.start("web", env)
+        port = await stopping.port()
+        await stopping.wait_for_count("http_listening", 2, timeout=30)
+        await other.port()
+        [started_worker] = stopping.records("web_worker_started")
+        _script(sim, pace=0.5)
+        threads = await _ask_over_http(port, "Y")
+        await _all_streaming(slack)
+        started = time.monotonic()
+        stopping.send_signal()
+        await stopping.wait_until(lambda: _draining_turns(stopping) == THREADS, timeout=10)
+        second = time.monotonic()
+        stopping.send_signal()
+        code = await stopping.wait_exit(timeout=10)
+        ended = time.monotonic()
+        assert ended - second < 3, f"{ended - second:.2f} s after the second SIGTERM"
+        assert stopping.count("stopping_now") == 2, "the worker got the second signal too"
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(started_worker["pid"]), 0)  # type: ignore[call-overload]
+
+        await _wait_for_turns(db, THREADS)
+        await slack.wait_for("chat.stopStream", count=THREADS, timeout=10)  # the notices' streams
+        closed = sum(int(r["count"]) for r in other.records("turns_interrupted"))  # type: ignore[call-overload]
+        assert closed == THREADS
+        turns = await _turns(db)
+        assert [(t.status, t.answers) for t in turns] == [("interrupted", [INTERRUPTED])] * THREADS
+        per_thread = [sum(NOTICE in str(m["text"]) for m in _posted(slack, t)) for t in threads]
+        assert per_thread == [1] * THREADS, "one notice per thread, from the other process"
+        assert len(_notice_calls(slack)) == THREADS
+    _report(
+        "second SIGTERM, WEB_CONCURRENCY=2 (SHUTDOWN_DRAIN_SECONDS=30)",
+        db,
+        exit_code=code,
+        after_second_s=ended - second,
+        total_s=ended - started,
+        notices_per_thread=per_thread,
+        draining=[r["turns"] for r in stopping.records("draining")],
     )
