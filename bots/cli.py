@@ -255,7 +255,9 @@ async def _ingest(settings: AppSettings, paths: list[Path], to_openai: bool, nam
     from core.knowledge.vector_ingest import ingest_to_openai
 
     async def local(services: Services) -> None:
-        report = await services.knowledge.ingest(paths)
+        report = await services.knowledge.ingest(
+            paths, progress=lambda line: print(line, file=sys.stderr, flush=True)
+        )
         print(
             f"added {len(report.added)} files ({report.chunks} chunks), unchanged {len(report.unchanged)}"
         )
@@ -322,6 +324,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(commands[args.command]())
     except (SettingsError, StoreError, StartupError, ToolDefinitionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:  # ingest: a path that does not exist
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a port in use, a folder that cannot be created
+        print(
+            f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "),
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130

@@ -75,6 +75,8 @@ def build_moderator(
 
 async def build_services(settings: AppSettings) -> Services:
     """Open the store (applying migrations) and wire the engine to the model client."""
+    # Plugins first: a broken one stops the start before a connection or a thread is open.
+    registry = discover(ToolRegistry()) if settings.tools.enabled else ToolRegistry()
     store = await Store.open(
         settings.store.url,
         busy_timeout_ms=settings.store.busy_timeout_ms,
@@ -92,7 +94,6 @@ async def build_services(settings: AppSettings) -> Services:
         images=ImageGenerator(client, model=models.image, policy=model.policy),
     )
     tool_contexts = ToolContexts(plugins, settings.access.admin_user_ids)
-    registry = discover(ToolRegistry()) if settings.tools.enabled else ToolRegistry()
     loop = ToolLoop(
         registry, tokens, max_steps=settings.tools.max_steps, timeout=settings.tools.timeout_seconds
     )

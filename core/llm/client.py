@@ -12,7 +12,7 @@ import openai
 import structlog
 from tenacity import RetryCallState
 
-from core.llm.errors import StreamInterrupted
+from core.llm.errors import StreamInterrupted, classify
 from core.llm.retry import RetryPolicy, retrying
 from core.llm.types import Completed, ModelRequest, StreamEvent, TextDelta
 
@@ -119,6 +119,6 @@ def _log_retry(state: RetryCallState) -> None:
         "model_call_retry",
         attempt=state.attempt_number,
         wait_s=round(state.upcoming_sleep or 0.0, 3),
-        error=type(exc).__name__ if exc else None,
+        error=classify(exc).kind if exc else None,
         status=getattr(exc, "status_code", None),
     )

@@ -219,10 +219,6 @@ def test_good_plugins_still_register(code, empty) -> None:
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="until bots/services.py discovers plugins before it opens the store (see the report)",
-)
 async def test_the_server_prints_one_line_and_exits_instead_of_hanging(tmp_path: Path) -> None:
     (tmp_path / "weather_broken.py").write_text(
         textwrap.dedent(WEATHER.format(options="aproval=1"))
