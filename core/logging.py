@@ -88,3 +88,21 @@ def configure_logging(
     root.setLevel(max(numeric, logging.INFO) if numeric < logging.INFO else numeric)
     for noisy in ("httpx", "httpx2", "openai", "aiohttp.access", "discord", "slack_bolt"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
+
+
+class DropMessages(logging.Filter):
+    """Drops a library's log records whose message is one of `messages` (meaningless warnings)."""
+
+    def __init__(self, *messages: str) -> None:
+        super().__init__()
+        self.messages = frozenset(messages)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in self.messages
+
+
+def silence(logger_name: str, *messages: str) -> None:
+    """Drop exactly these messages of one library logger (idempotent)."""
+    logger = logging.getLogger(logger_name)
+    if not any(isinstance(f, DropMessages) and f.messages == set(messages) for f in logger.filters):
+        logger.addFilter(DropMessages(*messages))

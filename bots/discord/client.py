@@ -21,6 +21,7 @@ from bots.errors import StartupError
 from core.conversation.serial import KeyedSerializer
 from core.engine import STORE_FAILURE_MESSAGE, Engine
 from core.events import Attachment, ConversationKey, Platform, Reply
+from core.logging import silence
 from core.store import StoreError
 
 log = structlog.get_logger(__name__)
@@ -81,6 +82,12 @@ class _HookedClient(discord.AutoShardedClient):
         await self._before_identify(shard_id, initial)
 
 
+VOICE_WARNINGS = (  # the bot never joins voice: these warnings at every start mean nothing here
+    "PyNaCl is not installed, voice will NOT be supported",
+    "davey is not installed, voice will NOT be supported",
+)
+
+
 class DiscordAdapter:
     """Mentions start threads, threads continue without mentions, DMs are conversations.
 
@@ -97,6 +104,7 @@ class DiscordAdapter:
         self.engine = engine
         intents = discord.Intents.default()
         intents.message_content = settings.message_content
+        silence("discord.client", *VOICE_WARNINGS)
         self.client = _HookedClient(
             setup=self._setup,
             before_identify=self._before_identify,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import time
 from collections.abc import Coroutine
@@ -39,6 +38,7 @@ from bots.slack.settings import SlackSettings
 from core.commands import CommandResult, split_command
 from core.engine import STORE_FAILURE_MESSAGE, Engine
 from core.events import Attachment, ConversationKey, Event, Platform, Reply, User
+from core.logging import silence
 from core.store import StoreError
 
 log = structlog.get_logger(__name__)
@@ -57,21 +57,11 @@ ANY = re.compile("")  # Bolt listener constraint that matches every id
 NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 
 
-class _DropTokenUnusedWarning(logging.Filter):
-    """Bolt reads SLACK_BOT_TOKEN from the environment even when given a client (whose token it
-    then uses) and warns that the environment's token "will be unused" — on every start, about
-    the very token the client carries. Only that exact message is dropped."""
-
-    message = warning_client_prioritized_and_token_skipped()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != self.message
-
-
 def _quiet_bolt_token_warning() -> None:
-    bolt = logging.getLogger("slack_bolt.AsyncApp")  # the logger AsyncApp warns on
-    if not any(isinstance(f, _DropTokenUnusedWarning) for f in bolt.filters):
-        bolt.addFilter(_DropTokenUnusedWarning())
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when given a client (whose token it
+    then uses) and warns that the environment's token "will be unused" on every start, about the
+    very token the client carries: only that exact message is dropped."""
+    silence("slack_bolt.AsyncApp", warning_client_prioritized_and_token_skipped())
 
 
 def _one_line(text: object, limit: int = 200) -> str:

@@ -14,6 +14,7 @@ import structlog
 
 from bots.settings import load_app_settings
 from core.logging import configure_logging
+from core.settings import SettingsError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,3 +106,58 @@ def test_logs_redact_configured_secrets_and_token_shapes() -> None:
     assert "my-signing-secret-123" not in text
     assert "abcdefghijkl" not in text and "xoxb-1234" not in text and "sk-abcdefghij12" not in text
     assert all(json.loads(line) for line in text.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (
+            "MODEL_PRICES",
+            "{bad",
+            'MODEL_PRICES: not valid JSON; expected JSON {"model": [input, cached_input, output]}',
+        ),
+        (
+            "MODEL_CONTEXT_WINDOWS",
+            "[1,",
+            'MODEL_CONTEXT_WINDOWS: not valid JSON; expected JSON {"model": tokens}',
+        ),
+        ("MODERATION_POLICY", "{", 'MODERATION_POLICY: not valid JSON; expected JSON {"category"'),
+        (
+            "SLACK_COMMANDS",
+            "nope",
+            'SLACK_COMMANDS: not valid JSON; expected JSON {"/slash-command"',
+        ),
+        ("MODEL_PRICES", '{"gpt-x": 5}', "MODEL_PRICES: gpt-x: Input should be a valid tuple"),
+        ("DISCORD_SHARD_IDS", "a,b", "DISCORD_SHARD_IDS: Input should be a valid integer"),
+    ],
+)
+def test_malformed_settings_are_one_line_naming_the_setting_and_shape(
+    name: str, value: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_app_settings(_env_file=None)
+    message = str(caught.value)
+    assert "\n" not in message and expected in message, message
+    assert message.count(name) == 1, "each bad setting is named once"
+    assert value not in message or len(value) < 3
+
+
+def test_a_malformed_setting_at_start_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "SLACK", "DISCORD"))}
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "MODEL_PRICES": "{bad",
+            "DATABASE_URL": f"sqlite:///{tmp_path}/b.db",
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bots", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import discord
@@ -158,3 +159,16 @@ def test_a_slash_command_in_a_channel_belongs_to_the_channels_conversation() -> 
     event = convert.interaction_event(_interaction(channel, permissions="0"), "")
     assert event.key == ConversationKey(Platform.DISCORD, "1", "10", "main")
     assert not event.user.is_admin
+
+
+def test_building_the_adapter_logs_no_voice_warnings(caplog: pytest.LogCaptureFixture) -> None:
+    from bots.discord.client import DiscordAdapter
+    from bots.discord.settings import DiscordSettings
+
+    discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = True  # as at a fresh start
+    with caplog.at_level(logging.WARNING, logger="discord"):
+        DiscordAdapter(DiscordSettings(_env_file=None), engine=None)  # type: ignore[arg-type, call-arg]
+    assert not [r for r in caplog.records if "voice will NOT be supported" in r.getMessage()]
+    with caplog.at_level(logging.WARNING, logger="discord"):
+        logging.getLogger("discord.client").warning("another warning")
+    assert any(r.getMessage() == "another warning" for r in caplog.records)
