@@ -319,6 +319,12 @@ class LogSettings(SettingsGroup):
         return value.lower() if isinstance(value, str) else value
 
 
+class KeySettings(SettingsGroup):
+    """The key that seals secrets at rest (Slack installations' tokens; see core/crypto.py)."""
+
+    secret_key: SecretStr | None = Field(None, validation_alias=env("SECRET_KEY"))
+
+
 class AccessSettings(SettingsGroup):
     """Who is an admin beyond what the platform reports."""
 
@@ -348,6 +354,7 @@ class Settings(BaseModel):
     server: ServerSettings
     log: LogSettings
     access: AccessSettings
+    keys: KeySettings
 
     @model_validator(mode="after")
     def _summary_follows_chat(self) -> Self:

@@ -22,6 +22,18 @@ class Target:
     assistant_thread: bool = False
 
 
+def team_of(body: dict[str, Any]) -> str:
+    """The workspace a request came from, as conversation keys name it (events, commands,
+    interactivity payloads)."""
+    team = body.get("team_id") or body.get("team")
+    if isinstance(team, dict):
+        team = team.get("id")
+    event = body.get("event")
+    if not team and isinstance(event, dict):
+        team = event.get("team")
+    return team if isinstance(team, str) else ""
+
+
 def target_for(key: ConversationKey) -> Target:
     """Where a reply into a known conversation goes (no message to answer, e.g. after a restart)."""
     thread = None if key.thread == MAIN_THREAD else key.thread

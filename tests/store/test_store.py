@@ -14,7 +14,8 @@ from tests.conftest import make_event
 
 async def test_migrations_are_idempotent(location: Path | str) -> None:
     async with connect(location) as db:
-        assert await db.migrate() == list(range(1, LATEST_VERSION + 1))
+        # Every bundled number once (a number may be left free for another branch's migration).
+        assert await db.migrate() == [version for version, _, _ in migrations(db.dialect)]
         assert await db.migrate() == []
         assert await db.schema_version() == LATEST_VERSION
 
