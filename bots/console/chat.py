@@ -348,7 +348,7 @@ class LineReader:
     def _serve(self) -> None:
         while True:
             prompt, future = self._requests.get()
-            result: str | None | BaseException
+            result: str | BaseException | None
             try:
                 result = self._line(prompt)
             except Exception as exc:
@@ -377,7 +377,7 @@ class LineReader:
         return convert.decode_line(line, self._encoding)
 
 
-def _settle(future: asyncio.Future[str | None], result: str | None | BaseException) -> None:
+def _settle(future: asyncio.Future[str | None], result: str | BaseException | None) -> None:
     if future.done():
         return
     if isinstance(result, BaseException):
@@ -558,7 +558,8 @@ async def chat(engine: Engine, *, stdin: TextIO = sys.stdin, stdout: TextIO = sy
                         c = getattr(c, "cr_await", None) or getattr(c, "gi_yieldfrom", None) or getattr(c, "ag_await", None)
                         if c is not None and not hasattr(c, "cr_frame") and not hasattr(c, "gi_frame") and not hasattr(c, "ag_frame"):
                             print("    ->", repr(c)[:300], file=sys.__stderr__); break
-                import gc, types
+                import gc
+                import types
                 for g in gc.get_objects():
                     if isinstance(g, types.AsyncGeneratorType) and g.ag_frame is not None:
                         c = g

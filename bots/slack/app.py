@@ -568,7 +568,7 @@ class SlackAdapter:
     # -- helpers --------------------------------------------------------------------------
 
     async def _user(self, user_id: str, team: str = "") -> User:
-        cached = self._users.get(user_id)
+        cached = self._users.get(f"{team}/{user_id}")
         if cached and cached[0] > time.monotonic():
             return cached[1]
         try:
@@ -577,7 +577,7 @@ class SlackAdapter:
         except SlackApiError as exc:
             log.warning("slack_call_failed", method="users.info", error=explain(exc))
             user = User(user_id, user_id)
-        self._users[user_id] = (time.monotonic() + USER_CACHE_SECONDS, user)
+        self._users[f"{team}/{user_id}"] = (time.monotonic() + USER_CACHE_SECONDS, user)
         return user
 
     async def download(self, attachment: Attachment) -> bytes:

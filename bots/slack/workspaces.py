@@ -233,11 +233,19 @@ class RevocationWatcher(AsyncRetryHandler):
         if isinstance(body, dict) and body.get("ok") is False:
             code = str(body.get("error", ""))
             if code in REVOKED_ERRORS:
-                headers = {k.lower(): v for k, v in (request.headers or {}).items()}
-                token = str(headers.get("authorization", "")).removeprefix("Bearer ").strip()
+                token = _bearer(request.headers or {})
                 if token:
                     await self._on_rejected(token, code)
         return False
+
+
+def _bearer(headers: Mapping[str, str | list[str]]) -> str:
+    """The bearer token of a request's headers (slack_sdk gives each header as a list)."""
+    for name, value in headers.items():
+        if name.lower() == "authorization":
+            first = value[0] if isinstance(value, list) and value else value
+            return str(first).removeprefix("Bearer ").strip()
+    return ""
 
 
 class EnsuredReply:

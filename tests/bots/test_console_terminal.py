@@ -320,7 +320,7 @@ def test_console_shows_control_characters_escaped(tmp_path: Path, scripted: Sim)
     scripted.admin("enqueue", [{"kind": "text", "text": from_model}])
     with console(tmp_path, tty=False, sim=scripted) as program:
         program.send(b"first\n")
-        program.send("echo \x1b[1Abell\x07 tab\tend\n".encode())
+        program.send(b"echo \x1b[1Abell\x07 tab\tend\n")
         program.send(b"/pin \x1b]52;c;ZXZpbA==\x07note\n/memory\n")
         program.close_input()
         assert program.wait() == 0, program.output

@@ -13,7 +13,6 @@ Each test prints what it measured (run with -s): answers per thread, notices, dr
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass
 from types import TracebackType
@@ -217,7 +216,9 @@ async def _check_answered_once(
 
 
 def _report(case: str, db: str, **measured: object) -> None:
-    values = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in measured.items())
+    values = ", ".join(
+        f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in measured.items()
+    )
     print(f"\n[shutdown] {case} on {_backend(db)}: {values}")
 
 
