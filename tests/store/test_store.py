@@ -172,7 +172,8 @@ async def test_two_processes_migrating_a_new_database_at_once_both_succeed(
     await second.open()
     try:
         applied = await asyncio.gather(first.migrate(), second.migrate())
-        assert sorted(applied[0] + applied[1]) == list(range(1, LATEST_VERSION + 1))
+        bundled = [version for version, _, _ in migrations(first.dialect)]
+        assert sorted(applied[0] + applied[1]) == bundled  # each applied once
         assert await first.schema_version() == await second.schema_version() == LATEST_VERSION
     finally:
         await first.close()
