@@ -60,7 +60,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "the HTTP server only (Slack events, /healthz, /metrics) on $PORT, in WEB_CONCURRENCY "
         "processes",
         "PORT, WEB_CONCURRENCY, SHUTDOWN_DRAIN_SECONDS, METRICS_PORT, METRICS_TOKEN, SLACK_BOT_TOKEN, "
-        "SLACK_SIGNING_SECRET, SLACK_API_URL, OPENAI_*",
+        "SLACK_SIGNING_SECRET, SLACK_API_URL, SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_SCOPES, "
+        "SECRET_KEY, OPENAI_*",
     ),
     "worker": (
         "the long-lived connections only (Discord gateway, Slack Socket Mode)",
@@ -241,7 +242,7 @@ async def _discord_sync(settings: AppSettings, guild_id: int | None) -> None:
 
 
 async def _run(settings: AppSettings, offline: bool) -> None:
-    platforms = settings.slack.bot_token or settings.discord.token
+    platforms = settings.slack.enabled or settings.discord.token
     if not platforms:
         no_model = settings.openai.api_key is None and settings.openai.base_url is None
         await _console(settings, offline or no_model)

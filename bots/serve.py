@@ -18,6 +18,7 @@ import structlog
 
 from bots.errors import UsageError
 from bots.settings import AppSettings
+from core.crypto import MIN_SECRET_KEY_LENGTH, key_problem
 
 if TYPE_CHECKING:
     from bots.services import Services
@@ -47,12 +48,13 @@ class Stops:
 def check_platform_settings(settings: AppSettings, *, http: bool, connections: bool) -> None:
     """Refuse to start with a half-configured platform, naming what to set."""
     slack, discord = settings.slack, settings.discord
-    if slack.app_token and not slack.bot_token:
+    check_slack_install_settings(settings)
+    if slack.app_token and not slack.enabled:
         raise UsageError(
             "SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not: set the xoxb- bot token"
         )
     socket_mode = connections and slack.app_token is not None
-    if http and slack.bot_token and not slack.signing_secret and not socket_mode:
+    if http and slack.enabled and not slack.signing_secret and not socket_mode:
         raise UsageError(
             "SLACK_SIGNING_SECRET is required to verify Slack's requests: copy it from the app's "
             "Basic Information page, or use Socket Mode (SLACK_APP_TOKEN) with the worker process"
@@ -66,6 +68,32 @@ def check_platform_settings(settings: AppSettings, *, http: bool, connections: b
     if connections and not http and not (slack.app_token or discord.token):
         raise UsageError(
             "nothing to run: set DISCORD_TOKEN (Discord gateway) or SLACK_APP_TOKEN (Slack Socket Mode)"
+        )
+
+
+def check_slack_install_settings(settings: AppSettings) -> None:
+    """With SLACK_CLIENT_ID (many workspaces): the client secret and a SECRET_KEY that seals
+    their tokens must be set."""
+    slack = settings.slack
+    if not slack.multi_workspace:
+        return
+    if slack.client_secret is None:
+        raise UsageError(
+            "SLACK_CLIENT_ID is set but SLACK_CLIENT_SECRET is not: copy it from the app's "
+            "Basic Information page (App Credentials)"
+        )
+    secret = settings.keys.secret_key
+    problem = key_problem(secret.get_secret_value() if secret is not None else None)
+    if problem is not None:
+        raise UsageError(
+            f"{problem}: installations' tokens are encrypted with it; set it to a random string "
+            f"of {MIN_SECRET_KEY_LENGTH}+ characters, e.g. the output of "
+            '`python -c "import secrets; print(secrets.token_urlsafe(32))"`, and keep it'
+        )
+    if slack.bot_token is not None:
+        log.warning(
+            "slack_bot_token_ignored",
+            reason="SLACK_CLIENT_ID is set: each workspace uses its own installation's token",
         )
 
 
@@ -93,12 +121,13 @@ async def run_server(
     intake: list[Awaitable[None]] = []
     carriers: list[Awaitable[None]] = []
     slack: SlackAdapter | None = None
-    if settings.slack.bot_token:
-        from bots.slack.app import SlackAdapter
+    if settings.slack.enabled:
+        from bots.slack.setup import build_slack_adapter
 
-        slack = SlackAdapter(settings.slack, engine)
+        slack = build_slack_adapter(settings, engine)
         closers.append(slack.close)
-        await slack.verify_token()
+        if not settings.slack.multi_workspace:
+            await slack.verify_token()
         await engine.attach(slack)
     else:
         log.info("slack_not_configured", serving="health and metrics only" if http else "nothing")
@@ -110,6 +139,8 @@ async def run_server(
     workers = None
     if http:
         installers = [slack.install] if slack and settings.slack.signing_secret else []
+        if slack is not None and not installers and slack.installer is not None:
+            installers = [slack.installer.install]  # Socket Mode: the install pages only
         if settings.server.web_concurrency > 1:
             from bots.workers import WebWorkers
 

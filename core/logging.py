@@ -91,18 +91,20 @@ def configure_logging(
 
 
 class DropMessages(logging.Filter):
-    """Drops a library's log records whose message is one of `messages` (meaningless warnings)."""
+    """Drops a library's log records whose message contains one of `messages` (meaningless
+    warnings, or errors reported better elsewhere)."""
 
     def __init__(self, *messages: str) -> None:
         super().__init__()
         self.messages = frozenset(messages)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() not in self.messages
+        text = record.getMessage()
+        return not any(message in text for message in self.messages)
 
 
 def silence(logger_name: str, *messages: str) -> None:
-    """Drop exactly these messages of one library logger (idempotent)."""
+    """Drop the records of one library logger that contain these messages (idempotent)."""
     logger = logging.getLogger(logger_name)
     if not any(isinstance(f, DropMessages) and f.messages == set(messages) for f in logger.filters):
         logger.addFilter(DropMessages(*messages))

@@ -7,6 +7,7 @@ and so on. Platform groups (Slack, Discord) live with their adapters and join in
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal, Self, TypeVar
 from urllib.parse import urlparse
 
@@ -64,6 +65,15 @@ class SettingsGroup(BaseSettings):
     )
 
     @classmethod
+    def env_defaults(cls) -> dict[str, str]:
+        """Environment variable -> its default as written in `.env` ('' for none)."""
+        names = cls.env_names()
+        return {
+            names[name]: render_default(info.get_default(call_default_factory=True))
+            for name, info in cls.model_fields.items()
+        }
+
+    @classmethod
     def env_names(cls) -> dict[str, str]:
         """Field name -> the environment variable it reads (upper case)."""
         prefix = str(cls.model_config.get("env_prefix", ""))
@@ -77,6 +87,21 @@ class SettingsGroup(BaseSettings):
             else:
                 names[name] = (prefix + name).upper()
         return names
+
+
+def render_default(value: object) -> str:
+    """A default as it would be written in `.env` (empty for none, JSON for tables)."""
+    if value is None or isinstance(value, SecretStr):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list | frozenset | set):
+        return ",".join(
+            str(v) for v in (sorted(value) if isinstance(value, frozenset | set) else value)
+        )
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
 
 
 class OpenAISettings(SettingsGroup):
@@ -319,6 +344,12 @@ class LogSettings(SettingsGroup):
         return value.lower() if isinstance(value, str) else value
 
 
+class KeySettings(SettingsGroup):
+    """The key that seals secrets at rest (Slack installations' tokens; see core/crypto.py)."""
+
+    secret_key: SecretStr | None = Field(None, validation_alias=env("SECRET_KEY"))
+
+
 class AccessSettings(SettingsGroup):
     """Who is an admin beyond what the platform reports."""
 
@@ -348,6 +379,7 @@ class Settings(BaseModel):
     server: ServerSettings
     log: LogSettings
     access: AccessSettings
+    keys: KeySettings
 
     @model_validator(mode="after")
     def _summary_follows_chat(self) -> Self:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -53,6 +54,22 @@ def invite_url(application_id: int) -> str:
     return discord.utils.oauth_url(
         application_id, permissions=INVITE_PERMISSIONS, scopes=("bot", "applications.commands")
     )
+
+
+def application_id_of(settings: DiscordSettings) -> int | None:
+    """The application's id: DISCORD_APPLICATION_ID, else the one DISCORD_TOKEN names (a bot
+    token starts with its bot user's id in base64, and a bot user has its application's id);
+    None when neither is known."""
+    if settings.application_id is not None:
+        return settings.application_id
+    if settings.token is None:
+        return None
+    head = settings.token.get_secret_value().partition(".")[0]
+    try:
+        decoded = base64.b64decode(head + "=" * (-len(head) % 4), validate=True).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return int(decoded) if decoded.isdigit() else None
 
 
 class _HookedClient(discord.AutoShardedClient):

@@ -30,8 +30,17 @@ async def _run(interaction: discord.Interaction, engine: Engine, name: str, args
         log.error("discord_call_failed", command=name, error=str(exc))
 
 
+# Where the commands may be used: in servers that added the bot, and (installed to a user's
+# account) in DMs with the bot and in group DMs and other people's DMs, where Discord allows it.
+INSTALLS = app_commands.AppInstallationType(guild=True, user=True)
+CONTEXTS = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
+
+
 def register_commands(tree: app_commands.CommandTree, engine: Engine) -> None:
-    """/ask, /reset, /model, /usage, /tool (with tool names autocompleted)."""
+    """/ask, /reset, /model, /usage, /tool (with tool names autocompleted), each installable to
+    servers and to users and usable in servers, DMs and group DMs."""
+    tree.allowed_installs = INSTALLS
+    tree.allowed_contexts = CONTEXTS
 
     @tree.command(name="ask", description="Ask the assistant")
     @app_commands.describe(question="What do you want to know?")

@@ -16,6 +16,7 @@ class DiscordSettings(SettingsGroup):
     model_config = SettingsConfigDict(env_prefix="DISCORD_")
 
     token: SecretStr | None = None
+    application_id: int | None = Field(None, ge=1)
     api_url: str | None = None
     gateway_url: str | None = None
     message_content: bool = True

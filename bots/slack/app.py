@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -22,6 +22,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
@@ -31,15 +32,19 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bots.errors import StartupError
 from bots.slack import convert, intake
+from bots.slack.authorize import TeamAuthorize
 from bots.slack.convert import Target
+from bots.slack.install import SlackInstaller
 from bots.slack.mrkdwn import to_mrkdwn
 from bots.slack.reply import SlackSink, explain, make_reply
 from bots.slack.settings import SlackSettings
+from bots.slack.workspaces import EnsuredReply, RevocationWatcher, Workspaces
 from core.commands import CommandResult, split_command
 from core.engine import STORE_FAILURE_MESSAGE, Engine
 from core.events import Attachment, ConversationKey, Event, Platform, Reply, User
 from core.logging import silence
 from core.store import StoreError
+from core.store.installations import Installations
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +69,15 @@ def _quiet_bolt_token_warning() -> None:
     silence("slack_bolt.AsyncApp", warning_client_prioritized_and_token_skipped())
 
 
+def _quiet_bolt_missing_installation_error() -> None:
+    """Bolt logs an error for every event of a team without an installation; `Workspaces` logs
+    that once per team, with the fix, instead."""
+    silence(
+        "slack_bolt.AsyncMultiTeamsAuthorization",
+        "the AuthorizeResult (returned value from authorize) for it was not found",
+    )
+
+
 def _one_line(text: object, limit: int = 200) -> str:
     return " ".join(str(text).split())[:limit]
 
@@ -76,29 +90,51 @@ class SlackAdapter:
 
     platform = Platform.SLACK
 
-    def __init__(self, settings: SlackSettings, engine: Engine) -> None:
-        if settings.bot_token is None:
-            raise ValueError("SLACK_BOT_TOKEN is required for the Slack adapter")
+    def __init__(
+        self,
+        settings: SlackSettings,
+        engine: Engine,
+        *,
+        installations: Installations | None = None,
+        installer: SlackInstaller | None = None,
+    ) -> None:
+        """One workspace with SLACK_BOT_TOKEN; many with SLACK_CLIENT_ID, each served with its
+        installation from `installations` (and installed through `installer`'s routes)."""
+        multi = settings.multi_workspace
+        if (installations is None) if multi else (settings.bot_token is None):
+            raise ValueError("SLACK_BOT_TOKEN, or SLACK_CLIENT_ID with installations, is required")
         self._settings = settings
         self._engine = engine
-        self._token = settings.bot_token.get_secret_value()
+        self._token = (
+            None if multi or settings.bot_token is None else settings.bot_token.get_secret_value()
+        )
+        self.installer = installer
         # One pooled HTTP session for every Web API call and file download (keep-alive).
         self.http = aiohttp.ClientSession()
-        self.client = AsyncWebClient(
-            token=self._token,
-            base_url=settings.api_url,
-            session=self.http,
-            retry_handlers=[
-                AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-                AsyncServerErrorRetryHandler(max_retry_count=2),
-                AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            ],
+        self._watcher = RevocationWatcher(self._token_rejected)
+        self.workspaces = Workspaces(
+            self._new_client, self._token, installations=installations if multi else None
         )
+        self.client = self.workspaces.default  # in multi mode: tokenless, for the OAuth calls
         secret = settings.signing_secret
         self._verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
         _quiet_bolt_token_warning()
+        auth: dict[str, Any] = {}
+        if installations is not None and multi:
+            rotator = AsyncTokenRotator(
+                client_id=str(settings.client_id),
+                client_secret=settings.client_secret.get_secret_value()
+                if settings.client_secret
+                else "",
+                client=self.client,
+            )
+            owner = engine.store.processes.owner
+            auth["authorize"] = TeamAuthorize(self.workspaces, installations, rotator, owner=owner)
+            if installer is not None:  # given, so Bolt does not build its own from the environment
+                auth.update(oauth_flow=installer.flow, oauth_settings=installer.flow.settings)
         self.app = AsyncApp(
             client=self.client,
+            **auth,
             signing_secret=secret.get_secret_value() if secret else None,
             request_verification_enabled=secret is not None,
             # Event listeners only store the message (a few ms) and return: the answer runs in
@@ -108,11 +144,28 @@ class SlackAdapter:
             process_before_response=True,
             ignoring_self_events_enabled=True,
         )
+        _quiet_bolt_missing_installation_error()
         self._users: dict[str, tuple[float, User]] = {}
         self._no_stream: set[str] = set()
         self._bot_user_id = ""
         self._tasks: set[asyncio.Task[None]] = set()  # background commands (kept referenced)
         self._register()
+
+    def _new_client(self, token: str | None) -> AsyncWebClient:
+        return AsyncWebClient(
+            token=token,
+            base_url=self._settings.api_url,
+            session=self.http,
+            retry_handlers=[
+                self._watcher,
+                AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+                AsyncServerErrorRetryHandler(max_retry_count=2),
+                AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            ],
+        )
+
+    async def _token_rejected(self, token: str, error: str) -> None:
+        await self.workspaces.rejected(token, error)
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -131,6 +184,9 @@ class SlackAdapter:
         app.view(ANY)(self._ack_interaction)
         app.view_closed(ANY)(self._ack_interaction)
         app.shortcut(ANY)(self._ack_interaction)
+        app.event("app_uninstalled")(self._on_uninstalled)
+        app.event("tokens_revoked")(self._on_tokens_revoked)
+        app.use(self._bind_workspace)
         app.error(self._on_error)
 
     def install(self, web_app: web.Application) -> None:
@@ -152,6 +208,8 @@ class SlackAdapter:
             return await to_aiohttp_response(bolt_response)
 
         web_app.router.add_post("/slack/events", slack_events)
+        if self.installer is not None:
+            self.installer.install(web_app)
 
     async def drain(self) -> None:
         """Wait for every background command to end."""
@@ -171,6 +229,8 @@ class SlackAdapter:
         Raises `StartupError` with one line when Slack rejects the token or SLACK_API_URL cannot
         be reached.
         """
+        if self.workspaces.multi:
+            return  # each installation's token was checked when it was installed
         url = self._settings.api_url
         try:
             auth = await self.client.auth_test()
@@ -210,7 +270,9 @@ class SlackAdapter:
         finally:
             await handler.close_async()
 
-    async def bot_user_id(self) -> str:
+    async def bot_user_id(self, team: str = "") -> str:
+        if self.workspaces.multi:
+            return self.workspaces.bot_user_id(team)
         if not self._bot_user_id:
             auth = await self.client.auth_test()
             self._bot_user_id = str(auth["user_id"])
@@ -229,7 +291,7 @@ class SlackAdapter:
             return
         if event.get("bot_id") and self._settings.ignore_bots:
             return
-        bot = await self.bot_user_id()
+        bot = await self.bot_user_id(convert.team_of(body))
         if convert.is_dm(event):
             await self._handle(body, event, addressed=True)
             return
@@ -248,7 +310,9 @@ class SlackAdapter:
             log.info("slack_assistant_thread_skipped", reason="no channel_id and thread_ts")
             return
         try:
-            await self.client.assistant_threads_setSuggestedPrompts(
+            await self.workspaces.client(
+                convert.team_of(body)
+            ).assistant_threads_setSuggestedPrompts(
                 channel_id=channel, thread_ts=thread_ts, prompts=SUGGESTED_PROMPTS
             )
         except SlackApiError as exc:
@@ -264,6 +328,32 @@ class SlackAdapter:
                 error=f"{type(exc).__name__}: {_one_line(exc)}",
             )
 
+    async def _bind_workspace(
+        self, body: dict[str, Any], context: dict[str, Any], next: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """Middleware: the workspace the request came from is served by the installation the
+        authorize step found (many workspaces; nothing to do for one token)."""
+        await self.workspaces.bind(convert.team_of(body), context)
+        return await next()
+
+    async def _on_uninstalled(self, context: dict[str, Any]) -> None:
+        await self.workspaces.uninstalled(
+            context.get("enterprise_id"),
+            context.get("team_id"),
+            org_wide=bool(context.get("is_enterprise_install")),
+        )
+
+    async def _on_tokens_revoked(self, event: dict[str, Any], context: dict[str, Any]) -> None:
+        tokens = event.get("tokens")
+        tokens = tokens if isinstance(tokens, dict) else {}
+        await self.workspaces.tokens_revoked(
+            context.get("enterprise_id"),
+            context.get("team_id"),
+            org_wide=bool(context.get("is_enterprise_install")),
+            bot=bool(tokens.get("bot")),
+            users=[str(u) for u in tokens.get("oauth") or []],
+        )
+
     async def _ack_interaction(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()
         log.info("slack_interaction_ignored", type=body.get("type"))
@@ -277,27 +367,29 @@ class SlackAdapter:
 
     def reply_to(self, key: ConversationKey) -> Reply:
         """A reply into a conversation with no message to answer (after a restart)."""
-        return make_reply(
-            self.client,
-            convert.target_for(key),
-            native=self._settings.native_streaming,
-            unsupported=self._no_stream,
-        )
+        target = convert.target_for(key)
+
+        def build(client: AsyncWebClient) -> Reply:
+            native, unsupported = self._settings.native_streaming, self._no_stream
+            return make_reply(client, target, native=native, unsupported=unsupported)
+
+        return EnsuredReply(build, key.workspace, self.workspaces)
 
     async def _handle(
         self, body: dict[str, Any], event: dict[str, Any], *, addressed: bool
     ) -> None:
-        bot = await self.bot_user_id()
+        target = convert.target_of(body, event)
+        bot = await self.bot_user_id(target.team)
         user_id = event.get("user", "")
         if not user_id or user_id == bot:
             return
-        user = await self._user(user_id)
+        user = await self._user(user_id, target.team)
         if user.is_bot and self._settings.ignore_bots:
             return
         ours = convert.to_event(body, event, user, bot_user_id=bot, addressed=addressed)
-        target = convert.target_of(body, event)
+        self.workspaces.note_files((a.url for a in ours.attachments), target.team)
         reply = make_reply(
-            self.client,
+            self.workspaces.client(target.team),
             target,
             native=self._settings.native_streaming,
             unsupported=self._no_stream,
@@ -318,7 +410,7 @@ class SlackAdapter:
         result = received.command if received is not None else CommandResult(COMMAND_FAILED)
         if result is None:
             return
-        sink = SlackSink(self.client, target)
+        sink = SlackSink(self.workspaces.client(target.team), target)
         try:
             await (sink.post(to_mrkdwn(result.text)) if result.public else sink.notice(result.text))
         except SlackApiError as exc:
@@ -352,7 +444,7 @@ class SlackAdapter:
     async def _run_command(self, command: dict[str, Any]) -> None:
         name = convert.command_name(command["command"], self._settings.commands) or ""
         try:
-            user = await self._user(command["user_id"])
+            user = await self._user(command["user_id"], command.get("team_id", ""))
             event = convert.command_event(command, user)
             if name == "ask":
                 await self._ask(command, user, event.text)
@@ -372,7 +464,10 @@ class SlackAdapter:
             await self._answer(command, COMMAND_FAILED, public=False)
             return
         await self._answer(command, result.text, public=result.public)
-        sink = SlackSink(self.client, Target(event.channel, None, user.id, event.workspace))
+        sink = SlackSink(
+            self.workspaces.client(event.workspace),
+            Target(event.channel, None, user.id, event.workspace),
+        )
         for file in result.files:
             try:
                 await sink.upload(file)
@@ -396,7 +491,8 @@ class SlackAdapter:
             fallback="chat.postEphemeral",
         )
         try:
-            await self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+            client = self.workspaces.client(command.get("team_id", ""))
+            await client.chat_postEphemeral(channel=channel, user=user, text=text)
         except SlackApiError as exc:
             log.warning("slack_call_failed", method="chat.postEphemeral", error=explain(exc))
         except NETWORK_ERRORS as exc:
@@ -424,8 +520,9 @@ class SlackAdapter:
             await self._answer(command, "usage: /ask <your question>", public=False)
             return
         channel = command["channel_id"]
+        client = self.workspaces.client(command.get("team_id", ""))
         try:
-            posted = await self.client.chat_postMessage(
+            posted = await client.chat_postMessage(
                 channel=channel, text=f"<@{user.id}> asked: {text}"
             )
         except SlackApiError as exc:
@@ -435,7 +532,7 @@ class SlackAdapter:
         event = convert.ask_event(command, user, text, str(posted["ts"]))
         target = Target(channel, event.thread, user.id, event.workspace)
         reply = make_reply(
-            self.client,
+            client,
             target,
             native=self._settings.native_streaming,
             unsupported=self._no_stream,
@@ -453,22 +550,22 @@ class SlackAdapter:
 
     # -- helpers --------------------------------------------------------------------------
 
-    async def _user(self, user_id: str) -> User:
-        cached = self._users.get(user_id)
+    async def _user(self, user_id: str, team: str = "") -> User:
+        cached = self._users.get(f"{team}/{user_id}")
         if cached and cached[0] > time.monotonic():
             return cached[1]
         try:
-            info = await self.client.users_info(user=user_id)
+            info = await self.workspaces.client(team).users_info(user=user_id)
             user = convert.user_from_info(info.get("user") or {}, user_id)
         except SlackApiError as exc:
             log.warning("slack_call_failed", method="users.info", error=explain(exc))
             user = User(user_id, user_id)
-        self._users[user_id] = (time.monotonic() + USER_CACHE_SECONDS, user)
+        self._users[f"{team}/{user_id}"] = (time.monotonic() + USER_CACHE_SECONDS, user)
         return user
 
     async def download(self, attachment: Attachment) -> bytes:
         """Files are private: download with the bot token."""
-        headers = {"Authorization": f"Bearer {self._token}"}
+        headers = {"Authorization": f"Bearer {self.workspaces.token_for_file(attachment.url)}"}
         async with self.http.get(
             attachment.url, headers=headers, allow_redirects=False
         ) as response:

@@ -22,6 +22,18 @@ class Target:
     assistant_thread: bool = False
 
 
+def team_of(body: dict[str, Any]) -> str:
+    """The workspace a request came from, as conversation keys name it (events, commands,
+    interactivity payloads)."""
+    team = body.get("team_id") or body.get("team")
+    if isinstance(team, dict):
+        team = team.get("id")
+    event = body.get("event")
+    if not team and isinstance(event, dict):
+        team = event.get("team")
+    return team if isinstance(team, str) else ""
+
+
 def target_for(key: ConversationKey) -> Target:
     """Where a reply into a known conversation goes (no message to answer, e.g. after a restart)."""
     thread = None if key.thread == MAIN_THREAD else key.thread
@@ -56,12 +68,17 @@ def is_dm(event: dict[str, Any]) -> bool:
     return event.get("channel_type") == "im" or str(event.get("channel", "")).startswith("D")
 
 
+def _text_or_none(value: object) -> str | None:
+    """A timestamp id as text (Slack sends strings; anything else is read as absent)."""
+    return value if isinstance(value, str) and value else None
+
+
 def target_of(body: dict[str, Any], event: dict[str, Any]) -> Target:
     """Where the answer to `event` goes: always a thread in channels; DMs answer where asked."""
     team = body.get("team_id") or event.get("team") or ""
-    thread = event.get("thread_ts")
+    thread = _text_or_none(event.get("thread_ts"))
     if not is_dm(event):
-        thread = thread or event.get("ts")
+        thread = thread or _text_or_none(event.get("ts"))
     return Target(
         event["channel"],
         thread,

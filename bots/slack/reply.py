@@ -20,11 +20,17 @@ MESSAGE_LIMIT = 3_900
 FIXES = {
     "not_in_channel": "invite the bot to the channel (/invite @bot)",
     "channel_not_found": "the channel was deleted or the bot cannot see it",
-    "invalid_auth": "SLACK_BOT_TOKEN is wrong or revoked",
+    "invalid_auth": "the bot token (SLACK_BOT_TOKEN, or the workspace's installation) is wrong or "
+    "revoked",
+    "token_revoked": "the app was uninstalled or its token revoked: install it again",
     "missing_scope": "add the scope named in the error to the app and reinstall it",
     "is_archived": "the channel is archived",
     "ratelimited": "Slack is rate limiting this workspace; replies will be slower",
 }
+
+
+# Errors about the token (revoked, wrong), which say nothing of what the workspace supports.
+TOKEN_ERRORS = ("invalid_auth:", "token_revoked:", "account_inactive:", "not_authed:")
 
 
 def explain(error: SlackApiError) -> str:
@@ -142,7 +148,8 @@ class NativeStreamReply:
                 )
             except SlackApiError as exc:
                 log.info("slack_streaming_unavailable", error=explain(exc), fallback="chat.update")
-                self._unsupported.add(self._target.team)
+                if not explain(exc).startswith(TOKEN_ERRORS):  # the token, not the workspace
+                    self._unsupported.add(self._target.team)
                 await self._fall_back().append(self._streamed + chunk)
                 return
             self._ts = str(response["ts"])

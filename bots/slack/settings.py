@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import SettingsConfigDict
+from typing import Annotated
 
-from core.settings import SettingsGroup, check_url
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from core.settings import SettingsGroup, check_url, split_list
 
 DEFAULT_COMMANDS = {
     "/ask": "ask",
@@ -16,10 +18,27 @@ DEFAULT_COMMANDS = {
     "/memory": "memory",
     "/config": "config",
 }
+# The bot scopes of docs/slack-manifest.yaml, asked for by `GET /slack/install`.
+DEFAULT_SCOPES = (
+    "app_mentions:read",
+    "assistant:write",
+    "channels:history",
+    "chat:write",
+    "commands",
+    "files:read",
+    "files:write",
+    "groups:history",
+    "im:history",
+    "im:read",
+    "im:write",
+    "mpim:history",
+    "users:read",
+)
 
 
 class SlackSettings(SettingsGroup):
-    """Tokens, the Web API's URL, and how the bot behaves in channels and threads."""
+    """Tokens (one workspace) or the OAuth app's credentials (many), the Web API's URL, and how
+    the bot behaves in channels and threads."""
 
     model_config = SettingsConfigDict(env_prefix="SLACK_")
 
@@ -27,6 +46,10 @@ class SlackSettings(SettingsGroup):
     signing_secret: SecretStr | None = None
     app_token: SecretStr | None = None
     api_url: str = "https://slack.com/api/"
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    scopes: Annotated[tuple[str, ...], NoDecode] = DEFAULT_SCOPES
+    redirect_uri: str | None = None
     follow_threads: bool = True
     ignore_bots: bool = True
     native_streaming: bool = True
@@ -35,4 +58,16 @@ class SlackSettings(SettingsGroup):
         description='JSON {"/slash-command": "engine command"}',
     )
 
-    _url = field_validator("api_url")(check_url)
+    _url = field_validator("api_url", "redirect_uri")(check_url)
+    _split = field_validator("scopes", mode="before")(split_list)
+
+    @property
+    def multi_workspace(self) -> bool:
+        """True when the app installs into many workspaces (SLACK_CLIENT_ID): each team's own
+        token comes from the database; SLACK_BOT_TOKEN is for one workspace only."""
+        return bool(self.client_id)
+
+    @property
+    def enabled(self) -> bool:
+        """True when Slack is configured at all (one token, or the OAuth app)."""
+        return self.bot_token is not None or self.multi_workspace

@@ -153,6 +153,7 @@ class Database(abc.ABC):
         """Apply every bundled migration not yet applied; returns the versions applied.
 
         Safe when several processes start at once: each migration is applied exactly once.
+        A migration whose number is below the newest applied one is applied too, if missing.
         """
         await self._create_migrations_table()
         current = await self.schema_version()
@@ -162,9 +163,14 @@ class Database(abc.ABC):
                 f"this server's {LATEST_VERSION}. Upgrade the server, or point DATABASE_URL "
                 "elsewhere."
             )
+        # Every bundled migration not recorded yet, also one numbered below the newest applied
+        # (numbers are reserved per feature, so one may land after a higher one did).
+        recorded = {
+            int(row[0]) for row in await self.fetchall("SELECT version FROM schema_migrations")
+        }
         applied = []
         for version, name, sql in migrations(self.dialect):
-            if version <= current:
+            if version in recorded:
                 continue
             try:
                 done = await self._apply_migration(version, name, sql)

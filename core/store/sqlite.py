@@ -1,4 +1,8 @@
-"""SQLite (the embedded default): one writer connection, one reader, WAL mode."""
+"""SQLite (the embedded default): one writer connection on its own thread, one reader, WAL mode.
+
+The writer is a plain `sqlite3` connection owned by a single-thread executor: every write
+transaction runs there start to finish, handed over once. Reads go through aiosqlite.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -68,7 +73,8 @@ class SqliteDatabase(Database):
     def __init__(self, path: Path, *, busy_timeout_ms: int = 5000) -> None:
         self.path = path
         self._busy_timeout_ms = busy_timeout_ms
-        self._writer: aiosqlite.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._writer_thread: ThreadPoolExecutor | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
 
@@ -79,7 +85,8 @@ class SqliteDatabase(Database):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             _check_usable(self.path)  # before the connection threads start: they outlive a failure
-            self._writer = await self._connect()
+            self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+            self._writer = await self._on_writer_thread(self._connect_writer)
             self._reader = await self._connect()
         except (OSError, sqlite3.Error) as exc:
             await self.close()
@@ -100,11 +107,34 @@ class SqliteDatabase(Database):
             raise
         return conn
 
+    def _connect_writer(self) -> sqlite3.Connection:
+        """The writer connection, made on (and only ever used from) the writer's thread."""
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+            for pragma in _PRAGMAS:
+                conn.execute(pragma)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def _on_writer_thread(self, fn: Callable[[], T]) -> T:
+        if self._writer_thread is None:
+            raise StoreError("the database is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._writer_thread, fn)
+
     async def close(self) -> None:
-        for conn in (self._writer, self._reader):
-            if conn is not None:
-                await conn.close()
-        self._writer = self._reader = None
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await self._on_writer_thread(writer.close)
+        if self._writer_thread is not None:
+            self._writer_thread.shutdown(wait=True)
+            self._writer_thread = None
+        if self._reader is not None:
+            await self._reader.close()
+        self._reader = None
 
     def _open(self, conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
         if conn is None:
@@ -144,10 +174,11 @@ class SqliteDatabase(Database):
         lock for one turn per statement (measured: 2.4 ms per transaction at 95 turns/s).
         """
         async with self._write_lock:
-            writer = self._open(self._writer)
+            conn = self._writer
+            if conn is None:
+                raise StoreError("the database is not open")
 
             def run() -> T:
-                conn = writer._conn  # the sqlite3 connection behind aiosqlite, on its thread
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     result = run_to_completion(work(SqliteTx(conn)))
@@ -159,7 +190,7 @@ class SqliteDatabase(Database):
                 return result
 
             try:
-                return await writer._execute(run)
+                return await self._on_writer_thread(run)
             except sqlite3.Error as exc:
                 raise _explain(exc, self.path) from None
 
@@ -173,10 +204,15 @@ class SqliteDatabase(Database):
         return int(row[0]) if row else 0
 
     async def _create_migrations_table(self) -> None:
+        conn = self._writer
+        if conn is None:
+            raise StoreError("the database is not open")
         try:
-            await self._open(self._writer).execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+            await self._on_writer_thread(
+                lambda: conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+                )
             )
         except sqlite3.DatabaseError as exc:
             raise _explain(exc, self.path) from None

@@ -16,6 +16,7 @@ from core.store.knowledge import Knowledge
 from core.store.memory import Pins, Summaries
 from core.store.messages import Messages
 from core.store.moderation import ModerationLog
+from core.store.oauth_states import OAuthStates
 from core.store.overrides import ScopedSettings
 from core.store.processes import Processes, new_owner
 from core.store.records import Accepted, Conversation, Step
@@ -47,6 +48,7 @@ class Store:
         self.redactions = Redactions(db)
         self.spacing = Spacing(db)
         self.knowledge = Knowledge(db)
+        self.oauth_states = OAuthStates(db)
 
     @classmethod
     async def open(

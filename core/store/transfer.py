@@ -31,10 +31,12 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ingested_files", ("vector_store", "path")),
     ("knowledge_files", ("path",)),
     ("knowledge_chunks", ("id",)),
+    ("installations", ("platform", "enterprise_id", "team_id")),
+    ("installation_teams", ("platform", "team_id")),
 )
 # Not copied: the target's own migrations filled the first; the others describe the processes
-# running on the source right now.
-SKIPPED = ("schema_migrations", "processes", "spaced_actions")
+# running on the source right now, or install pages opened on it (OAuth states live minutes).
+SKIPPED = ("schema_migrations", "processes", "spaced_actions", "oauth_states")
 
 _INTEGER_TYPES = ("smallint", "integer", "bigint")
 

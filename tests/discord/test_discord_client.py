@@ -159,6 +159,15 @@ async def test_a_long_reply_with_code_is_split_and_edits_are_throttled(rig: Rig)
     assert all(b - a >= 0.9 for a, b in itertools.pairwise(streamed)), "about once a second"
 
 
+async def test_synced_commands_are_installable_to_users_and_usable_in_dms(rig: Rig) -> None:
+    await rig.bot.tree.sync()
+    synced = rig.fake.commands["global"]
+    assert len(synced) == 5
+    for command in synced:  # 0 guild install, 1 user install; 0 guild, 1 bot DM, 2 private channel
+        assert sorted(command["integration_types"]) == [0, 1], command["name"]
+        assert sorted(command["contexts"]) == [0, 1, 2], command["name"]
+
+
 async def test_a_slash_command_is_deferred_then_followed_up(rig: Rig) -> None:
     await rig.bot.tree.sync()
     assert {c["name"] for c in rig.fake.commands["global"]} >= {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import itertools
@@ -24,6 +25,32 @@ class Call:
     method: str
     args: JSON
     at: float = field(default_factory=time.monotonic)
+    token: str = ""  # the bearer token it carried (which workspace's)
+
+
+@dataclass
+class Workspace:
+    """A workspace (or an Enterprise Grid organization, org-wide) a token belongs to."""
+
+    team_id: str | None
+    bot_user_id: str = "UBOT"
+    bot_id: str = "BBOT"
+    enterprise_id: str | None = None
+    org_wide: bool = False
+    installer: str = "UADMIN"
+
+    @property
+    def name(self) -> str:
+        return f"Team {self.team_id or self.enterprise_id}"
+
+
+@dataclass
+class Grant:
+    """What an approved install gives: the workspace, and with rotation an expiring token."""
+
+    workspace: Workspace
+    rotation: bool = False
+    expires_in: int = 43_200
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
@@ -47,6 +74,17 @@ class FakeSlack:
         bot_id: str = "BBOT",
     ) -> None:
         self.bot_token, self.app_token = bot_token, app_token
+        self.client_id, self.client_secret = "CLIENT1", "client-secret"
+        # Every valid bot token and the workspace it serves; revoked ones are refused.
+        self.tokens: dict[str, Workspace] = {
+            bot_token: Workspace(team_id, bot_user_id=bot_user_id, bot_id=bot_id)
+        }
+        self.revoked: set[str] = set()
+        self.next_install: Grant | str | None = None  # what the authorize page does next
+        self._codes: dict[str, Grant] = {}
+        self._refresh_tokens: dict[str, Grant] = {}  # each usable once
+        self.refreshes = 0
+        self.exchanges = 0
         self.team_id, self.bot_user_id, self.bot_id = team_id, bot_user_id, bot_id
         self.calls: list[Call] = []
         self.users: dict[str, JSON] = {}
@@ -76,6 +114,7 @@ class FakeSlack:
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/respond/{key}", self._respond)
         app.router.add_get("/socket", self._socket_handler)
+        app.router.add_get("/oauth/v2/authorize", self._authorize_page)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -93,6 +132,26 @@ class FakeSlack:
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
+
+    def calls_with(self, token: str) -> list[Call]:
+        """Every call made with `token` (the request log of one workspace)."""
+        return [c for c in self.calls if c.token == token]
+
+    def approve(self, grant: Grant) -> str:
+        """A code the redirect would carry after someone approved the install of `grant`."""
+        code = f"code-{next(self._ts)}"
+        self._codes[code] = grant
+        return code
+
+    def token_of(self, team_or_enterprise: str) -> str:
+        """The newest live bot token issued for a workspace or organization."""
+        found = [
+            t
+            for t, w in self.tokens.items()
+            if team_or_enterprise in (w.team_id, w.enterprise_id) and t not in self.revoked
+        ]
+        assert found, f"no token for {team_or_enterprise}"
+        return found[-1]
 
     async def wait_for(self, method: str, count: int = 1, timeout: float = 10) -> list[Call]:
         """Wait until `method` was called `count` times."""
@@ -165,13 +224,19 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await _args(request)
-        await self._record(Call(method, args))
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ") or args.get(
-            "token", ""
-        )
-        expected = self.app_token if method == "apps.connections.open" else self.bot_token
-        if token != expected:
-            return web.json_response({"ok": False, "error": "invalid_auth"})
+        header = request.headers.get("Authorization", "")
+        token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
+        token = token or str(args.get("token", ""))
+        await self._record(Call(method, args, token=token))
+        if method.startswith("oauth.v2."):
+            return self._oauth(method, args, header)
+        if method == "apps.connections.open":
+            valid = token == self.app_token
+        else:
+            valid = token in self.tokens and token not in self.revoked
+        if not valid:
+            error = "token_revoked" if token in self.revoked else "invalid_auth"
+            return web.json_response({"ok": False, "error": error})
         failures = self._failures.get(method)
         if failures:
             status, error, retry_after = failures.pop(0)
@@ -184,21 +249,103 @@ class FakeSlack:
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
+        if method == "auth.test":
+            return web.json_response({"ok": True, **self._auth_test(self.tokens[token])})
         return web.json_response({"ok": True, **handler(args)})
+
+    # -- OAuth ----------------------------------------------------------------------------
+
+    async def _authorize_page(self, request: web.Request) -> web.Response:
+        """Slack's authorize page after the user chose: redirect back with a code (or the
+        error `next_install` names), echoing the state."""
+        query = request.query
+        redirect = query.get("redirect_uri") or self.redirect_uri
+        choice, self.next_install = self.next_install, None
+        if isinstance(choice, Grant):
+            outcome = {"code": self.approve(choice), "state": query.get("state", "")}
+        else:
+            outcome = {"error": choice or "access_denied", "state": query.get("state", "")}
+        return web.Response(
+            status=302, headers={"Location": f"{redirect}?{urllib.parse.urlencode(outcome)}"}
+        )
+
+    redirect_uri = ""  # where the authorize page sends the browser back (the server's route)
+
+    def _client_ok(self, args: JSON, header: str) -> bool:
+        if header.startswith("Basic "):
+            pair = base64.b64decode(header.removeprefix("Basic ")).decode()
+            client_id, _, secret = pair.partition(":")
+        else:
+            client_id, secret = str(args.get("client_id", "")), str(args.get("client_secret", ""))
+        return (client_id, secret) == (self.client_id, self.client_secret)
+
+    def _oauth(self, method: str, args: JSON, header: str) -> web.Response:
+        if not self._client_ok(args, header):
+            return web.json_response({"ok": False, "error": "invalid_client_id"})
+        if method == "oauth.v2.exchange":
+            return self._exchange(str(args.get("token", "")))
+        if args.get("grant_type") == "refresh_token":
+            grant = self._refresh_tokens.pop(str(args.get("refresh_token", "")), None)
+            if grant is None:
+                return web.json_response({"ok": False, "error": "invalid_refresh_token"})
+            self.refreshes += 1
+            return web.json_response({"ok": True, **self._issue(grant)})
+        grant = self._codes.pop(str(args.get("code", "")), None)
+        if grant is None:
+            return web.json_response({"ok": False, "error": "invalid_code"})
+        return web.json_response({"ok": True, **self._issue(grant)})
+
+    def _exchange(self, token: str) -> web.Response:
+        """`oauth.v2.exchange`: a long-lived token for an expiring one and a refresh token."""
+        workspace = self.tokens.get(token)
+        if workspace is None or token in self.revoked:
+            return web.json_response({"ok": False, "error": "invalid_token"})
+        self.exchanges += 1
+        self.revoked.add(token)
+        return web.json_response({"ok": True, **self._issue(Grant(workspace, rotation=True))})
+
+    def _issue(self, grant: Grant) -> JSON:
+        workspace = grant.workspace
+        token = f"xoxb-{workspace.team_id or workspace.enterprise_id}-{next(self._ts)}"
+        self.tokens[token] = workspace
+        answer: JSON = {
+            "access_token": token,
+            "token_type": "bot",
+            "scope": "app_mentions:read,chat:write,commands",
+            "bot_user_id": workspace.bot_user_id,
+            "app_id": "A1",
+            "team": {"id": workspace.team_id, "name": workspace.name}
+            if workspace.team_id
+            else None,
+            "enterprise": {"id": workspace.enterprise_id, "name": "Org"}
+            if workspace.enterprise_id
+            else None,
+            "is_enterprise_install": workspace.org_wide,
+            "authed_user": {"id": workspace.installer},
+        }
+        if grant.rotation:
+            refresh = f"xoxe-1-{next(self._ts)}"
+            self._refresh_tokens[refresh] = grant
+            answer |= {"refresh_token": refresh, "expires_in": grant.expires_in}
+        return answer
+
+    def _auth_test(self, workspace: Workspace) -> JSON:
+        return {
+            "url": "https://fake.slack.test/",
+            "team": workspace.name,
+            "user": "bot",
+            "team_id": workspace.team_id,
+            "enterprise_id": workspace.enterprise_id,
+            "user_id": workspace.bot_user_id,
+            "bot_id": workspace.bot_id,
+            "is_enterprise_install": workspace.org_wide,
+        }
 
     def _ts_now(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
 
     def _m_auth_test(self, args: JSON) -> JSON:
-        return {
-            "url": "https://fake.slack.test/",
-            "team": "Fake",
-            "user": "bot",
-            "team_id": self.team_id,
-            "user_id": self.bot_user_id,
-            "bot_id": self.bot_id,
-            "is_enterprise_install": False,
-        }
+        return {}  # answered by `_auth_test` for the token's workspace
 
     def _m_chat_postMessage(self, args: JSON) -> JSON:
         ts = self._ts_now()
@@ -290,7 +437,8 @@ class FakeSlack:
         return {"url": self.base.replace("http://", "ws://") + "/socket"}
 
     async def _download(self, request: web.Request) -> web.Response:
-        if request.headers.get("Authorization") != f"Bearer {self.bot_token}":
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token not in self.tokens or token in self.revoked:
             return web.Response(status=302, headers={"Location": f"{self.base}/login"})
         mimetype, data = self.files[request.match_info["file_id"]]
         return web.Response(body=data, content_type=mimetype)

@@ -14,7 +14,8 @@ from tests.conftest import make_event
 
 async def test_migrations_are_idempotent(location: Path | str) -> None:
     async with connect(location) as db:
-        assert await db.migrate() == list(range(1, LATEST_VERSION + 1))
+        # Every bundled number once (a number may be left free for another branch's migration).
+        assert await db.migrate() == [version for version, _, _ in migrations(db.dialect)]
         assert await db.migrate() == []
         assert await db.schema_version() == LATEST_VERSION
 
@@ -171,7 +172,8 @@ async def test_two_processes_migrating_a_new_database_at_once_both_succeed(
     await second.open()
     try:
         applied = await asyncio.gather(first.migrate(), second.migrate())
-        assert sorted(applied[0] + applied[1]) == list(range(1, LATEST_VERSION + 1))
+        bundled = [version for version, _, _ in migrations(first.dialect)]
+        assert sorted(applied[0] + applied[1]) == bundled  # each applied once
         assert await first.schema_version() == await second.schema_version() == LATEST_VERSION
     finally:
         await first.close()

@@ -14,11 +14,13 @@ from typing import Any
 
 import pytest
 
+from core.crypto import SecretBox
 from core.events import ConversationKey, Platform
 from core.governance.redaction import Placeholders
 from core.llm.types import ToolCall
 from core.store import Database, Step, Store, StoreError, UsageRow, connect
 from core.store.db import LATEST_VERSION
+from core.store.installations import Installation, InstallationKey, Installations
 from core.store.memory import Summary
 from core.store.transfer import SKIPPED, TABLES, copy_database
 from tests.conftest import make_event
@@ -83,6 +85,12 @@ async def fill(store: Store) -> None:
         "VALUES (?, ?, ?, ?, ?, ?)",
         ("docs/k.md", 0, "Intro", "some text", "emb", EMBEDDING),
     )
+    installations = Installations(store.db, SecretBox("k" * 32))
+    await installations.save(
+        Installation(InstallationKey("slack", "E1", ""), bot_token="xoxb-org", bot_user_id="UB")
+    )
+    await installations.remember_team("slack", "T9", "E1")
+    await store.oauth_states.issue("state-1", 600)  # install pages in flight: not copied
     await store.processes.beat()  # liveness and spacing: not copied
     assert await store.spacing.claim("identify", 5) == 0
 
