@@ -14,7 +14,7 @@ from tests.conftest import make_event
 
 async def test_migrations_are_idempotent(location: Path | str) -> None:
     async with connect(location) as db:
-        assert await db.migrate() == list(range(1, LATEST_VERSION + 1))
+        assert await db.migrate() == [v for v, _, _ in migrations(db.dialect)]
         assert await db.migrate() == []
         assert await db.schema_version() == LATEST_VERSION
 
@@ -171,7 +171,7 @@ async def test_two_processes_migrating_a_new_database_at_once_both_succeed(
     await second.open()
     try:
         applied = await asyncio.gather(first.migrate(), second.migrate())
-        assert sorted(applied[0] + applied[1]) == list(range(1, LATEST_VERSION + 1))
+        assert sorted(applied[0] + applied[1]) == [v for v, _, _ in migrations("sqlite")]
         assert await first.schema_version() == await second.schema_version() == LATEST_VERSION
     finally:
         await first.close()
