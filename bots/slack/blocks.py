@@ -9,7 +9,6 @@ from typing import Any
 from core.interactive.attempts import arguments_text
 from core.interactive.controls import Action, ApprovalPrompt, Controls
 from core.render.tables import has_table
-from core.render.text import split_message
 
 JSON = dict[str, Any]
 MARKDOWN_LIMIT = 12_000  # characters of all markdown blocks of one message, together
@@ -73,22 +72,19 @@ def control_blocks(controls: Controls) -> list[JSON]:
     ]
 
 
-def markdown_blocks(text: str) -> list[JSON]:
-    """The text as `markdown` blocks (standard Markdown, tables included), within Slack's limit."""
-    return [{"type": "markdown", "text": part} for part in split_message(text, MARKDOWN_LIMIT)]
-
-
 def message_blocks(markdown: str, controls: Controls | None) -> list[JSON] | None:
-    """The blocks of one answer message: markdown blocks where the text needs them (tables) or
-    controls follow, then the controls; None where plain mrkdwn text suffices."""
-    if controls is None and not has_table(markdown):
+    """The blocks of one answer message: a `markdown` block (standard Markdown, tables
+    included) where the text needs it (a table) or controls follow, then the controls; None
+    where plain mrkdwn text suffices, or where the text is past the markdown block's limit
+    (then the caller splits it into messages first, see `fits_one_message`)."""
+    if (controls is None and not has_table(markdown)) or not fits_one_message(markdown):
         return None
-    body = markdown_blocks(markdown) if markdown.strip() else []
+    body = [{"type": "markdown", "text": markdown}] if markdown.strip() else []
     return body + (control_blocks(controls) if controls is not None else [])
 
 
 def fits_one_message(markdown: str) -> bool:
-    """Whether the text fits the markdown blocks of one message."""
+    """Whether the text fits the markdown blocks of one message (12,000 characters together)."""
     return len(markdown) <= MARKDOWN_LIMIT
 
 

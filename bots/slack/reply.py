@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import structlog
@@ -145,6 +146,7 @@ class NativeStreamReply:
         self._last = 0.0
         self._fallback: EditingReply | None = None
         self._live: Controls | None = None
+        self._offer: asyncio.Task[None] | None = None  # the ephemeral Stop, posted meanwhile
 
     def _fall_back(self) -> EditingReply:
         if self._fallback is None:
@@ -162,8 +164,7 @@ class NativeStreamReply:
         await SlackSink(self._client, self._target).approval(prompt)
 
     async def _offer_stop(self) -> None:
-        if self._live is None or not self._target.user:
-            return
+        assert self._live is not None
         try:
             await self._client.chat_postEphemeral(
                 channel=self._target.channel,
@@ -172,8 +173,8 @@ class NativeStreamReply:
                 text="Writing the answer…",
                 blocks=control_blocks(self._live),
             )
-        except SlackApiError as exc:
-            log.warning("slack_call_failed", method="chat.postEphemeral", error=explain(exc))
+        except (SlackApiError, OSError, TimeoutError) as exc:
+            log.warning("slack_call_failed", method="chat.postEphemeral", error=str(exc)[:200])
 
     async def begin(self) -> None:
         await SlackSink(self._client, self._target).typing()
@@ -206,7 +207,8 @@ class NativeStreamReply:
                 await self._fall_back().append(self._streamed + chunk)
                 return
             self._ts = str(response["ts"])
-            await self._offer_stop()
+            if self._live is not None and self._target.user:  # off the stream's path
+                self._offer = asyncio.create_task(self._offer_stop())
         else:
             await self._client.chat_appendStream(
                 channel=self._target.channel, ts=self._ts, markdown_text=chunk
@@ -233,7 +235,11 @@ class NativeStreamReply:
         if self._fallback is None and self._ts is not None:
             # The final text differs from what was streamed (e.g. withheld): replace it.
             await self._client.chat_stopStream(channel=self._target.channel, ts=self._ts)
-            await SlackSink(self._client, self._target).edit(self._ts, text, controls)
+            # Rewritten like a post-and-update reply: split into messages of at most 3,900
+            # characters (each within a markdown block's limit), controls on the last.
+            await editing_reply(self._client, self._target, existing=self._ts).finish_with(
+                text, controls
+            )
             return
         await self._fall_back().finish_with(text, controls)
 
