@@ -58,7 +58,7 @@ class SlackControls:
         self._client = client
         self._user_of = user_of
         self._spawn = spawn
-        self._greeted: set[str] = set()
+        self._greeted: set[tuple[str, str]] = set()  # (team, user) greeted in this process
 
     def register(self, app: AsyncApp) -> None:
         """Ours before the catch-all acks (Bolt runs the first listener that matches)."""
@@ -144,7 +144,7 @@ class SlackControls:
                 user=user,
                 text=text,
                 thread_ts=thread or None,
-                **({"blocks": blocks} if blocks else {}),
+                blocks=blocks,
             ),
         )
 
@@ -190,7 +190,7 @@ class SlackControls:
         if tab == "messages":  # agent messaging: the person opened the DM with the bot
             channel = _str(event.get("channel"))
             if channel and (team, user_id) not in self._greeted:
-                self._greeted.add((team, user_id))  # type: ignore[arg-type]
+                self._greeted.add((team, user_id))
                 await self._call(
                     "chat.postMessage",
                     self._client.chat_postMessage(channel=channel, text=GREETING),

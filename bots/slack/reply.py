@@ -61,7 +61,7 @@ class SlackSink:
             thread_ts=self._target.thread_ts,
             text=to_mrkdwn(text),
             mrkdwn=True,
-            **({"blocks": blocks} if blocks is not None else {}),
+            blocks=blocks,  # None: not sent (slack_sdk drops unset arguments)
         )
         ts = str(response["ts"])
         if blocks is not None:
@@ -76,7 +76,7 @@ class SlackSink:
             channel=self._target.channel,
             ts=message_id,
             text=to_mrkdwn(text),
-            **({"blocks": blocks} if blocks is not None else {}),
+            blocks=blocks,
         )
         if blocks:
             self._with_blocks.add(message_id)
@@ -221,7 +221,7 @@ class NativeStreamReply:
     async def finish_with(self, text: str, controls: Controls | None) -> None:
         """Stop the stream; the controls go in chat.stopStream's blocks, at the bottom of the
         finished message (feedback through Slack's own feedback buttons)."""
-        extra = {"blocks": control_blocks(controls)} if controls is not None else {}
+        blocks = control_blocks(controls) if controls is not None else None
         if self._fallback is None and text.startswith(self._streamed):
             self._buffer = text[len(self._streamed) :]
             if self._ts is None:
@@ -229,7 +229,10 @@ class NativeStreamReply:
             if self._fallback is None and self._ts is not None:
                 rest, self._buffer = self._buffer, ""
                 await self._client.chat_stopStream(
-                    channel=self._target.channel, ts=self._ts, markdown_text=rest or None, **extra
+                    channel=self._target.channel,
+                    ts=self._ts,
+                    markdown_text=rest or None,
+                    blocks=blocks,
                 )
                 return
         if self._fallback is None and self._ts is not None:

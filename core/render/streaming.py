@@ -45,9 +45,10 @@ class EditingReply:
     """Streams a reply into one or more messages, editing them no faster than `interval`.
 
     With controls (`live`, `finish_with`; the sink's `post` and `edit` then take a `controls`
-    argument, and its `approval` posts an approval prompt) the last message of the reply carries them: Stop while
-    it streams, feedback and regenerate once finished. With `existing`, the first message is one
-    posted before (a regenerated answer replaces the old one in place).
+    argument, and its `approval` posts an approval prompt) the last message of the reply
+    carries them: Stop while it streams, feedback and regenerate once finished. With
+    `existing`, the first message is one posted before (a regenerated answer replaces the old
+    one in place).
     """
 
     def __init__(

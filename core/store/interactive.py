@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from core.events import ConversationKey
-from core.store.db import Database, Tx
+from core.store.db import Database, Row, Tx
 from core.store.text import storable
 
 APPROVAL_COLUMNS = (
@@ -291,14 +291,20 @@ class Interactive:
         return bool(changed)
 
 
-def _approval(row: object) -> Approval:
-    values = tuple(row)  # type: ignore[call-overload]
+def _approval(row: Row) -> Approval:
     return Approval(
-        int(values[0]),
-        int(values[1]),
-        int(values[2]),
-        int(values[3]),
-        *values[4:12],
-        float(values[12]),
-        float(values[13]),
+        id=int(row[0]),
+        turn_id=int(row[1]),
+        conversation_id=int(row[2]),
+        attempt=int(row[3]),
+        call_id=row[4],
+        tool=row[5],
+        arguments=row[6],
+        requested_by=row[7],
+        status=row[8],
+        decided_by=row[9],
+        owner=row[10],
+        resumed_by=row[11],
+        created_at=float(row[12]),
+        expires_at=float(row[13]),
     )
