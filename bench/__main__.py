@@ -11,6 +11,7 @@ import structlog
 
 from bench import (
     capacity_bench,
+    controls_bench,
     discord_bench,
     engine_bench,
     memory_bench,
@@ -34,6 +35,7 @@ BENCHES: dict[str, Callable[[int], Awaitable[Rows]]] = {
     "discord": discord_bench.run,
     "capacity": capacity_bench.run,
     "postgres": postgres_bench.run,
+    "controls": controls_bench.run,
 }
 
 

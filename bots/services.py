@@ -17,6 +17,7 @@ from core.conversation.remote import RemoteThreads
 from core.engine import Engine
 from core.governance.moderation import Moderator, Rule
 from core.governance.usage import UsageAccounting
+from core.interactive.approvals import ApprovalGate
 from core.knowledge import ImageGenerator, KnowledgeBase
 from core.llm import ModelClient, ResponsesClient
 from core.llm.connect import build_model_client, build_moderation_client, build_openai
@@ -94,8 +95,13 @@ async def build_services(settings: AppSettings) -> Services:
         images=ImageGenerator(client, model=models.image, policy=model.policy),
     )
     tool_contexts = ToolContexts(plugins, settings.access.admin_user_ids)
+    gate = ApprovalGate(store, minutes=settings.interactive.tool_approval_minutes)
     loop = ToolLoop(
-        registry, tokens, max_steps=settings.tools.max_steps, timeout=settings.tools.timeout_seconds
+        registry,
+        tokens,
+        max_steps=settings.tools.max_steps,
+        timeout=settings.tools.timeout_seconds,
+        gate=gate,
     )
     memory = Memory(store, tokens)
     usage = UsageAccounting(store, PriceTable(models.prices), default_model=models.chat)
@@ -131,5 +137,6 @@ async def build_services(settings: AppSettings) -> Services:
         commands=commands,
         backends=backends,
         usage=usage,
+        gate=gate,
     )
     return Services(settings, store, client, model, engine, plugins, knowledge, moderation_client)

@@ -192,6 +192,16 @@ async def usage(ctx: CommandContext, event: Event, _args: str) -> CommandResult:
             lines.append(
                 "Top users: " + ", ".join(f"{user} ${cost:.4f}" for user, cost, _ in top) + "."
             )
+        rated = await ctx.store.interactive.feedback_by_channel(platform, workspace, month)
+        if rated:
+            lines.append(
+                "Feedback this month (👍 share): "
+                + ", ".join(
+                    f"{r.channel} {r.rate:.0%} ({r.positive}/{r.positive + r.negative})"
+                    for r in rated
+                )
+                + "."
+            )
     return CommandResult("\n".join(lines))
 
 

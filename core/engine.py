@@ -35,11 +35,15 @@ from core.governance.moderation import (
 )
 from core.governance.turn_redaction import TurnRedactor
 from core.governance.usage import UsageAccounting
+from core.interactive.approvals import ApprovalGate, ApprovalScope
+from core.interactive.clicks import Interactions
+from core.interactive.controls import STOPPED_MARK, Controls
+from core.interactive.stopping import Shown, Stopped, StopSwitch
 from core.llm.client import ModelClient
 from core.llm.errors import classify
 from core.llm.model_check import check_models
 from core.llm.tokens import TokenCounter
-from core.llm.types import Completed, ModelRequest, Usage
+from core.llm.types import Completed, Message, ModelRequest, Usage
 from core.render.replies import ModeratedReply, SafeReply, mark_confidence
 from core.settings import Settings
 from core.store import Accepted, Conversation, Step, Store, StoreError
@@ -104,6 +108,7 @@ class Engine:
         backends: ConversationBackends,
         usage: UsageAccounting,
         budgets: Budgets | None = None,
+        gate: ApprovalGate | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -124,6 +129,9 @@ class Engine:
             on_usage=self._record_summary_usage,
         )
         self.recovery = Recovery(store, tokens, stale_after=settings.store.recovery_stale_seconds)
+        self.gate = gate  # tool calls waiting for a person's approval
+        self.stops = StopSwitch(store)
+        self.interactions = Interactions(self)  # clicks on reply controls and approvals
         self._ports: dict[str, PlatformPort] = {}
         self._serial = KeyedSerializer()
         self._tasks: set[asyncio.Task[TurnOutcome]] = set()
@@ -202,6 +210,30 @@ class Engine:
             return None
         return await submission.task
 
+    def rerun(
+        self,
+        event: Event,
+        reply: Reply,
+        accepted: Accepted,
+        *,
+        attempt: int,
+        prelude: tuple[Step, ...] = (),
+    ) -> asyncio.Task[TurnOutcome]:
+        """Run a stored turn again (a new attempt, or a resume after an approval), in order
+        with the conversation's other turns; `prelude` are steps already taken (a tool call and
+        its result) that the model continues from."""
+        slot = self._serial.reserve(event.key)
+        task = asyncio.create_task(
+            self._run(slot, event, reply, accepted, attempt=attempt, prelude=prelude)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def port(self, platform: str) -> PlatformPort | None:
+        """The port a platform's adapter registered, if any."""
+        return self._ports.get(platform)
+
     async def command(self, event: Event, name: str, args: str = "") -> CommandResult:
         """Run one of the engine's commands (adapters map their slash commands here)."""
         return await self.commands.run(event, name, args)
@@ -252,7 +284,16 @@ class Engine:
 
     # -- the turn -------------------------------------------------------------------------
 
-    async def _run(self, slot: Slot, event: Event, reply: Reply, accepted: Accepted) -> TurnOutcome:
+    async def _run(
+        self,
+        slot: Slot,
+        event: Event,
+        reply: Reply,
+        accepted: Accepted,
+        *,
+        attempt: int = 1,
+        prelude: tuple[Step, ...] = (),
+    ) -> TurnOutcome:
         async with slot:
             if accepted.behind_others:  # an earlier turn of this conversation runs elsewhere
                 await self.store.turns.wait_for_earlier(
@@ -265,7 +306,7 @@ class Engine:
             ):
                 started = time.perf_counter()
                 try:
-                    outcome = await self._turn(event, reply, accepted)
+                    outcome = await self._turn(event, reply, accepted, attempt, prelude)
                 except asyncio.CancelledError:
                     if not self._interrupting:
                         raise
@@ -275,13 +316,23 @@ class Engine:
                 metrics.TURN_SECONDS.labels(platform).observe(time.perf_counter() - started)
                 return outcome
 
-    async def _turn(self, event: Event, raw_reply: Reply, accepted: Accepted) -> TurnOutcome:
+    async def _turn(
+        self,
+        event: Event,
+        raw_reply: Reply,
+        accepted: Accepted,
+        attempt: int = 1,
+        prelude: tuple[Step, ...] = (),
+    ) -> TurnOutcome:
         started = time.perf_counter()
         reply = SafeReply(raw_reply)
         await reply.begin()
         redactor: TurnRedactor | None = None
+        tracked = Shown(reply)
         try:
             config = await resolve_config(self.settings, self.store, event.key)
+            if config.reply_controls:
+                await reply.live(Controls(accepted.turn_id, attempt, finished=False))
             event = await self._prepare_media(event, reply, accepted)
             if self.settings.redaction.enabled:
                 redactor = TurnRedactor(await self.store.redactions.get(accepted.conversation))
@@ -316,18 +367,23 @@ class Engine:
             request = ModelRequest(
                 model=model,
                 instructions=context.instructions,
-                messages=with_images(context.messages, event),
+                messages=with_images(context.messages, event) + tuple(map(_message, prelude)),
                 temperature=config.temperature,
                 max_output_tokens=config.max_output_tokens,
                 logprobs=self.settings.models.low_confidence_logprob is not None,
                 user=f"{event.platform}:{event.workspace}:{event.user.id}",
             )
-            shown = redactor.reply(reply) if redactor else reply
+            shown = redactor.reply(tracked) if redactor else tracked
             guard = self._guard(shown, event)
-            turn = TurnInProgress(event, accepted, guard or shown, config, redactor)
-            answer = await self.backends.answer(request, turn)
+            approvals = ApprovalScope(
+                accepted.turn_id, accepted.conversation.id, attempt, event.user.id, reply
+            )
+            turn = TurnInProgress(event, accepted, guard or shown, config, redactor, approvals)
+            answer = await self.stops.run(
+                accepted.turn_id, self.backends.answer(request, turn), watch=config.reply_controls
+            )
             completed = answer.last
-            text, note, steps = answer.text, "", answer.steps
+            text, note, steps = answer.text, "", [*prelude, *answer.steps]
             if guard is not None and not await guard.check_final(text):
                 text, note = OUTPUT_BLOCKED, "output_blocked"
                 steps = [*steps[:-1], Step("assistant", text)]
@@ -339,6 +395,8 @@ class Engine:
                     await self.store.redactions.put(accepted.conversation, redactor.placeholders)
         except asyncio.CancelledError:
             raise
+        except Stopped:
+            return await self._stopped(reply, accepted, tracked.text, attempt)
         except ModerationUnavailable:
             return await self._refuse(reply, accepted, "moderation_unavailable", UNAVAILABLE)
         except Exception as exc:
@@ -346,7 +404,8 @@ class Engine:
         await self.store.finish_turn(
             accepted.turn_id, accepted.conversation, steps=steps, error=note
         )
-        await reply.finish(text)
+        controls = Controls(accepted.turn_id, attempt) if config.reply_controls else None
+        await reply.finish_with(text, controls)
         self._maybe_summarize(accepted, config, context, completed)
         log.info(
             "turn_done",
@@ -427,6 +486,21 @@ class Engine:
             await SafeReply(reply).finish(INTERRUPTED)
         return TurnOutcome(accepted.turn_id, "interrupted", INTERRUPTED)
 
+    async def _stopped(
+        self, reply: SafeReply, accepted: Accepted, partial: str, attempt: int
+    ) -> TurnOutcome:
+        """A person stopped the reply: what was shown is kept as the answer, marked stopped."""
+        log.info("turn_stopped", shown_chars=len(partial))
+        kept = partial.strip()
+        steps = [Step("assistant", kept, tokens=self.tokens.count(kept))] if kept else []
+        await self.store.finish_turn(
+            accepted.turn_id, accepted.conversation, steps=steps, error="stopped"
+        )
+        await self.store.interactive.mark_stopped(accepted.turn_id)
+        text = f"{kept}\n\n{STOPPED_MARK}" if kept else STOPPED_MARK
+        await reply.finish_with(text, Controls(accepted.turn_id, attempt, stopped=True))
+        return TurnOutcome(accepted.turn_id, "stopped", text)
+
     async def _refuse(
         self, reply: Reply, accepted: Accepted, reason: str, message: str
     ) -> TurnOutcome:
@@ -466,3 +540,13 @@ class Engine:
             turn_id=None,
             conversation_id=conversation.id,
         )
+
+
+def _message(step: Step) -> Message:
+    """A stored step as the model sees it (the prelude of a resumed turn)."""
+    return Message(
+        role=step.role,  # type: ignore[arg-type]
+        text=step.content,
+        tool_calls=step.tool_calls,
+        tool_call_id=step.tool_call_id,
+    )

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from core.interactive.controls import ApprovalPrompt, Controls
 from core.unicode import clean_text
 
 MAIN_THREAD = "main"  # the thread part of a key for a conversation outside any thread (a DM)
@@ -159,6 +160,23 @@ class Reply(Protocol):
     async def notice(self, text: str) -> None: ...
 
     async def upload(self, file: OutboundFile) -> None: ...
+
+
+@runtime_checkable
+class InteractiveReply(Protocol):
+    """What a Reply adds where its platform has buttons (the engine never asks which platform).
+
+    ``live`` offers a Stop control while the reply streams (called once, before the text);
+    ``finish_with`` is ``finish`` with the finished reply's controls (feedback, regenerate), or
+    None when controls are off here; ``ask_approval`` shows a tool call waiting for a person,
+    with Approve and Deny. A Reply without them gets plain ``finish`` and a notice instead.
+    """
+
+    async def live(self, controls: Controls) -> None: ...
+
+    async def finish_with(self, text: str, controls: Controls | None) -> None: ...
+
+    async def ask_approval(self, prompt: ApprovalPrompt) -> None: ...
 
 
 @runtime_checkable

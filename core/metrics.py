@@ -1,5 +1,5 @@
 """Prometheus metrics of the server: turns, latencies, model errors and retries, moderation,
-tokens and cost, served at `GET /metrics`.
+tokens and cost, feedback, regenerations and tool approvals, served at `GET /metrics`.
 
 With several `web` processes (WEB_CONCURRENCY) the first one sets PROMETHEUS_MULTIPROC_DIR before
 anything imports this module, so every process writes its values there and any of them can answer
@@ -35,6 +35,11 @@ MODERATION = Counter(
 )
 TOKENS = Counter("parley_tokens", "Tokens used", ["model", "kind"])
 COST = Counter("parley_cost_usd", "Estimated cost in US dollars", ["model"])
+FEEDBACK = Counter("parley_feedback", "Ratings of replies (👍/👎)", ["platform", "value"])
+REGENERATIONS = Counter("parley_regenerations", "New attempts of a turn asked for by a person")
+TOOL_APPROVALS = Counter(
+    "parley_tool_approvals", "Tool calls that waited for a person, by outcome", ["outcome"]
+)
 
 
 def render() -> tuple[bytes, str]:

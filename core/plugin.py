@@ -33,12 +33,14 @@ MARK = "__parley_tool__"
 
 @dataclass(frozen=True, slots=True)
 class ToolOptions:
-    """How a function is exposed: its tool name, who may run it, its time limit."""
+    """How a function is exposed: its tool name, who may run it, its time limit, and whether a
+    call by the model waits for a person's approval."""
 
     name: str | None = None
     admin_only: bool = False
     timeout: float | None = None
     slash: bool = True
+    approval: bool = False
 
 
 @overload
@@ -52,6 +54,7 @@ def tool(
     admin_only: bool = False,
     timeout: float | None = None,
     slash: bool = True,
+    approval: bool = False,
 ) -> Callable[[F], F]: ...
 
 
@@ -62,11 +65,16 @@ def tool(
     admin_only: bool = False,
     timeout: float | None = None,
     slash: bool = True,
+    approval: bool = False,
 ) -> F | Callable[[F], F]:
-    """Mark a function as a tool. Only metadata is attached: registration happens at start-up."""
+    """Mark a function as a tool. Only metadata is attached: registration happens at start-up.
+
+    With `approval=True` a call the model makes waits until the person who asked (or an admin)
+    approves it; a denial or TOOL_APPROVAL_MINUTES without an answer is the tool's result.
+    """
 
     def mark(function: F) -> F:
-        setattr(function, MARK, ToolOptions(name, admin_only, timeout, slash))
+        setattr(function, MARK, ToolOptions(name, admin_only, timeout, slash, approval))
         return function
 
     return mark(fn) if fn is not None else mark

@@ -284,6 +284,15 @@ class ToolSettings(SettingsGroup):
     max_steps: int = Field(5, ge=1, le=50, validation_alias=env("TOOL_MAX_STEPS"))
 
 
+class InteractiveSettings(SettingsGroup):
+    """Controls on finished replies, and approvals of tool calls."""
+
+    reply_controls: bool = Field(True, validation_alias=env("REPLY_CONTROLS"))
+    tool_approval_minutes: float = Field(
+        10.0, gt=0, le=10_080, validation_alias=env("TOOL_APPROVAL_MINUTES")
+    )
+
+
 class StoreSettings(SettingsGroup):
     """The database, and how long its bookkeeping lasts."""
 
@@ -375,6 +384,7 @@ class Settings(BaseModel):
     budgets: BudgetSettings
     redaction: RedactionSettings
     tools: ToolSettings
+    interactive: InteractiveSettings
     store: StoreSettings
     server: ServerSettings
     log: LogSettings

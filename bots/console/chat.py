@@ -27,6 +27,8 @@ from bots.console import convert
 from core.commands import split_command
 from core.engine import Engine
 from core.events import OutboundFile
+from core.interactive.clicks import Click
+from core.interactive.controls import Action, ApprovalPrompt, ControlId, Controls
 from core.store import StoreError
 
 BANNER = (
@@ -172,8 +174,13 @@ class ConsoleReply:
     """Prints a streamed reply as it arrives; on a terminal a "thinking…" indicator stands after
     the `bot>` prefix until the first text replaces it."""
 
-    def __init__(self, screen: Screen) -> None:
+    def __init__(
+        self,
+        screen: Screen,
+        decide: Callable[[ApprovalPrompt], Awaitable[None]] | None = None,
+    ) -> None:
         self._screen = screen
+        self._decide = decide  # asks the person at the terminal to approve a tool call
         self._streamed: list[str] = []
         self._started = False  # text shown (after the prefix)
         self._thinking = False
@@ -206,6 +213,19 @@ class ConsoleReply:
     async def upload(self, file: OutboundFile) -> None:
         self._pause()
         self._screen.line(f"(file {file.name}, {file.mime_type}, {len(file.data)} bytes)")
+        self._think()
+
+    async def live(self, controls: Controls) -> None:
+        return None  # Ctrl-C stops a reply in the console
+
+    async def finish_with(self, text: str, controls: Controls | None) -> None:
+        await self.finish(text)  # the console's controls are /good, /bad and /again
+
+    async def ask_approval(self, prompt: ApprovalPrompt) -> None:
+        self._pause()
+        self._screen.line(f"(approval) {prompt.text}")
+        if self._decide is not None:
+            await self._decide(prompt)
         self._think()
 
     def interrupted(self) -> None:
@@ -411,7 +431,11 @@ class ConsoleSession:
         self.commands: dict[str, tuple[str, Command]] = {
             "ask": ("/ask <question> — ask it as it is, even when it starts with /", self.ask),
             "quit": ("/quit — leave (also Ctrl-D, or Ctrl-C at an empty prompt)", self.quit),
+            "good": ("/good [comment] — rate the last answer 👍", self.good),
+            "bad": ("/bad [comment] — rate the last answer 👎", self.bad),
+            "again": ("/again — a new answer to the last question", self.again),
         }
+        self._last_turn: int | None = None
         self._work: asyncio.Task[bool] | None = None
         self._reply: ConsoleReply | None = None
         self._reading: asyncio.Future[str | None] | None = None
@@ -503,6 +527,7 @@ class ConsoleSession:
             for file in received.command.files:
                 await reply.upload(file)
         elif received.submission is not None and received.submission.task is not None:
+            self._last_turn = received.submission.turn_id
             await received.submission.task
         reply.close()
         return True
@@ -520,6 +545,7 @@ class ConsoleSession:
             self.screen.line(f"(error) {exc}")
             return True
         if submission.task is not None:
+            self._last_turn = submission.turn_id
             await submission.task
         reply.close()
         return True
@@ -527,8 +553,56 @@ class ConsoleSession:
     async def quit(self, _args: str) -> bool:
         return False
 
+    async def good(self, comment: str) -> bool:
+        """Rate the last answer 👍 (with an optional comment)."""
+        return await self._click(Action.RATE, "positive", comment)
+
+    async def bad(self, comment: str) -> bool:
+        """Rate the last answer 👎 (with an optional comment)."""
+        return await self._click(Action.RATE, "negative", comment)
+
+    async def again(self, _args: str) -> bool:
+        """A new attempt of the last turn, shown as a new answer."""
+        return await self._click(Action.AGAIN)
+
+    async def _click(self, action: Action, value: str = "", comment: str = "") -> bool:
+        if self._last_turn is None:
+            self.screen.line("Nothing to act on yet: ask something first.")
+            return True
+        state = await self.engine.store.interactive.turn(self._last_turn)
+        attempt = state.attempt if state is not None else 1
+        click = Click(
+            ControlId(action, self._last_turn, attempt, value),
+            self.user,
+            self.key.platform,
+            self.key.workspace,
+            self.key.channel,
+            comment=comment.strip() or None,
+        )
+        reply = self._new_reply()
+        result = await self.engine.interactions.click(click, lambda: reply)
+        if action == Action.AGAIN and result.changed:
+            await self.engine.drain()  # the new attempt streams into `reply`
+        else:
+            self.screen.line(result.text)
+        reply.close()
+        return True
+
+    async def _decide(self, prompt: ApprovalPrompt) -> None:
+        """Ask at the terminal whether the tool may run; the answer is a click like any other."""
+        answer = await self.reader.read("approve? [y/N] ")
+        action = Action.APPROVE if (answer or "").strip().lower() in {"y", "yes"} else Action.DENY
+        click = Click(
+            ControlId(action, prompt.approval_id, 1),
+            self.user,
+            self.key.platform,
+            self.key.workspace,
+            self.key.channel,
+        )
+        self.screen.line((await self.engine.interactions.click(click)).text)
+
     def _new_reply(self) -> ConsoleReply:
-        self._reply = ConsoleReply(self.screen)
+        self._reply = ConsoleReply(self.screen, self._decide)
         return self._reply
 
     def _help_lines(self) -> list[str]:

@@ -16,6 +16,7 @@ from bots.discord import convert
 from bots.discord.commands import register_commands
 from bots.discord.endpoints import Endpoints
 from bots.discord.errors import DiscordCallFailed, explain
+from bots.discord.interactions import DiscordControls
 from bots.discord.reply import channel_reply, post_result
 from bots.discord.settings import DiscordSettings
 from bots.errors import StartupError
@@ -136,6 +137,8 @@ class DiscordAdapter:
         register_commands(self.tree, engine)
         self.client.event(self.on_ready)
         self.client.event(self.on_message)
+        # Clicks on reply controls and approval prompts, also those posted before a restart.
+        self.client.event(DiscordControls(engine).on_interaction)
         self._http_session: aiohttp.ClientSession | None = None
         self._arrivals = KeyedSerializer()
         self._max_concurrency = 1

@@ -76,23 +76,31 @@ def message_event(
     )
 
 
-def interaction_event(interaction: discord.Interaction, text: str) -> Event:
-    """The engine's event for a slash command, in the conversation of its channel or thread."""
+def interaction_key(interaction: discord.Interaction) -> ConversationKey:
+    """The conversation of an interaction's channel or thread."""
     channel = interaction.channel
     guild = interaction.guild_id
     if isinstance(channel, discord.Thread):
-        key = key_for(guild, channel.parent_id or 0, channel.id)
-    else:
-        key = key_for(guild, interaction.channel_id or 0)
+        return key_for(guild, channel.parent_id or 0, channel.id)
+    return key_for(guild, interaction.channel_id or 0)
+
+
+def interaction_user(interaction: discord.Interaction) -> User:
+    """Who interacted; server administrators and managers are admins."""
     permissions = interaction.permissions
+    return user(
+        interaction.user.id,
+        interaction.user.display_name,
+        bot=interaction.user.bot,
+        admin=bool(permissions.administrator or permissions.manage_guild),
+    )
+
+
+def interaction_event(interaction: discord.Interaction, text: str) -> Event:
+    """The engine's event for a slash command, in the conversation of its channel or thread."""
     return Event(
-        key=key,
-        user=user(
-            interaction.user.id,
-            interaction.user.display_name,
-            bot=interaction.user.bot,
-            admin=bool(permissions.administrator or permissions.manage_guild),
-        ),
+        key=interaction_key(interaction),
+        user=interaction_user(interaction),
         text=text,
         delivery_id=f"interaction:{interaction.id}",
     )

@@ -35,6 +35,7 @@ from bots.slack import convert, intake
 from bots.slack.authorize import TeamAuthorize
 from bots.slack.convert import Target
 from bots.slack.install import SlackInstaller
+from bots.slack.interactions import SlackControls
 from bots.slack.mrkdwn import to_mrkdwn
 from bots.slack.reply import SlackSink, explain, make_reply
 from bots.slack.settings import SlackSettings
@@ -149,6 +150,7 @@ class SlackAdapter:
         self._no_stream: set[str] = set()
         self._bot_user_id = ""
         self._tasks: set[asyncio.Task[None]] = set()  # background commands (kept referenced)
+        self.controls = SlackControls(engine, self.client, user_of=self._user, spawn=self._spawn)
         self._register()
 
     def _new_client(self, token: str | None) -> AsyncWebClient:
@@ -177,6 +179,7 @@ class SlackAdapter:
         app.event("assistant_thread_context_changed")(self._ignore)
         for command in self._settings.commands:
             app.command(command)(self._on_command)
+        self.controls.register(app)  # the reply controls' clicks, modals and the App Home
         # Interactivity the bot does not use (buttons, menus, modals, shortcuts) is acknowledged
         # with a 200, so Slack neither retries nor shows the user an error.
         app.action(ANY)(self._ack_interaction)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bots.slack.blocks import approval_blocks, control_blocks, message_blocks
 from bots.slack.convert import Target
 from bots.slack.mrkdwn import to_mrkdwn
 from core.events import OutboundFile
+from core.interactive.controls import ApprovalPrompt, Controls
 from core.render.streaming import EditingReply
 
 log = structlog.get_logger(__name__)
@@ -45,20 +48,55 @@ def explain(error: SlackApiError) -> str:
 
 
 class SlackSink:
-    """The Slack calls a streamed reply needs (MessageSink)."""
+    """The Slack calls a streamed reply needs (MessageSink, with controls).
+
+    It gets Markdown: the message text is its mrkdwn form; where the answer has a table or
+    controls, `markdown` blocks carry the Markdown itself (Slack renders tables there) and the
+    controls follow them.
+    """
 
     def __init__(self, client: AsyncWebClient, target: Target) -> None:
         self._client = client
         self._target = target
+        self._with_blocks: set[str] = set()  # messages that show blocks now
 
-    async def post(self, text: str) -> str:
+    async def post(self, text: str, controls: Controls | None = None) -> str:
+        blocks = message_blocks(text, controls)
         response = await self._client.chat_postMessage(
-            channel=self._target.channel, thread_ts=self._target.thread_ts, text=text, mrkdwn=True
+            channel=self._target.channel,
+            thread_ts=self._target.thread_ts,
+            text=to_mrkdwn(text),
+            mrkdwn=True,
+            blocks=blocks,  # None: not sent (slack_sdk drops unset arguments)
         )
-        return str(response["ts"])
+        ts = str(response["ts"])
+        if blocks is not None:
+            self._with_blocks.add(ts)
+        return ts
 
-    async def edit(self, message_id: str, text: str) -> None:
-        await self._client.chat_update(channel=self._target.channel, ts=message_id, text=text)
+    async def edit(self, message_id: str, text: str, controls: Controls | None = None) -> None:
+        blocks = message_blocks(text, controls)
+        if blocks is None and message_id in self._with_blocks:
+            blocks = []  # the controls move on (or the table went): clear the old blocks
+        await self._client.chat_update(
+            channel=self._target.channel,
+            ts=message_id,
+            text=to_mrkdwn(text),
+            blocks=blocks,
+        )
+        if blocks:
+            self._with_blocks.add(message_id)
+        else:
+            self._with_blocks.discard(message_id)
+
+    async def approval(self, prompt: ApprovalPrompt) -> None:
+        """Post a tool call's approval prompt in the conversation."""
+        await self._client.chat_postMessage(
+            channel=self._target.channel,
+            thread_ts=self._target.thread_ts,
+            text=prompt.text,
+            blocks=approval_blocks(prompt),
+        )
 
     async def delete(self, message_id: str) -> None:
         await self._client.chat_delete(channel=self._target.channel, ts=message_id)
@@ -113,13 +151,36 @@ class NativeStreamReply:
         self._streamed = ""
         self._last = 0.0
         self._fallback: EditingReply | None = None
+        self._live: Controls | None = None
+        self._offer: asyncio.Task[None] | None = None  # the ephemeral Stop, posted meanwhile
 
     def _fall_back(self) -> EditingReply:
         if self._fallback is None:
-            self._fallback = EditingReply(
-                SlackSink(self._client, self._target), limit=MESSAGE_LIMIT, render=to_mrkdwn
-            )
+            self._fallback = editing_reply(self._client, self._target)
+            if self._live is not None:
+                self._fallback.show_live(self._live)
         return self._fallback
+
+    async def live(self, controls: Controls) -> None:
+        """Stop goes to the asker as an ephemeral message once the stream starts (the stream
+        itself carries no buttons while it runs)."""
+        self._live = controls
+
+    async def ask_approval(self, prompt: ApprovalPrompt) -> None:
+        await SlackSink(self._client, self._target).approval(prompt)
+
+    async def _offer_stop(self) -> None:
+        assert self._live is not None
+        try:
+            await self._client.chat_postEphemeral(
+                channel=self._target.channel,
+                user=self._target.user,
+                thread_ts=self._target.thread_ts,
+                text="Writing the answer…",
+                blocks=control_blocks(self._live),
+            )
+        except (SlackApiError, OSError, TimeoutError) as exc:
+            log.warning("slack_call_failed", method="chat.postEphemeral", error=str(exc)[:200])
 
     async def begin(self) -> None:
         await SlackSink(self._client, self._target).typing()
@@ -153,6 +214,8 @@ class NativeStreamReply:
                 await self._fall_back().append(self._streamed + chunk)
                 return
             self._ts = str(response["ts"])
+            if self._live is not None and self._target.user:  # off the stream's path
+                self._offer = asyncio.create_task(self._offer_stop())
         else:
             await self._client.chat_appendStream(
                 channel=self._target.channel, ts=self._ts, markdown_text=chunk
@@ -160,6 +223,12 @@ class NativeStreamReply:
         self._streamed += chunk
 
     async def finish(self, text: str) -> None:
+        await self.finish_with(text, None)
+
+    async def finish_with(self, text: str, controls: Controls | None) -> None:
+        """Stop the stream; the controls go in chat.stopStream's blocks, at the bottom of the
+        finished message (feedback through Slack's own feedback buttons)."""
+        blocks = control_blocks(controls) if controls is not None else None
         if self._fallback is None and text.startswith(self._streamed):
             self._buffer = text[len(self._streamed) :]
             if self._ts is None:
@@ -167,17 +236,22 @@ class NativeStreamReply:
             if self._fallback is None and self._ts is not None:
                 rest, self._buffer = self._buffer, ""
                 await self._client.chat_stopStream(
-                    channel=self._target.channel, ts=self._ts, markdown_text=rest or None
+                    channel=self._target.channel,
+                    ts=self._ts,
+                    markdown_text=rest or None,
+                    blocks=blocks,
                 )
                 return
         if self._fallback is None and self._ts is not None:
             # The final text differs from what was streamed (e.g. withheld): replace it.
             await self._client.chat_stopStream(channel=self._target.channel, ts=self._ts)
-            await self._client.chat_update(
-                channel=self._target.channel, ts=self._ts, text=to_mrkdwn(text)
+            # Rewritten like a post-and-update reply: split into messages of at most 3,900
+            # characters (each within a markdown block's limit), controls on the last.
+            await editing_reply(self._client, self._target, existing=self._ts).finish_with(
+                text, controls
             )
             return
-        await self._fall_back().finish(text)
+        await self._fall_back().finish_with(text, controls)
 
     async def notice(self, text: str) -> None:
         await SlackSink(self._client, self._target).notice(text)
@@ -186,10 +260,17 @@ class NativeStreamReply:
         await SlackSink(self._client, self._target).upload(file)
 
 
+def editing_reply(
+    client: AsyncWebClient, target: Target, *, existing: str | None = None
+) -> EditingReply:
+    """One message posted (or, with `existing`, that message) and updated ~1/s."""
+    return EditingReply(SlackSink(client, target), limit=MESSAGE_LIMIT, existing=existing)
+
+
 def make_reply(
     client: AsyncWebClient, target: Target, *, native: bool, unsupported: set[str]
 ) -> NativeStreamReply | EditingReply:
     """Native streaming in threads of workspaces that support it, else post + update."""
     if native and target.thread_ts and target.team not in unsupported:
         return NativeStreamReply(client, target, unsupported=unsupported)
-    return EditingReply(SlackSink(client, target), limit=MESSAGE_LIMIT, render=to_mrkdwn)
+    return editing_reply(client, target)

@@ -8,6 +8,7 @@ tool results), with our instructions and tools.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import openai
 
@@ -17,12 +18,15 @@ from core.events import Event, Reply
 from core.governance.turn_redaction import TurnRedactor
 from core.governance.usage import UsageAccounting
 from core.llm.client import ModelClient, Streamer
-from core.llm.types import Completed, Message, ModelRequest, TextDelta
+from core.llm.types import Completed, Message, ModelRequest, TextDelta, ToolCall
 from core.settings import OpenAISettings
 from core.store import Accepted
 from core.tools import ToolRegistry
 from core.tools.context import ToolContexts
 from core.tools.loop import Answer, ToolLoop, enabled_tools
+
+if TYPE_CHECKING:
+    from core.interactive.approvals import ApprovalScope
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,7 @@ class TurnInProgress:
     reply: Reply
     config: TurnConfig
     redactor: TurnRedactor | None = None
+    approvals: ApprovalScope | None = None
 
 
 class ConversationBackends:
@@ -80,6 +85,7 @@ class ConversationBackends:
                 tools=tools,
                 ctx=ctx,
                 reply=turn.reply,
+                approvals=turn.approvals,
             )
         conversation, key = turn.accepted.conversation, turn.event.key
         seed = request.messages[:-1]
@@ -102,15 +108,36 @@ class ConversationBackends:
 
         try:
             return await loop.run(
-                remote, call=call, proceed=proceed, tools=tools, ctx=ctx, reply=turn.reply
+                remote,
+                call=call,
+                proceed=proceed,
+                tools=tools,
+                ctx=ctx,
+                reply=turn.reply,
+                approvals=turn.approvals,
             )
         except openai.NotFoundError:
             remote_id = await self.threads.replace(conversation, key, remote_id)
             await turn.reply.notice(RECREATED_NOTICE)
             remote = replace(remote, conversation=remote_id)
             return await loop.run(
-                remote, call=call, proceed=proceed, tools=tools, ctx=ctx, reply=turn.reply
+                remote,
+                call=call,
+                proceed=proceed,
+                tools=tools,
+                ctx=ctx,
+                reply=turn.reply,
+                approvals=turn.approvals,
             )
+
+    async def run_approved(self, call: ToolCall, event: Event, reply: Reply) -> str:
+        """Run a tool call a person approved after its turn's process stopped (the resume)."""
+        loop = self.loop or self._empty_loop
+        tool = loop.registry.get(call.name)
+        if tool is None:
+            return f"error: there is no tool named {call.name!r} here"
+        result = await loop.execute(call, tool, self._tool_contexts.for_event(event, reply.upload))
+        return result.output
 
     async def _call(
         self, request: ModelRequest, model: Streamer, turn: TurnInProgress

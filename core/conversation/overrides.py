@@ -18,7 +18,9 @@ OVERRIDABLE: dict[str, str] = {
     "max_output_tokens": "cap on reply tokens",
     "summary": "on/off: fold old turns into a running summary",
     "backend": "local (our memory) or openai (server-side OpenAI conversation)",
+    "reply_controls": "on/off: feedback, regenerate and stop controls on replies",
 }
+SWITCHES = {"summary", "reply_controls"}  # overrides that take on or off
 
 
 class TurnConfig(BaseModel):
@@ -32,6 +34,7 @@ class TurnConfig(BaseModel):
     max_output_tokens: int = Field(ge=16)
     summary: bool = True
     backend: Literal["local", "openai"] = "local"
+    reply_controls: bool = True
     budget: int = 0
     tool_switches: dict[str, bool] = Field(default_factory=dict)
 
@@ -55,6 +58,7 @@ async def resolve_config(settings: Settings, store: Store, key: ConversationKey)
         "max_output_tokens": settings.models.max_output_tokens,
         "summary": settings.memory.summary_enabled,
         "backend": settings.memory.backend,
+        "reply_controls": settings.interactive.reply_controls,
     }
     for layer in layers:
         values.update({k: v for k, v in layer.items() if k in OVERRIDABLE and k != "system_prompt"})
@@ -78,12 +82,12 @@ def parse_override(name: str, raw: str) -> Any:
     if name not in OVERRIDABLE:
         raise ValueError(f"unknown setting {name!r}; settable: {', '.join(OVERRIDABLE)}")
     text = raw.strip()
-    if name == "summary":
+    if name in SWITCHES:
         if text.lower() in {"on", "true", "yes", "1"}:
             return True
         if text.lower() in {"off", "false", "no", "0"}:
             return False
-        raise ValueError("summary takes on or off")
+        raise ValueError(f"{name} takes on or off")
     if name == "temperature" and text.lower() in {"default", "none"}:
         return None
     probe = {

@@ -7,8 +7,9 @@ from collections.abc import Awaitable
 
 import structlog
 
-from core.events import ConversationKey, OutboundFile, Reply
+from core.events import ConversationKey, InteractiveReply, OutboundFile, Reply
 from core.governance.moderation import Moderator
+from core.interactive.controls import ApprovalPrompt, Controls
 from core.llm.types import Completed
 
 log = structlog.get_logger(__name__)
@@ -43,6 +44,25 @@ class SafeReply:
 
     async def upload(self, file: OutboundFile) -> None:
         await _quietly("upload", self._reply.upload(file))
+
+    async def live(self, controls: Controls) -> None:
+        """Offer Stop while streaming, where the platform has buttons."""
+        if isinstance(self._reply, InteractiveReply):
+            await _quietly("live", self._reply.live(controls))
+
+    async def finish_with(self, text: str, controls: Controls | None) -> None:
+        """Finish with the reply's controls, where the platform has buttons."""
+        if controls is not None and isinstance(self._reply, InteractiveReply):
+            await _quietly("finish", self._reply.finish_with(text, controls))
+        else:
+            await self.finish(text)
+
+    async def ask_approval(self, prompt: ApprovalPrompt) -> None:
+        """Show a tool call waiting for approval (as a notice where there are no buttons)."""
+        if isinstance(self._reply, InteractiveReply):
+            await _quietly("approval", self._reply.ask_approval(prompt))
+        else:
+            await self.notice(prompt.text)
 
 
 # How much already-checked text to send along with new text, so a harmful phrase split across

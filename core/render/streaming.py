@@ -11,6 +11,7 @@ from typing import Protocol
 import structlog
 
 from core.events import OutboundFile
+from core.interactive.controls import ApprovalPrompt, Controls
 from core.render.text import split_message
 
 log = structlog.get_logger(__name__)
@@ -41,7 +42,14 @@ class MessageSink(Protocol):
 
 
 class EditingReply:
-    """Streams a reply into one or more messages, editing them no faster than `interval`."""
+    """Streams a reply into one or more messages, editing them no faster than `interval`.
+
+    With controls (`live`, `finish_with`; the sink's `post` and `edit` then take a `controls`
+    argument, and its `approval` posts an approval prompt) the last message of the reply
+    carries them: Stop while it streams, feedback and regenerate once finished. With
+    `existing`, the first message is one posted before (a regenerated answer replaces the old
+    one in place).
+    """
 
     def __init__(
         self,
@@ -51,6 +59,7 @@ class EditingReply:
         interval: float = 1.0,
         render: Callable[[str], str] = lambda text: text,
         clock: Callable[[], float] = time.monotonic,
+        existing: str | None = None,
     ) -> None:
         self._sink = sink
         self._limit = limit
@@ -59,6 +68,11 @@ class EditingReply:
         self._clock = clock
         self._text: list[str] = []
         self._posted: list[tuple[str, str]] = []  # (message id, text shown)
+        if existing is not None:
+            self._posted.append((existing, ""))
+        self._controls: Controls | None = None
+        self._controlled = False  # controls were used: every post and edit says which it has
+        self._marked: str | None = None  # the message that shows controls now
         self._last_flush = -float("inf")
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -93,6 +107,28 @@ class EditingReply:
     async def upload(self, file: OutboundFile) -> None:
         await self._sink.upload(file)
 
+    async def live(self, controls: Controls) -> None:
+        """Show Stop on the streaming message (from its first post)."""
+        self.show_live(controls)
+
+    def show_live(self, controls: Controls) -> None:
+        """`live`, for a caller that cannot await (a reply that falls back to this one)."""
+        self._controls, self._controlled = controls, True
+
+    async def finish_with(self, text: str, controls: Controls | None) -> None:
+        """Finish, with the finished reply's controls on its last message."""
+        self._controls = controls
+        self._controlled = self._controlled or controls is not None
+        await self.finish(text)
+
+    async def ask_approval(self, prompt: ApprovalPrompt) -> None:
+        """Post a tool call's approval prompt (a notice where the sink has no buttons)."""
+        approval = getattr(self._sink, "approval", None)
+        if approval is None:
+            await self._sink.notice(prompt.text)
+        else:
+            await approval(prompt)
+
     async def _flush_later(self, delay: float) -> None:
         await asyncio.sleep(delay)
         self._timer = None
@@ -110,15 +146,27 @@ class EditingReply:
                 return
             self._last_flush = self._clock()
             chunks = split_message(self._render(text), self._limit) if text.strip() else []
+            last = len(chunks) - 1
             for index, chunk in enumerate(chunks):
+                marked = self._controlled and index == last
                 if index < len(self._posted):
                     message_id, shown = self._posted[index]
-                    if shown != chunk:
-                        await self._sink.edit(message_id, chunk)
+                    moved = self._controlled and (message_id == self._marked) != marked
+                    if shown != chunk or moved or (final and marked):
+                        await self._sink.edit(message_id, chunk, **self._extra(marked))
                         self._posted[index] = (message_id, chunk)
                 else:
-                    self._posted.append((await self._sink.post(chunk), chunk))
+                    message_id = await self._sink.post(chunk, **self._extra(marked))
+                    self._posted.append((message_id, chunk))
+                if marked:
+                    self._marked = message_id
             if final:
                 for message_id, _ in self._posted[len(chunks) :]:
                     await self._sink.delete(message_id)
                 del self._posted[len(chunks) :]
+
+    def _extra(self, marked: bool) -> dict[str, Controls | None]:
+        """The controls argument of a post or edit: only for sinks of replies with controls."""
+        if not self._controlled:
+            return {}
+        return {"controls": self._controls if marked else None}

@@ -180,6 +180,11 @@ class Database(abc.ABC):
                 applied.append(version)
         return applied
 
+    async def applied_versions(self) -> set[int]:
+        """Every migration version recorded as applied."""
+        rows = await self.fetchall("SELECT version FROM schema_migrations")
+        return {int(row[0]) for row in rows}
+
     @abc.abstractmethod
     async def _create_migrations_table(self) -> None:
         """Create `schema_migrations` if missing (concurrency-safe)."""

@@ -89,18 +89,23 @@ class Messages:
         sql = (
             "SELECT id, role, content, user_id, user_name, tokens, tool_calls, tool_call_id "
             "FROM messages WHERE conversation_id = ? AND epoch = ? AND turn_id > ? "
-            "AND turn_id <= ? ORDER BY turn_id DESC, id DESC"
+            "AND turn_id <= ? AND superseded = 0 ORDER BY turn_id DESC, id DESC"
         )
         upper = up_to_turn if up_to_turn is not None else 2**62
         params = (conversation.id, conversation.epoch, after_turn, upper)
         async for row in self._db.iterate(sql, params):
             yield message_from_row(row)
 
-    async def all(self, conversation: Conversation) -> list[StoredMessage]:
-        """Every message of the current epoch, oldest first (for small conversations and tests)."""
+    async def all(
+        self, conversation: Conversation, *, superseded: bool = False
+    ) -> list[StoredMessage]:
+        """Every message of the current epoch, oldest first (for small conversations and tests);
+        answers of earlier attempts of a regenerated turn only with `superseded`."""
         rows = await self._db.fetchall(
             "SELECT id, role, content, user_id, user_name, tokens, tool_calls, tool_call_id "
-            "FROM messages WHERE conversation_id = ? AND epoch = ? ORDER BY turn_id, id",
+            "FROM messages WHERE conversation_id = ? AND epoch = ? "
+            + ("" if superseded else "AND superseded = 0 ")
+            + "ORDER BY turn_id, id",
             (conversation.id, conversation.epoch),
         )
         return [message_from_row(row) for row in rows]

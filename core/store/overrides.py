@@ -60,3 +60,19 @@ class ScopedSettings:
             "SELECT name, value FROM scoped_settings WHERE scope = ? ORDER BY name", (scope,)
         )
         return {row["name"]: json.loads(row["value"]) for row in rows}
+
+    async def in_workspace(self, platform: str, workspace: str) -> dict[str, dict[str, Any]]:
+        """Every override of a workspace and its channels and threads, by scope."""
+        rows = await self._db.fetchall(
+            "SELECT scope, name, value FROM scoped_settings WHERE scope = ? OR scope LIKE ? "
+            "OR scope LIKE ? ORDER BY scope, name",
+            (
+                f"workspace:{platform}:{workspace}",
+                f"channel:{platform}:{workspace}:%",
+                f"thread:{platform}:{workspace}:%",
+            ),
+        )
+        scopes: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            scopes.setdefault(row["scope"], {})[row["name"]] = json.loads(row["value"])
+        return scopes

@@ -60,6 +60,15 @@ class Processes:
             (self.owner, now, now),
         )
 
+    async def alive(self, owner: str, *, stale_after: float) -> bool:
+        """Whether the process `owner` still beats (and, on this host, its pid exists)."""
+        if owner == self.owner:
+            return True
+        row = await self._db.fetchone("SELECT seen_at FROM processes WHERE owner = ?", (owner,))
+        if row is None or row[0] < time.time() - stale_after:
+            return False
+        return pid_alive(owner) is not False
+
     async def leave(self) -> None:
         """Forget this process (a clean stop)."""
         await self._db.execute("DELETE FROM processes WHERE owner = ?", (self.owner,))

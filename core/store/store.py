@@ -12,6 +12,7 @@ from core.store.connect import connect
 from core.store.conversations import Conversations
 from core.store.db import Database, Tx
 from core.store.deliveries import Deliveries
+from core.store.interactive import Interactive
 from core.store.knowledge import Knowledge
 from core.store.memory import Pins, Summaries
 from core.store.messages import Messages
@@ -49,6 +50,7 @@ class Store:
         self.spacing = Spacing(db)
         self.knowledge = Knowledge(db)
         self.oauth_states = OAuthStates(db)
+        self.interactive = Interactive(db)
 
     @classmethod
     async def open(

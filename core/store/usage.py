@@ -113,6 +113,17 @@ class UsageLog:
         )
         return [(row[0], float(row[1]), int(row[2])) for row in rows]
 
+    async def top_channels(
+        self, platform: str, workspace: str, since: float, limit: int = 5
+    ) -> list[tuple[str, float]]:
+        """(channel id, cost) of the biggest-spending channels since a time."""
+        rows = await self._db.fetchall(
+            "SELECT channel, SUM(cost_usd) FROM usage WHERE platform = ? AND workspace = ? "
+            "AND created_at >= ? GROUP BY channel ORDER BY SUM(cost_usd) DESC LIMIT ?",
+            (platform, workspace, since, limit),
+        )
+        return [(row[0], float(row[1])) for row in rows]
+
 
 def _totals(
     platform: str, workspace: str, since: float, user_id: str | None

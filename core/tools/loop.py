@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -15,6 +16,9 @@ from core.llm.types import Completed, Message, ModelRequest, ToolCall, Usage
 from core.plugin import ToolContext
 from core.store.records import Step
 from core.tools import Tool, ToolRegistry, ToolResult, invoke
+
+if TYPE_CHECKING:
+    from core.interactive.approvals import ApprovalGate, ApprovalScope
 
 log = structlog.get_logger(__name__)
 
@@ -41,12 +45,19 @@ class ToolLoop:
     """Runs up to `max_steps` rounds of tool calls, then makes the model answer without tools."""
 
     def __init__(
-        self, registry: ToolRegistry, tokens: TokenCounter, *, max_steps: int, timeout: float
+        self,
+        registry: ToolRegistry,
+        tokens: TokenCounter,
+        *,
+        max_steps: int,
+        timeout: float,
+        gate: ApprovalGate | None = None,
     ) -> None:
         self.registry = registry
         self._tokens = tokens
         self._max_steps = max_steps
         self._timeout = timeout
+        self.gate = gate  # tool calls that need a person's approval wait here
 
     async def run(
         self,
@@ -57,8 +68,10 @@ class ToolLoop:
         tools: list[Tool],
         ctx: ToolContext,
         reply: Reply,
+        approvals: ApprovalScope | None = None,
     ) -> Answer:
-        """Answer `request`, running the tool calls the model makes along the way."""
+        """Answer `request`, running the tool calls the model makes along the way (those that
+        need approval once a person approved them, in `approvals`' turn)."""
         allowed = {tool.name: tool for tool in tools}
         specs = tuple(tool.spec for tool in tools)
         texts: list[str] = []
@@ -75,7 +88,7 @@ class ToolLoop:
                 steps.append(Step("assistant", done.text, tokens=done.usage.completion_tokens))
                 break
             results = await asyncio.gather(
-                *(self._execute(c, allowed, ctx) for c in done.tool_calls)
+                *(self._execute(c, allowed, ctx, approvals) for c in done.tool_calls)
             )
             assistant = Message(role="assistant", text=done.text, tool_calls=done.tool_calls)
             outputs = tuple(
@@ -94,11 +107,27 @@ class ToolLoop:
         return Answer(text, done, usage, steps)
 
     async def _execute(
-        self, call: ToolCall, allowed: Mapping[str, Tool], ctx: ToolContext
+        self,
+        call: ToolCall,
+        allowed: Mapping[str, Tool],
+        ctx: ToolContext,
+        approvals: ApprovalScope | None = None,
     ) -> ToolResult:
         tool = allowed.get(call.name)
         if tool is None:
             return ToolResult(False, f"error: there is no tool named {call.name!r} here")
+        if self.gate is not None and self.gate.required(tool):
+            refused = (
+                await self.gate.ask(approvals, call, tool)
+                if approvals is not None
+                else ToolResult(False, "error: this tool needs a person's approval here")
+            )
+            if refused is not None:
+                return refused
+        return await self.execute(call, tool, ctx)
+
+    async def execute(self, call: ToolCall, tool: Tool, ctx: ToolContext) -> ToolResult:
+        """Run one tool call (already allowed and, where needed, approved)."""
         started = time.perf_counter()
         result = await invoke(tool, call.arguments, ctx, default_timeout=self._timeout)
         log.info(

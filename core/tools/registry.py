@@ -39,6 +39,7 @@ class Tool:
     admin_only: bool = False
     timeout: float | None = None
     slash: bool = True
+    approval: bool = False  # a model's call waits for a person (any tool source may set it)
 
     @property
     def spec(self) -> ToolSpec:
@@ -82,6 +83,7 @@ def build_tool(fn: Callable[..., Any], *, plugin: str, options: ToolOptions | No
         admin_only=options.admin_only,
         timeout=options.timeout,
         slash=options.slash,
+        approval=options.approval,
     )
 
 

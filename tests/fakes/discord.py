@@ -304,8 +304,12 @@ class FakeDiscord:
         channel_id: int | None = None,
         user_id: int = 42,
         kind: int = 2,
+        data: JSON | None = None,
+        message: JSON | None = None,
+        admin: bool = False,
     ) -> JSON:
-        """Dispatch INTERACTION_CREATE for a slash command (kind 2) or its autocomplete (kind 4)."""
+        """Dispatch INTERACTION_CREATE for a slash command (kind 2) or its autocomplete (kind 4);
+        with `data`, a component click (kind 3) or a modal submission (kind 5)."""
         channel = self.channels[channel_id or self.channel_id]
         interaction = {
             "id": str(self.snowflake()),
@@ -327,12 +331,13 @@ class FakeDiscord:
                 "user": self.user(user_id, "ada"),
                 "roles": [],
                 "joined_at": "2026-01-01T00:00:00+00:00",
-                "permissions": "0",
+                "permissions": ADMINISTRATOR if admin else "0",
                 "deaf": False,
                 "mute": False,
                 "flags": 0,
             },
-            "data": {
+            "data": data
+            or {
                 "id": str(self.snowflake()),
                 "name": name,
                 "type": 1,
@@ -340,11 +345,59 @@ class FakeDiscord:
                 "guild_id": str(self.guild_id),
             },
         }
+        if message is not None:
+            interaction["message"] = {
+                k: v for k, v in message.items() if k not in {"edits", "at", "_data"}
+            }
         interaction["_sent_at"] = time.monotonic()
         self.interaction_callbacks.setdefault(interaction["id"], {})
         sent = {k: v for k, v in interaction.items() if not k.startswith("_")}
         await self.dispatch("INTERACTION_CREATE", sent)
         return interaction
+
+    async def push_click(
+        self, custom_id: str, message: JSON, *, user_id: int = 42, admin: bool = False
+    ) -> JSON:
+        """A click (interaction type 3) on a button of `message`."""
+        channel = int(message["channel_id"])
+        return await self.push_interaction(
+            "",
+            channel_id=channel,
+            user_id=user_id,
+            kind=3,
+            data={"custom_id": custom_id, "component_type": 2},
+            message=message,
+            admin=admin,
+        )
+
+    async def push_modal_submit(
+        self, custom_id: str, values: dict[str, str], *, channel_id: int, user_id: int = 42
+    ) -> JSON:
+        """A modal's submission (interaction type 5) with the text typed per input."""
+        rows = [
+            {"type": 1, "components": [{"type": 4, "custom_id": k, "value": v}]}
+            for k, v in values.items()
+        ]
+        return await self.push_interaction(
+            "",
+            channel_id=channel_id,
+            user_id=user_id,
+            kind=5,
+            data={"custom_id": custom_id, "components": rows},
+        )
+
+    def buttons(self, message: JSON) -> list[str]:
+        """The custom ids of a message's buttons."""
+        return [
+            c["custom_id"]
+            for row in message.get("components") or []
+            for c in row.get("components", [])
+            if "custom_id" in c
+        ]
+
+    def find(self, message_id: str) -> JSON:
+        """A message the bot posted, by id, in any channel."""
+        return next(m for ms in self.messages.values() for m in ms if m["id"] == message_id)
 
     async def send_reconnect(self) -> None:
         """op 7: the client should reconnect and RESUME."""
@@ -548,7 +601,9 @@ class FakeDiscord:
             if stored is None:
                 return _json({"message": "Unknown Message", "code": 10008}, 404)
             if method == "PATCH":
-                stored.update({k: v for k, v in body.items() if k in {"content", "embeds"}})
+                stored.update(
+                    {k: v for k, v in body.items() if k in {"content", "embeds", "components"}}
+                )
                 stored.setdefault("edits", []).append(time.monotonic())
             if method == "DELETE":
                 self.messages[channel].remove(stored)
@@ -602,6 +657,8 @@ class FakeDiscord:
                     message_id=None,
                 )
                 message["webhook_id"] = match.group(1)
+                message["components"] = body.get("components") or []
+                message["flags"] = body.get("flags", 0)
                 self.messages.setdefault(-1, []).append(
                     {
                         **message,
@@ -637,6 +694,7 @@ class FakeDiscord:
             self.user(self.bot_id, "parley", bot=True),
             guild=channel["type"] != 1,
         )
+        message["components"] = body.get("components") or []
         message["attachments"] = [
             {
                 "id": str(self.snowflake()),

@@ -10,6 +10,7 @@ import itertools
 import json
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +94,8 @@ class FakeSlack:
         self.response_refusals: dict[str, int] = {}  # response_url key -> the status it answers
         self.uploads: dict[str, bytes] = {}
         self.messages: dict[str, JSON] = {}
+        self.views: dict[str, JSON] = {}  # views.open by trigger id
+        self.homes: dict[str, JSON] = {}  # views.publish by user id
         self.stream_supported = True
         self._failures: dict[str, list[tuple[int, str, float | None]]] = {}
         self._ts = itertools.count(1)
@@ -158,6 +161,11 @@ class FakeSlack:
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(lambda: len(self.calls_to(method)) >= count)
         return self.calls_to(method)
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10) -> None:
+        """Wait until `predicate()` holds, rechecked after every call."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(predicate)
 
     def fail_next(
         self,
@@ -356,6 +364,8 @@ class FakeSlack:
             "channel": args.get("channel"),
             "bot_id": self.bot_id,
         }
+        if "blocks" in args:
+            message["blocks"] = _blocks(args["blocks"])
         self.messages[ts] = message
         return {"channel": args.get("channel"), "ts": ts, "message": message}
 
@@ -363,7 +373,19 @@ class FakeSlack:
         ts = args.get("ts", "")
         if ts in self.messages:
             self.messages[ts]["text"] = args.get("text", "")
+            if "blocks" in args:
+                self.messages[ts]["blocks"] = _blocks(args["blocks"])
         return {"channel": args.get("channel"), "ts": ts, "text": args.get("text", "")}
+
+    def _m_views_open(self, args: JSON) -> JSON:
+        view = _blocks(args.get("view"))
+        self.views[args.get("trigger_id", "")] = view
+        return {"view": {"id": f"V{next(self._ts)}", **view}}
+
+    def _m_views_publish(self, args: JSON) -> JSON:
+        view = _blocks(args.get("view"))
+        self.homes[args.get("user_id", "")] = view
+        return {"view": {"id": f"V{next(self._ts)}", **view}}
 
     def _m_chat_delete(self, args: JSON) -> JSON:
         self.messages.pop(args.get("ts", ""), None)
@@ -392,6 +414,8 @@ class FakeSlack:
         message = self.messages[args["ts"]]
         message["text"] += args.get("markdown_text") or ""
         message["streaming"] = False
+        if "blocks" in args:
+            message["blocks"] = _blocks(args["blocks"])
         return {"channel": args.get("channel"), "ts": args["ts"], "message": message}
 
     def _m_users_info(self, args: JSON) -> JSON:
@@ -488,6 +512,69 @@ class FakeSlack:
                     future.set_result(data)
         self.socket_connected.clear()
         return ws
+
+
+def _blocks(raw: Any) -> Any:
+    """Blocks (or a view) as sent: JSON in a form field, or already decoded."""
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+def interaction_body(payload: JSON) -> bytes:
+    """An interactivity request body as Slack sends it: form-encoded `payload=<json>`."""
+    return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def block_actions(
+    action_id: str,
+    *,
+    value: str = "",
+    user: str = "U1",
+    team: str = "T1",
+    channel: str = "C1",
+    message_ts: str = "",
+    thread_ts: str = "",
+    trigger_id: str = "trigger-1",
+    action_type: str = "button",
+) -> JSON:
+    """A block_actions payload for one clicked element."""
+    action: JSON = {"type": action_type, "action_id": action_id, "block_id": "b", "action_ts": "1"}
+    if value:
+        action["value"] = value
+    container: JSON = {"type": "message", "message_ts": message_ts, "channel_id": channel}
+    if thread_ts:
+        container["thread_ts"] = thread_ts
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": "ada", "team_id": team},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "container": container,
+        "trigger_id": trigger_id,
+        "team": {"id": team, "domain": "fake"},
+        "channel": {"id": channel, "name": "general"},
+        "message": {"ts": message_ts, "thread_ts": thread_ts or None, "type": "message"},
+        "response_url": "https://hooks.invalid/actions/1",
+        "actions": [action],
+    }
+
+
+def view_submission(view: JSON, comment: str, *, user: str = "U1", team: str = "T1") -> JSON:
+    """A view_submission payload for a modal opened by the bot, with the comment typed."""
+    submitted = dict(view)
+    submitted["state"] = {
+        "values": {"comment": {"comment": {"type": "plain_text_input", "value": comment}}}
+    }
+    submitted["id"] = "V1"
+    submitted["team_id"] = team
+    return {
+        "type": "view_submission",
+        "team": {"id": team, "domain": "fake"},
+        "user": {"id": user, "username": "ada", "team_id": team},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "trigger_id": "trigger-2",
+        "view": submitted,
+    }
 
 
 async def _args(request: web.Request) -> JSON:

@@ -25,7 +25,9 @@ class BotProcess:
         self._changed = asyncio.Condition()
 
     @classmethod
-    async def start(cls, command: str, env: dict[str, str]) -> BotProcess:
+    async def start(
+        cls, command: str, env: dict[str, str], *, cwd: Path | None = None
+    ) -> BotProcess:
         full = {
             k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "SLACK", "DISCORD"))
         }
@@ -38,6 +40,7 @@ class BotProcess:
             env=full,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            cwd=cwd,
         )
         return cls(process)
 

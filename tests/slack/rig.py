@@ -20,7 +20,7 @@ from bots.slack.app import SlackAdapter
 from bots.web import build_web_app
 from core.plugin import tool
 from simulator import Simulator
-from tests.fakes.slack import FakeSlack, sign
+from tests.fakes.slack import FakeSlack, interaction_body, sign
 
 SECRET = "test-signing-secret"
 _ids = itertools.count(1)
@@ -53,6 +53,12 @@ class Rig:
     ) -> aiohttp.ClientResponse:
         body = json.dumps(event_callback(event, event_id or f"Ev{next(_ids)}")).encode()
         return await self.post(body, sign(SECRET, body) | headers)
+
+    async def interact(self, payload: dict[str, Any]) -> aiohttp.ClientResponse:
+        """A signed interactivity request (block_actions, view_submission)."""
+        return await self.post(
+            interaction_body(payload), content_type="application/x-www-form-urlencoded"
+        )
 
     async def command(self, command: str, text: str, **extra: str) -> aiohttp.ClientResponse:
         form = {
@@ -161,6 +167,10 @@ class SocketRig:
             "response_url": self.slack.response_url(key),
         }
         return await self.slack.socket_send("slash_commands", payload)
+
+    async def interact(self, payload: dict[str, Any]) -> str:
+        """Push an interactivity envelope; returns its envelope id."""
+        return await self.slack.socket_send("interactive", payload)
 
 
 @asynccontextmanager
