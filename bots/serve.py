@@ -181,8 +181,10 @@ async def run_server(
         stopping = [asyncio.shield(workers.stop())] if workers is not None else []
         await asyncio.gather(*jobs[: len(intake)], return_exceptions=True)
 
-        async def drain() -> None:  # this process's turns, and the workers' meanwhile
-            await asyncio.gather(engine.drain(settings.server.shutdown_drain_seconds), *stopping)
+        async def drain() -> None:  # this process's turns and commands, and the workers' meanwhile
+            timeout = settings.server.shutdown_drain_seconds
+            commands = [_commands_drained(slack, timeout)] if slack is not None else []
+            await asyncio.gather(engine.drain(timeout), *stopping, *commands)
 
         draining = asyncio.ensure_future(drain())
         immediate = asyncio.ensure_future(stops.immediate.wait())
@@ -204,10 +206,7 @@ async def run_server(
             await close()
 
 
-async def _drain(services: Services, slack: SlackAdapter | None) -> int:
-    """Let running slash commands and turns end within SHUTDOWN_DRAIN_SECONDS."""
-    timeout = services.settings.server.shutdown_drain_seconds
-    if slack is not None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(slack.drain(), timeout)
-    return await services.engine.drain(timeout)
+async def _commands_drained(slack: SlackAdapter, timeout: float) -> None:
+    """Let running slash commands end within the drain deadline (then `close` cancels them)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(slack.drain(), timeout)
