@@ -19,7 +19,8 @@ DEFAULT_COMMANDS = {
 
 
 class SlackSettings(SettingsGroup):
-    """Tokens, the Web API's URL, and how the bot behaves in channels and threads."""
+    """Tokens, the Web API's URL, the app's OAuth client (Sign in with Slack on the admin site), and
+    how the bot behaves in channels and threads."""
 
     model_config = SettingsConfigDict(env_prefix="SLACK_")
 
@@ -27,6 +28,8 @@ class SlackSettings(SettingsGroup):
     signing_secret: SecretStr | None = None
     app_token: SecretStr | None = None
     api_url: str = "https://slack.com/api/"
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
     follow_threads: bool = True
     ignore_bots: bool = True
     native_streaming: bool = True

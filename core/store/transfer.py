@@ -31,10 +31,20 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ingested_files", ("vector_store", "path")),
     ("knowledge_files", ("path",)),
     ("knowledge_chunks", ("id",)),
+    ("feedback", ("turn_id", "user_id")),
+    ("audit_log", ("id",)),
 )
 # Not copied: the target's own migrations filled the first; the others describe the processes
-# running on the source right now.
-SKIPPED = ("schema_migrations", "processes", "spaced_actions")
+# running on the source right now, or sign-ins to its admin site (admins sign in again).
+SKIPPED = (
+    "schema_migrations",
+    "processes",
+    "spaced_actions",
+    "job_leases",
+    "admin_sessions",
+    "admin_login_states",
+    "admin_login_failures",
+)
 
 _INTEGER_TYPES = ("smallint", "integer", "bigint")
 
