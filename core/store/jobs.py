@@ -19,18 +19,16 @@ class JobLeases:
         self.owner = owner
 
     async def claim(self, name: str, *, interval: float, lease: float) -> bool:
-        """True when the job is due and no other process holds it: it is now this process's
+        """True when the job is due and nobody holds it (this process neither): it is now ours
         until `lease` seconds from now. One transaction, so two processes never both get True."""
 
         async def take(tx: Tx) -> bool:
             now = time.time()
             row = await tx.fetchone(
-                "SELECT owner, lease_until, last_done_at FROM job_leases WHERE name = ?", (name,)
+                "SELECT lease_until, last_done_at FROM job_leases WHERE name = ?", (name,)
             )
-            if row is not None:
-                held = row[1] > now and row[0] != self.owner
-                if held or row[2] + interval > now:
-                    return False
+            if row is not None and (row[0] > now or row[1] + interval > now):
+                return False  # running somewhere (this process too), or not due yet
             await tx.execute(
                 "INSERT INTO job_leases (name, owner, lease_until, last_done_at) "
                 "VALUES (?, ?, ?, 0) ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "

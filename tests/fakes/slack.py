@@ -71,6 +71,7 @@ class FakeSlack:
         self.client_secret = "fake-client-secret-9f8e7d"
         self.signin_user = "U1"
         self.signin_refused = False
+        self.signin_team: str | None = None  # the signed-in person's workspace (default: team_id)
         self.authorizations: list[JSON] = []
         self._codes: dict[str, JSON] = {}
         self._user_tokens: dict[str, JSON] = {}
@@ -334,7 +335,7 @@ class FakeSlack:
             "iat": int(time.time()),
             "nonce": nonce,
             "https://slack.com/user_id": user_id,
-            "https://slack.com/team_id": self.team_id,
+            "https://slack.com/team_id": self.signin_team or self.team_id,
             "name": info.get("real_name", f"User {user_id}"),
         }
 
