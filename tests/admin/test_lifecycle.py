@@ -16,6 +16,7 @@ from bots.services import Services, build_services
 from bots.settings import AppSettings as Settings
 from core.events import ConversationKey, Platform
 from core.lifecycle import Exporter, Retention, erase_person
+from core.store import Database
 from core.store.erasure import REMOVED_EXCERPT, REMOVED_TEXT
 from simulator import Fail, Simulator
 from tests.admin.finetune import check_fine_tune_file
@@ -150,7 +151,7 @@ async def test_an_unreachable_openai_leaves_the_mapping_to_try_again(make, sim: 
     assert await rows(services, "SELECT * FROM remote_conversations") == []
 
 
-async def age(services: Services, days: float) -> None:
+async def age(db: Database, days: float) -> None:
     """Make everything stored so far `days` older."""
     shift = days * DAY
     for table, column in (
@@ -163,7 +164,7 @@ async def age(services: Services, days: float) -> None:
         ("feedback", "created_at"),
         ("conversations", "updated_at"),
     ):
-        await services.store.db.execute(f"UPDATE {table} SET {column} = {column} - ?", (shift,))
+        await db.execute(f"UPDATE {table} SET {column} = {column} - ?", (shift,))
 
 
 async def test_retention_removes_old_text_keeps_new_text_and_usage(make, sim: Simulator) -> None:  # type: ignore[no-untyped-def]
@@ -180,7 +181,7 @@ async def test_retention_removes_old_text_keeps_new_text_and_usage(make, sim: Si
     await store.pins.add(conversation, "old pin", 2, "u1")
     await store.feedback.record(old, "u1", "positive", "old comment")
     [remote_id] = await store.remote.history(conversation)
-    await age(services, 40)
+    await age(services.store.db, 40)
     await turn(services, "a fresh message about roses", channel="new")
     before = await spend(services)
 
