@@ -6,8 +6,13 @@ from collections.abc import Callable, Sequence
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT = 600, 180
-LEFT, BOTTOM, TOP = 56, 22, 10  # room for the value axis, the day labels, the top label
+WIDTH, HEIGHT = 600, 220
+LEFT, BOTTOM, TOP = 96, 30, 14  # room for the value axis, the day labels, the top label
+
+
+def count(value: float) -> str:
+    """A count for an axis or a bar: 2.5 where it is not whole, else 2,500."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
 def _nice_ceiling(value: float) -> float:
@@ -28,7 +33,7 @@ def bar_chart(
     labels: Sequence[str],
     values: Sequence[float],
     *,
-    fmt: Callable[[float], str] = lambda v: f"{v:,.0f}",
+    fmt: Callable[[float], str] = count,
 ) -> Markup:
     """A bar chart of `values` (one bar per label), titled, with hover titles per bar."""
     top = _nice_ceiling(max(values, default=0))
@@ -46,7 +51,7 @@ def bar_chart(
         y = TOP + inner_h * (1 - fraction)
         parts.append(
             f'<line class="grid" x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - 4}" y2="{y:.1f}"/>'
-            f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f'<text class="tick" x="{LEFT - 8}" y="{y + 6:.1f}" text-anchor="end">'
             f"{escape(fmt(top * fraction))}</text>"
         )
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
@@ -57,7 +62,7 @@ def bar_chart(
             f'height="{h:.1f}"><title>{escape(label)}: {escape(fmt(value))}</title></rect>'
         )
     if labels:
-        y = HEIGHT - 6
+        y = HEIGHT - 4
         parts.append(f'<text class="tick" x="{LEFT}" y="{y}">{escape(labels[0])}</text>')
         parts.append(
             f'<text class="tick" x="{WIDTH - 4}" y="{y}" text-anchor="end">'

@@ -104,7 +104,7 @@ async def test_admin_port_equal_to_port_stops_the_start_with_one_line(
     make_settings: Callable[..., Settings], sim: Simulator
 ) -> None:
     env = environment(make_settings(), sim, PORT="3999", ADMIN_PORT="3999", ADMIN_TOKEN=TOKEN)
-    code, out, err = await cli(env, "web")
+    code, _, err = await cli(env, "web")
     assert code == 2 and "ADMIN_PORT and PORT are both 3999" in err
     assert "Traceback" not in err
 

@@ -11,7 +11,7 @@ from typing import get_args
 
 from aiohttp import web
 
-from bots.admin.charts import bar_chart, meter
+from bots.admin.charts import bar_chart, count, meter
 from bots.admin.dates import last_days, parse_range
 from bots.admin.render import usd
 from bots.admin.site import Route, Site
@@ -72,10 +72,13 @@ def routes(site: Site) -> list[Route]:
         series = await site.store.reports.daily(days.start, DAYS)
         labels = _day_labels(datetime.fromtimestamp(days.start, UTC), DAYS)
         charts = [
-            bar_chart("Turns per day", labels, [d.turns for d in series]),
-            bar_chart("Active people per day", labels, [d.users for d in series]),
-            bar_chart("Cost per day (USD)", labels, [d.cost_usd for d in series], fmt=usd),
-            bar_chart("Tokens per day", labels, [d.tokens for d in series]),
+            (title, bar_chart(title, labels, values, fmt=usd if money else count))
+            for title, values, money in (
+                ("Turns per day", [d.turns for d in series], False),
+                ("Active people per day", [d.users for d in series], False),
+                ("Cost per day (USD)", [d.cost_usd for d in series], True),
+                ("Tokens per day", [d.tokens for d in series], False),
+            )
         ]
         uses = await budget_use(now)
         return site.pages.render(
