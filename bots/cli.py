@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import getpass
 import os
 import shutil
 import sys
@@ -12,7 +13,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import structlog
 
@@ -27,6 +28,11 @@ if TYPE_CHECKING:  # imported when needed: metrics must see PROMETHEUS_MULTIPROC
     from bots.services import Services
 
 log = structlog.get_logger("bots")
+
+
+class IncompleteError(Exception):
+    """A maintenance command did only part of its work; running it again finishes it."""
+
 
 NO_MODEL = (
     "no model is configured: set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (an OpenAI-compatible "
@@ -86,6 +92,15 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "add files to the knowledge used by the bot",
         "OPENAI_API_KEY or OPENAI_BASE_URL, OPENAI_EMBEDDING_MODEL",
     ),
+    "purge": (
+        "erase one person's messages everywhere (and the answers to them, their pins, moderation "
+        "excerpts, summaries and server-side conversations); tokens and cost stay counted",
+        "DATABASE_URL, OPENAI_API_KEY or OPENAI_BASE_URL (to delete server-side conversations)",
+    ),
+    "export": (
+        "write a conversation, a channel, or fine-tuning data from liked answers as JSON Lines",
+        "DATABASE_URL, SYSTEM_PROMPT (the fine-tuning system message)",
+    ),
 }
 
 
@@ -131,6 +146,24 @@ def build_parser() -> argparse.ArgumentParser:
         "the local knowledge base searched by the search_knowledge tool",
     )
     ingest.add_argument("--store", default="default", help="vector store name (with --to-openai)")
+    add("purge").add_argument("--user", required=True, metavar="ID", help="the person's user id")
+    export = add("export")
+    what = export.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "--conversation", metavar="KEY", help="a conversation key, as the admin site shows it"
+    )
+    what.add_argument("--channel", metavar="ID", help="every conversation in this channel id")
+    what.add_argument(
+        "--fine-tune",
+        action="store_true",
+        help="OpenAI chat fine-tuning examples from answers that got a 👍 (and no 👎)",
+    )
+    export.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
+    export.add_argument(
+        "--unredacted",
+        action="store_true",
+        help="keep e-mails, phone numbers, cards, IBANs and keys as stored (not with --fine-tune)",
+    )
     return parser
 
 
@@ -276,6 +309,66 @@ async def _ingest(settings: AppSettings, paths: list[Path], to_openai: bool, nam
     await _with_services(settings, body if to_openai else local)
 
 
+def _actor() -> str:
+    """Who runs a maintenance command, for the audit log."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+async def _purge(settings: AppSettings, user_id: str) -> None:
+    from core.lifecycle import erase_person
+
+    async def body(services: Services) -> None:
+        report = await erase_person(
+            services.store, services.engine.backends.threads, user_id, actor=_actor()
+        )
+        print(report.summary())
+        if not report.complete:
+            raise IncompleteError("some server-side conversations are left: run it again")
+
+    await _with_services(settings, body)
+
+
+async def _export(settings: AppSettings, args: argparse.Namespace) -> None:
+    from core.lifecycle import Exporter
+
+    if args.fine_tune and args.unredacted:
+        raise UsageError("--fine-tune data is always redacted: drop --unredacted")
+
+    async def write(services: Services, out: TextIO) -> None:
+        exporter = Exporter(services.store, settings)
+        redacted = not args.unredacted
+        if args.fine_tune:
+            report = await exporter.fine_tune(out, actor=_actor())
+        elif args.channel is not None:
+            report = await exporter.channel(args.channel, out, actor=_actor(), redacted=redacted)
+        else:
+            found = await exporter.conversation(
+                args.conversation, out, actor=_actor(), redacted=redacted
+            )
+            if found is None:
+                raise UsageError(f"there is no conversation with the key {args.conversation!r}")
+            report = found
+        out.flush()
+        rate = report.turns / report.seconds if report.seconds else 0.0
+        print(
+            f"exported {report.lines} lines ({report.turns} turns, {report.conversations} "
+            f"conversations) in {report.seconds:.2f} s ({rate:,.0f} turns/s)",
+            file=sys.stderr,
+        )
+
+    async def body(services: Services) -> None:
+        if args.out is None:
+            await write(services, sys.stdout)
+            return
+        with args.out.open("w", encoding="utf-8") as out:
+            await write(services, out)
+
+    await _with_services(settings, body)
+
+
 def _share_metrics() -> None:
     """Several web processes: metrics go to a folder they share (removed at exit)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -308,6 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         "worker": lambda: _serve(settings, http=False, connections=True, role="worker"),
         "run": lambda: _run(settings, args.offline),
+        "purge": lambda: _purge(settings, getattr(args, "user", "")),
+        "export": lambda: _export(settings, args),
         "ingest": lambda: _ingest(
             settings,
             getattr(args, "paths", []),
@@ -330,11 +425,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # a port in use, a folder that cannot be created
-        print(
-            f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "),
-            file=sys.stderr,
-        )
+        print(f"error: {exc}", file=sys.stderr)
         return 2
+    except IncompleteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 0

@@ -1,5 +1,9 @@
 """Running the server: the HTTP endpoints and the long-lived platform connections, until stopped.
 
+The `web` process also serves the admin site (on PORT, or on ADMIN_PORT's own listener) and,
+with RETENTION_DAYS, runs the hourly retention pass (one process at a time, decided in the
+database).
+
 A stop (SIGTERM or Ctrl-C) closes the intake first (the HTTP port, Socket Mode), then drains the
 running turns for up to `SHUTDOWN_DRAIN_SECONDS` while this process keeps its heartbeat, so no
 other process takes its turns for orphans; turns still open at the deadline are closed here, once,
@@ -112,7 +116,7 @@ async def run_server(
     services: Services, *, http: bool, connections: bool, reuse_port: bool = False
 ) -> None:
     """Serve until stopped, then drain and leave (see the module docstring)."""
-    from bots.web import build_metrics_app, build_web_app, serve
+    from bots.web import RouteInstaller, build_metrics_app, build_web_app, serve
 
     settings, engine = services.settings, services.engine
     stops = Stops()
@@ -137,10 +141,18 @@ async def run_server(
         discord_bot = DiscordAdapter(settings.discord, engine)
         carriers.append(until(drained, discord_bot.run_until_closed()))
     workers = None
+    background: list[Awaitable[None]] = []
     if http:
-        installers = [slack.install] if slack and settings.slack.signing_secret else []
-        if slack is not None and not installers and slack.installer is not None:
-            installers = [slack.installer.install]  # Socket Mode: the install pages only
+        from bots.admin import AdminSite, build_admin_listener
+
+        admin = AdminSite(services)
+        installers: list[RouteInstaller] = []
+        if slack and settings.slack.signing_secret:
+            installers.append(slack.install)
+        elif slack is not None and slack.installer is not None:
+            installers.append(slack.installer.install)  # Socket Mode: the install pages only
+        if settings.admin.port is None:
+            installers.append(admin.install)
         if settings.server.web_concurrency > 1:
             from bots.workers import WebWorkers
 
@@ -164,9 +176,26 @@ async def run_server(
                     stops.graceful,
                 )
             )
+        if settings.admin.port is not None and not reuse_port:
+            intake.append(
+                serve(
+                    build_admin_listener(admin),
+                    settings.admin.host,
+                    settings.admin.port,
+                    stops.graceful,
+                )
+            )
+        if settings.admin.retention_days is not None:
+            from core.lifecycle import Retention
+
+            retention = Retention(
+                services.store, engine.backends.threads, days=settings.admin.retention_days
+            )
+            background.append(retention.run(stops.graceful))
     if connections and slack and settings.slack.app_token:
         intake.append(until(stops.graceful, slack.socket_mode()))
     beating = asyncio.ensure_future(engine.recovery.run(drained))
+    chores = [asyncio.ensure_future(job) for job in background]
     jobs = [asyncio.ensure_future(job) for job in (*intake, *carriers)]
     try:
         stopped = asyncio.ensure_future(stops.graceful.wait())
@@ -197,9 +226,9 @@ async def run_server(
         await engine.recovery.leave()
     finally:
         drained.set()
-        for job in [*jobs, beating]:
+        for job in [*jobs, *chores, beating]:
             job.cancel()
-        await asyncio.gather(*jobs, beating, return_exceptions=True)
+        await asyncio.gather(*jobs, *chores, beating, return_exceptions=True)
         if workers is not None:
             await workers.stop()
         for close in closers:

@@ -150,7 +150,7 @@ async def config(ctx: CommandContext, event: Event, args: str) -> CommandResult:
     scope_name, name, raw = words[0], words[1], " ".join(words[2:])
     scope = _scope(event, scope_name)
     if raw == "clear":
-        await ctx.store.scoped.clear(scope, name)
+        await ctx.store.scoped.clear(scope, name, event.user.id)
         return CommandResult(f"Cleared {name} for this {scope_name}.")
     try:
         value = parse_override(name, raw)

@@ -369,6 +369,31 @@ class AccessSettings(SettingsGroup):
     _split = field_validator("admin_user_ids", mode="before")(split_list)
 
 
+class AdminSettings(SettingsGroup):
+    """The admin site (`/admin`) and how long message text is kept."""
+
+    model_config = SettingsConfigDict(env_prefix="ADMIN_")
+
+    token: SecretStr | None = None
+    port: int | None = Field(None, ge=0, le=65535)
+    host: str = Field("127.0.0.1", min_length=1)
+    session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    trust_proxy: bool = False
+    retention_days: float | None = Field(None, gt=0, validation_alias=env("RETENTION_DAYS"))
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError(
+                "must be at least 16 characters: use a long random string, e.g. the output of "
+                "`openssl rand -hex 24`"
+            )
+        return value
+
+
 class Settings(BaseModel):
     """Everything the core reads from its environment, by group. Secrets are `SecretStr`.
 
@@ -390,6 +415,7 @@ class Settings(BaseModel):
     log: LogSettings
     access: AccessSettings
     keys: KeySettings
+    admin: AdminSettings
 
     @model_validator(mode="after")
     def _summary_follows_chat(self) -> Self:

@@ -67,6 +67,22 @@ class RemoteThreads:
         await self._store.remote.replace(conversation, old_id)
         return await self.ensure(conversation, key)
 
+    async def delete(self, remote_id: str) -> bool:
+        """Delete a server-side conversation (retried like every call); True when it is gone,
+        also when it was already (404). False when the service refused or could not be reached:
+        the caller keeps its mapping to try again."""
+        try:
+            await call_with_retries(
+                self._policy, lambda: self._client.conversations.delete(remote_id)
+            )
+        except openai.NotFoundError:
+            pass
+        except openai.APIError as exc:
+            log.warning("remote_conversation_not_deleted", remote_id=remote_id, error=str(exc))
+            return False
+        log.info("remote_conversation_deleted", remote_id=remote_id)
+        return True
+
     async def _create(
         self, conversation: Conversation, key: ConversationKey, seed: tuple[Message, ...]
     ) -> str:

@@ -7,7 +7,11 @@ import time
 from typing import Any
 
 from core.events import ConversationKey
-from core.store.db import Database
+from core.store import audit
+from core.store.db import Database, Tx
+from core.store.text import storable
+
+SELECT_ONE = "SELECT value FROM scoped_settings WHERE scope = ? AND name = ?"
 
 
 def scope_chain(key: ConversationKey) -> tuple[str, str, str]:
@@ -35,24 +39,40 @@ class ScopedSettings:
             layers[rank[row["scope"]]][row["name"]] = json.loads(row["value"])
         return layers
 
-    async def set(self, scope: str, name: str, value: Any, by: str) -> None:
-        """Set one override (upsert)."""
-        await self._db.execute(
-            "INSERT INTO scoped_settings (scope, name, value, updated_by, updated_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, name) DO UPDATE SET "
-            "value = excluded.value, updated_by = excluded.updated_by, "
-            "updated_at = excluded.updated_at",
-            (scope, name, json.dumps(value), by, time.time()),
-        )
+    async def set(
+        self, scope: str, name: str, value: Any, by: str, *, via: str = "command"
+    ) -> None:
+        """Set one override (upsert), recorded in the audit log with the value it replaced."""
 
-    async def clear(self, scope: str, name: str) -> bool:
-        """Remove one override; True if it existed."""
-        return (
-            await self._db.execute(
-                "DELETE FROM scoped_settings WHERE scope = ? AND name = ?", (scope, name)
+        async def store(tx: Tx) -> None:
+            old = await tx.fetchone(SELECT_ONE, (scope, name))
+            await tx.execute(
+                "INSERT INTO scoped_settings (scope, name, value, updated_by, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, name) DO UPDATE SET "
+                "value = excluded.value, updated_by = excluded.updated_by, "
+                "updated_at = excluded.updated_at",
+                (scope, name, json.dumps(value), storable(by), time.time()),
             )
-            > 0
-        )
+            detail = {"name": name, "old": json.loads(old[0]) if old else None, "new": value}
+            await audit.insert(tx, by, "setting.set", scope, {**detail, "via": via})
+
+        await self._db.write(store)
+
+    async def clear(self, scope: str, name: str, by: str = "", *, via: str = "command") -> bool:
+        """Remove one override (audited); True if it existed."""
+
+        async def remove(tx: Tx) -> bool:
+            old = await tx.fetchone(
+                "DELETE FROM scoped_settings WHERE scope = ? AND name = ? RETURNING value",
+                (scope, name),
+            )
+            if old is None:
+                return False
+            detail = {"name": name, "old": json.loads(old[0]), "new": None, "via": via}
+            await audit.insert(tx, by, "setting.clear", scope, detail)
+            return True
+
+        return await self._db.write(remove)
 
     async def in_scope(self, scope: str) -> dict[str, Any]:
         """The overrides set directly on one scope."""
@@ -76,3 +96,8 @@ class ScopedSettings:
         for row in rows:
             scopes.setdefault(row["scope"], {})[row["name"]] = json.loads(row["value"])
         return scopes
+
+    async def scopes(self) -> list[str]:
+        """Every scope that has an override."""
+        rows = await self._db.fetchall("SELECT DISTINCT scope FROM scoped_settings ORDER BY scope")
+        return [row[0] for row in rows]

@@ -35,6 +35,15 @@ def pid_alive(owner: str) -> bool | None:
 
 
 @dataclass(frozen=True, slots=True)
+class ProcessRow:
+    """A process that shares the database, as its heartbeat row says."""
+
+    owner: str
+    started_at: float
+    seen_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Orphan:
     """A turn whose process stopped before finishing it."""
 
@@ -68,6 +77,13 @@ class Processes:
         if row is None or row[0] < time.time() - stale_after:
             return False
         return pid_alive(owner) is not False
+
+    async def all(self) -> list[ProcessRow]:
+        """Every process with a heartbeat row, the most recently seen first."""
+        rows = await self._db.fetchall(
+            "SELECT owner, started_at, seen_at FROM processes ORDER BY seen_at DESC"
+        )
+        return [ProcessRow(*row) for row in rows]
 
     async def leave(self) -> None:
         """Forget this process (a clean stop)."""

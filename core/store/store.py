@@ -8,11 +8,17 @@ from pathlib import Path
 
 from core.events import Event
 from core.store import conversations, deliveries, messages
+from core.store.audit import AuditLog
+from core.store.browse import Browse
 from core.store.connect import connect
 from core.store.conversations import Conversations
 from core.store.db import Database, Tx
 from core.store.deliveries import Deliveries
+from core.store.erasure import Erasure
+from core.store.exports import Exports
+from core.store.feedback import FeedbackLog
 from core.store.interactive import Interactive
+from core.store.jobs import JobLeases
 from core.store.knowledge import Knowledge
 from core.store.memory import Pins, Summaries
 from core.store.messages import Messages
@@ -23,6 +29,8 @@ from core.store.processes import Processes, new_owner
 from core.store.records import Accepted, Conversation, Step
 from core.store.redactions import Redactions
 from core.store.remote import RemoteConversations, VectorStores
+from core.store.reports import Reports
+from core.store.sessions import AdminSessions
 from core.store.spacing import Spacing
 from core.store.text import storable
 from core.store.turns import EARLIER_ELSEWHERE, Turns, user_key
@@ -51,6 +59,14 @@ class Store:
         self.knowledge = Knowledge(db)
         self.oauth_states = OAuthStates(db)
         self.interactive = Interactive(db)
+        self.feedback = FeedbackLog(db)
+        self.audit = AuditLog(db)
+        self.jobs = JobLeases(db, self.processes.owner)
+        self.sessions = AdminSessions(db)
+        self.reports = Reports(db)
+        self.browse = Browse(db)
+        self.erasure = Erasure(db)
+        self.exports = Exports(db)
 
     @classmethod
     async def open(

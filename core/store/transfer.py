@@ -33,10 +33,22 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("knowledge_chunks", ("id",)),
     ("installations", ("platform", "enterprise_id", "team_id")),
     ("installation_teams", ("platform", "team_id")),
+    ("feedback", ("turn_id", "user_id")),
+    ("audit_log", ("id",)),
 )
 # Not copied: the target's own migrations filled the first; the others describe the processes
-# running on the source right now, or install pages opened on it (OAuth states live minutes).
-SKIPPED = ("schema_migrations", "processes", "spaced_actions", "oauth_states")
+# running on the source right now, install pages opened on it (OAuth states live minutes), or
+# sign-ins to its admin site (admins sign in again).
+SKIPPED = (
+    "schema_migrations",
+    "processes",
+    "spaced_actions",
+    "oauth_states",
+    "job_leases",
+    "admin_sessions",
+    "admin_login_states",
+    "admin_login_failures",
+)
 
 _INTEGER_TYPES = ("smallint", "integer", "bigint")
 

@@ -105,6 +105,16 @@ class FakeSlack:
         self._acks: dict[str, asyncio.Future[JSON]] = {}
         self._runner: web.AppRunner | None = None
         self.base = ""
+        # Sign in with Slack: the app's OAuth client, who "signs in" at the authorize page, the
+        # codes and user tokens issued (OpenID Connect).
+        self.client_id = "1111.2222"
+        self.client_secret = "fake-client-secret-9f8e7d"
+        self.signin_user = "U1"
+        self.signin_refused = False
+        self.signin_team: str | None = None  # the signed-in person's workspace (default: team_id)
+        self.authorizations: list[JSON] = []
+        self._codes: dict[str, JSON] = {}
+        self._user_tokens: dict[str, JSON] = {}
 
     @property
     def api_url(self) -> str:
@@ -118,6 +128,7 @@ class FakeSlack:
         app.router.add_post("/respond/{key}", self._respond)
         app.router.add_get("/socket", self._socket_handler)
         app.router.add_get("/oauth/v2/authorize", self._authorize_page)
+        app.router.add_get("/openid/connect/authorize", self._authorize)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -238,6 +249,8 @@ class FakeSlack:
         await self._record(Call(method, args, token=token))
         if method.startswith("oauth.v2."):
             return self._oauth(method, args, header)
+        if method.startswith("openid.connect."):
+            return web.json_response(self._openid(method, request, args))
         if method == "apps.connections.open":
             valid = token == self.app_token
         else:
@@ -460,6 +473,70 @@ class FakeSlack:
     def _m_apps_connections_open(self, args: JSON) -> JSON:
         return {"url": self.base.replace("http://", "ws://") + "/socket"}
 
+    # -- Sign in with Slack (OpenID Connect) -----------------------------------------------
+
+    async def _authorize(self, request: web.Request) -> web.Response:
+        """The consent page: `signin_user` agrees at once (or refuses, with `signin_refused`)."""
+        query = dict(request.query)
+        self.authorizations.append(query)
+        target = query.get("redirect_uri", "")
+        state = query.get("state", "")
+        if self.signin_refused or query.get("client_id") != self.client_id:
+            params = {"error": "access_denied", "state": state}
+        else:
+            code = f"code-{next(self._ts)}"
+            self._codes[code] = {
+                "user": self.signin_user,
+                "nonce": query.get("nonce", ""),
+                "redirect_uri": target,
+            }
+            params = {"code": code, "state": state}
+        return web.Response(
+            status=302, headers={"Location": f"{target}?{urllib.parse.urlencode(params)}"}
+        )
+
+    def _claims(self, user_id: str, nonce: str) -> JSON:
+        info = self.users.get(user_id, {})
+        return {
+            "iss": self.base,
+            "sub": user_id,
+            "aud": self.client_id,
+            "exp": int(time.time()) + 300,
+            "iat": int(time.time()),
+            "nonce": nonce,
+            "https://slack.com/user_id": user_id,
+            "https://slack.com/team_id": self.signin_team or self.team_id,
+            "name": info.get("real_name", f"User {user_id}"),
+        }
+
+    def _openid(self, method: str, request: web.Request, args: JSON) -> JSON:
+        if method == "openid.connect.token":
+            expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+            if request.headers.get("Authorization") != f"Basic {expected}":
+                return {"ok": False, "error": "invalid_client_id"}
+            grant = self._codes.pop(args.get("code", ""), None)
+            if grant is None:
+                return {"ok": False, "error": "invalid_code"}
+            if grant["redirect_uri"] != args.get("redirect_uri"):
+                return {"ok": False, "error": "bad_redirect_uri"}
+            token = f"xoxp-oidc-{next(self._ts)}"
+            claims = self._claims(grant["user"], grant["nonce"])
+            self._user_tokens[token] = claims
+            return {
+                "ok": True,
+                "access_token": token,
+                "token_type": "Bearer",
+                "id_token": _jwt(claims),
+            }
+        if method == "openid.connect.userInfo":
+            bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            claims = self._user_tokens.get(bearer)
+            if claims is None:
+                return {"ok": False, "error": "invalid_auth"}
+            keep = ("sub", "https://slack.com/user_id", "https://slack.com/team_id", "name")
+            return {"ok": True, **{k: claims[k] for k in keep}}
+        return {"ok": False, "error": "unknown_method"}
+
     async def _download(self, request: web.Request) -> web.Response:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if token not in self.tokens or token in self.revoked:
@@ -575,6 +652,15 @@ def view_submission(view: JSON, comment: str, *, user: str = "U1", team: str = "
         "trigger_id": "trigger-2",
         "view": submitted,
     }
+
+
+def _jwt(claims: JSON) -> str:
+    """A JWT of these claims, as Slack's ID tokens look (the signature is not checked)."""
+
+    def part(data: JSON) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'RS256', 'typ': 'JWT', 'kid': 'fake'})}.{part(claims)}.c2lnbmF0dXJl"
 
 
 async def _args(request: web.Request) -> JSON:

@@ -92,6 +92,12 @@ async def fill(store: Store) -> None:
     await installations.remember_team("slack", "T9", "E1")
     await store.oauth_states.issue("state-1", 600)  # install pages in flight: not copied
     await store.processes.beat()  # liveness and spacing: not copied
+    await store.feedback.record(first.turn_id, "u2", "positive", "spot on")
+    await store.processes.beat()  # liveness, spacing, jobs and admin sign-ins: not copied
+    assert await store.jobs.claim("retention", interval=3600, lease=60)
+    await store.sessions.create(
+        "s" * 43, user_id="u1", user_name="", grant="admin-ids", csrf_token="c", ip="", lifetime=60
+    )
     assert await store.spacing.claim("identify", 5) == 0
 
 
