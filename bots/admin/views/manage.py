@@ -11,12 +11,16 @@ from aiohttp import web
 
 from bots.admin.auth import redirect
 from bots.admin.site import Route, Site
-from core.conversation.overrides import OVERRIDABLE, parse_override
+from core.conversation.overrides import OVERRIDABLE, SWITCHES, parse_override
 from core.events import Platform
 from core.lifecycle import erase_person
 
 CLEAR = object()  # a change that removes the override
-SELECTS = {"summary": ("on", "off"), "backend": ("local", "openai")}
+SELECTS = {
+    "summary": ("on", "off"),
+    "reply_controls": ("on", "off"),
+    "backend": ("local", "openai"),
+}
 TOOL_CHOICES = ("inherit", "enable", "disable")
 MAX_VALUE = 20_000  # characters of one typed value (a system prompt)
 
@@ -43,7 +47,7 @@ def parse_scope(name: str) -> Scope | None:
 
 def shown(name: str, value: Any) -> str:
     """An override as the form shows it."""
-    if name == "summary":
+    if name in SWITCHES:
         return "on" if value else "off"
     if name == "temperature" and value is None:
         return "default"
@@ -100,6 +104,7 @@ def routes(site: Site) -> list[Route]:
                 "max_output_tokens": site.settings.models.max_output_tokens,
                 "summary": shown("summary", site.settings.memory.summary_enabled),
                 "backend": site.settings.memory.backend,
+                "reply_controls": shown("reply_controls", site.settings.interactive.reply_controls),
             },
             errors=errors or {},
             saved=request.query.get("saved", ""),
