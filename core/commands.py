@@ -20,7 +20,8 @@ from core.llm.tokens import TokenCounter
 from core.settings import Settings
 from core.store import Store, StoreError
 from core.store.overrides import scope_chain
-from core.tools import ToolRegistry, invoke
+from core.tools import invoke
+from core.tools.catalog import ToolSet, notes, switchable
 from core.tools.context import ToolContexts
 from core.tools.loop import enabled_tools
 from core.tools.slash import (
@@ -54,7 +55,7 @@ class CommandContext:
     memory: Memory
     tokens: TokenCounter
     tool_contexts: ToolContexts
-    tools: ToolRegistry | None = None  # None: tools are turned off (TOOLS_ENABLED)
+    tools: ToolSet | None = None  # None: tools are turned off (TOOLS_ENABLED)
 
     def admin(self, event: Event) -> bool:
         """Whether the event's author is an admin."""
@@ -223,7 +224,8 @@ async def tool(ctx: CommandContext, event: Event, args: str) -> CommandResult:
     try:
         name, words = parse_slash(args)
         if not name:
-            return CommandResult("Tools here:\n" + list_tools(available.values()))
+            extra = notes(ctx.tools, config.tool_switches, wire=ctx.settings.openai.wire)
+            return CommandResult("\n".join(["Tools here:", list_tools(available.values()), *extra]))
         chosen = available.get(name)
         if chosen is None:
             return CommandResult(suggest(name, available), ok=False)
@@ -255,7 +257,7 @@ async def tools(ctx: CommandContext, event: Event, args: str) -> CommandResult:
         return CommandResult("usage: /tools <enable|disable> <name> [channel|workspace]", ok=False)
     action, name = words[0], words[1]
     scope_name = words[2] if len(words) == 3 else "channel"
-    if ctx.tools is None or ctx.tools.get(name) is None:
+    if ctx.tools is None or not switchable(ctx.tools, name):
         return CommandResult(f"There is no tool named {name!r}.", ok=False)
     if scope_name not in {"channel", "workspace"}:
         return CommandResult("The scope is channel or workspace.", ok=False)

@@ -23,12 +23,14 @@ def input_items(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for message in messages:
         if message.role == "tool":
+            output: Any = message.text
+            if message.images:  # a tool result with pictures (an MCP tool's image content)
+                output = [{"type": "input_text", "text": message.text}] + [
+                    {"type": "input_image", "image_url": image.url, "detail": image.detail}
+                    for image in message.images
+                ]
             items.append(
-                {
-                    "type": "function_call_output",
-                    "call_id": message.tool_call_id,
-                    "output": message.text,
-                }
+                {"type": "function_call_output", "call_id": message.tool_call_id, "output": output}
             )
             continue
         if message.role == "user" and message.images:

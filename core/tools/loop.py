@@ -14,7 +14,8 @@ from core.llm.tokens import TokenCounter
 from core.llm.types import Completed, Message, ModelRequest, ToolCall, Usage
 from core.plugin import ToolContext
 from core.store.records import Step
-from core.tools import Tool, ToolRegistry, ToolResult, invoke
+from core.tools import ToolResult, invoke
+from core.tools.catalog import AnyTool, ToolSet
 
 log = structlog.get_logger(__name__)
 
@@ -32,7 +33,7 @@ class Answer:
     steps: list[Step] = field(default_factory=list)
 
 
-def enabled_tools(registry: ToolRegistry, switches: Mapping[str, bool]) -> list[Tool]:
+def enabled_tools(registry: ToolSet, switches: Mapping[str, bool]) -> list[AnyTool]:
     """Every registered tool, minus those switched off for the conversation's scope."""
     return [tool for tool in registry if switches.get(tool.name, True)]
 
@@ -41,7 +42,7 @@ class ToolLoop:
     """Runs up to `max_steps` rounds of tool calls, then makes the model answer without tools."""
 
     def __init__(
-        self, registry: ToolRegistry, tokens: TokenCounter, *, max_steps: int, timeout: float
+        self, registry: ToolSet, tokens: TokenCounter, *, max_steps: int, timeout: float
     ) -> None:
         self.registry = registry
         self._tokens = tokens
@@ -54,7 +55,7 @@ class ToolLoop:
         *,
         call: ModelCall,
         proceed: Continue,
-        tools: list[Tool],
+        tools: list[AnyTool],
         ctx: ToolContext,
         reply: Reply,
     ) -> Answer:
@@ -79,7 +80,13 @@ class ToolLoop:
             )
             assistant = Message(role="assistant", text=done.text, tool_calls=done.tool_calls)
             outputs = tuple(
-                Message(role="tool", text=result.output, tool_call_id=c.id, name=c.name)
+                Message(
+                    role="tool",
+                    text=result.output,
+                    tool_call_id=c.id,
+                    name=c.name,
+                    images=result.images,
+                )
                 for c, result in zip(done.tool_calls, results, strict=True)
             )
             steps.append(
@@ -94,7 +101,7 @@ class ToolLoop:
         return Answer(text, done, usage, steps)
 
     async def _execute(
-        self, call: ToolCall, allowed: Mapping[str, Tool], ctx: ToolContext
+        self, call: ToolCall, allowed: Mapping[str, AnyTool], ctx: ToolContext
     ) -> ToolResult:
         tool = allowed.get(call.name)
         if tool is None:

@@ -25,13 +25,13 @@ from bots.settings import load_app_settings
 from bots.slack import convert as slack_convert
 from bots.slack.intake import problem
 from core.commands import split_command
-from core.unicode import clean_text
 from core.events import Attachment, ConversationKey, Event, Platform, User
 from core.plugin import tool
 from core.render.text import MIN_LIMIT, split_message
 from core.tools import ToolRegistry, discover
 from core.tools.registry import Tool
 from core.tools.slash import UsageError, parse_slash, slash_arguments, suggest
+from core.unicode import clean_text
 from tests.fuzz import fuzz_settings
 
 # Generated cases per test (max_examples), plus each test's explicit examples.
