@@ -19,6 +19,10 @@ from core.tools.catalog import AnyTool, ToolSet
 
 log = structlog.get_logger(__name__)
 
+APPROVAL_DENIED = (
+    "denied: {tool} needs approval, and approvals cannot be given in the conversation yet, so "
+    "the call was not made; tell the user it needs approval"
+)
 ModelCall = Callable[[ModelRequest], Awaitable[Completed]]
 Continue = Callable[[ModelRequest, tuple[Message, ...]], ModelRequest]
 
@@ -86,6 +90,7 @@ class ToolLoop:
                     tool_call_id=c.id,
                     name=c.name,
                     images=result.images,
+                    answers=c.kind,
                 )
                 for c, result in zip(done.tool_calls, results, strict=True)
             )
@@ -103,6 +108,8 @@ class ToolLoop:
     async def _execute(
         self, call: ToolCall, allowed: Mapping[str, AnyTool], ctx: ToolContext
     ) -> ToolResult:
+        if call.kind == "mcp_approval":  # a hosted MCP server asks; approvals are not built yet
+            return ToolResult(False, APPROVAL_DENIED.format(tool=f"{call.server}__{call.name}"))
         tool = allowed.get(call.name)
         if tool is None:
             return ToolResult(False, f"error: there is no tool named {call.name!r} here")
