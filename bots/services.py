@@ -12,6 +12,8 @@ from openai import AsyncOpenAI
 from bots.settings import AppSettings
 from core.commands import CommandContext, Commands
 from core.connectors import Connectors, ServerConfig, choose_mode, config_path, load_config
+from core.context.ports import Ports
+from core.context.summaries import ChannelSummaries
 from core.conversation.backends import ConversationBackends
 from core.conversation.media import Media
 from core.conversation.memory import Memory
@@ -102,7 +104,8 @@ async def build_services(settings: AppSettings) -> Services:
         knowledge=knowledge,
         images=ImageGenerator(client, model=models.image, policy=model.policy),
     )
-    tool_contexts = ToolContexts(plugins, settings.access.admin_user_ids)
+    ports = Ports()
+    tool_contexts = ToolContexts(plugins, settings.access.admin_user_ids, ports, tokens)
     registry = discover(ToolRegistry()) if settings.tools.enabled else ToolRegistry()
     try:
         connectors = await start_connectors(settings, mcp_servers, registry)
@@ -135,14 +138,27 @@ async def build_services(settings: AppSettings) -> Services:
         empty_loop=ToolLoop(ToolRegistry(), tokens, max_steps=0, timeout=1),
         hosted=hosted,
     )
+    moderator = build_moderator(settings, moderation_client or client, model, store)
+    summaries = ChannelSummaries(
+        ports=ports,
+        model=model,
+        summary_model=models.summary,
+        usage=usage,
+        moderator=moderator,
+        tokens=tokens,
+        max_input_tokens=settings.memory.summary_max_input_tokens,
+        max_output_tokens=models.max_output_tokens,
+    )
     commands = Commands(
-        CommandContext(settings, store, memory, tokens, tool_contexts, tools=catalog)
+        CommandContext(
+            settings, store, memory, tokens, tool_contexts, tools=catalog, summaries=summaries
+        )
     )
     engine = Engine(
         settings=settings,
         store=store,
         model=model,
-        moderator=build_moderator(settings, moderation_client or client, model, store),
+        moderator=moderator,
         media=Media(
             client,
             model=models.transcription,
@@ -154,6 +170,7 @@ async def build_services(settings: AppSettings) -> Services:
         commands=commands,
         backends=backends,
         usage=usage,
+        ports=ports,
     )
     return Services(
         settings, store, client, model, engine, plugins, knowledge, moderation_client, connectors

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import structlog
 
 from core.access import is_admin
+from core.context.summaries import ChannelSummaries
 from core.conversation.memory import Memory, render_summary
 from core.conversation.overrides import OVERRIDABLE, parse_override, resolve_config
 from core.events import Event, OutboundFile
@@ -56,6 +57,7 @@ class CommandContext:
     tokens: TokenCounter
     tool_contexts: ToolContexts
     tools: ToolSet | None = None  # None: tools are turned off (TOOLS_ENABLED)
+    summaries: ChannelSummaries | None = None  # None: no model for /summarize (tests)
 
     def admin(self, event: Event) -> bool:
         """Whether the event's author is an admin."""
@@ -267,6 +269,14 @@ async def tools(ctx: CommandContext, event: Event, args: str) -> CommandResult:
     return CommandResult(f"{name} is now {action}d for this {scope_name}.")
 
 
+async def summarize(ctx: CommandContext, event: Event, args: str) -> CommandResult:
+    """Summarize a channel you are in: `/summarize [#channel] [since]` (default: here, 24h)."""
+    if ctx.summaries is None:
+        return CommandResult("Summaries are not available on this server.", ok=False)
+    summary = await ctx.summaries.summarize(event, args)
+    return CommandResult(summary.text, ok=summary.ok)
+
+
 async def help_command(ctx: CommandContext, _event: Event, _args: str) -> CommandResult:
     """List the commands."""
     return CommandResult(help_text(HANDLERS))
@@ -284,6 +294,7 @@ HANDLERS: dict[str, Handler] = {
     "memory": memory,
     "config": config,
     "model": model,
+    "summarize": summarize,
 }
 
 

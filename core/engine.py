@@ -17,6 +17,8 @@ import structlog
 from core import metrics
 from core.access import is_admin
 from core.commands import CommandResult, Commands, split_command
+from core.context.backfill import ThreadBackfill
+from core.context.ports import Ports
 from core.conversation.backends import ConversationBackends, TurnInProgress
 from core.conversation.media import Media, with_images
 from core.conversation.memory import Context, Memory
@@ -104,6 +106,8 @@ class Engine:
         backends: ConversationBackends,
         usage: UsageAccounting,
         budgets: Budgets | None = None,
+        ports: Ports | None = None,
+        backfill: ThreadBackfill | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -124,7 +128,8 @@ class Engine:
             on_usage=self._record_summary_usage,
         )
         self.recovery = Recovery(store, tokens, stale_after=settings.store.recovery_stale_seconds)
-        self._ports: dict[str, PlatformPort] = {}
+        self.ports = ports or Ports()  # shared with the tool contexts (history tools)
+        self.backfill = backfill or ThreadBackfill(self.ports, tokens)
         self._serial = KeyedSerializer()
         self._tasks: set[asyncio.Task[TurnOutcome]] = set()
         self._interrupting = False  # the shutdown deadline passed: cancelled turns are closed
@@ -134,7 +139,7 @@ class Engine:
     async def attach(self, port: PlatformPort, *, recovers: bool = True) -> int:
         """Register a platform's port; with `recovers`, this process closes the platform's
         orphaned turns from now on (returns how many it closed now)."""
-        self._ports[port.platform.value] = port
+        self.ports.add(port)
         return await self.recovery.watch(port) if recovers else 0
 
     async def receive(self, event: Event, reply: Reply) -> Received:
@@ -301,9 +306,12 @@ class Engine:
                     budget=config.budget,
                     up_to_turn=accepted.turn_id,
                 )
+                messages = await self.backfill.messages(event, context.messages, config.budget)
                 spend = None
                 if not self._exempt(event):
-                    estimate = self.usage.estimate(model, context.tokens, config.max_output_tokens)
+                    added = messages[: len(messages) - len(context.messages)]
+                    prompt = context.tokens + sum(self.tokens.count(m.text) for m in added)
+                    estimate = self.usage.estimate(model, prompt, config.max_output_tokens)
                     spend = await self.budgets.reserve_spend(
                         event, accepted.turn_id, model, estimate
                     )
@@ -316,7 +324,7 @@ class Engine:
             request = ModelRequest(
                 model=model,
                 instructions=context.instructions,
-                messages=with_images(context.messages, event),
+                messages=with_images(messages, event),
                 temperature=config.temperature,
                 max_output_tokens=config.max_output_tokens,
                 logprobs=self.settings.models.low_confidence_logprob is not None,
@@ -361,7 +369,7 @@ class Engine:
         """Download attachments, transcribe clips (the transcript becomes the message text)."""
         if not event.attachments:
             return event
-        port = self._ports.get(event.platform.value)
+        port = self.ports.get(event.platform)
         prepared = await self.media.prepare(event, port.download if port else None)
         for notice in prepared.notices:
             await reply.notice(notice)

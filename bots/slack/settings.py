@@ -15,6 +15,7 @@ DEFAULT_COMMANDS = {
     "/tool": "tool",
     "/memory": "memory",
     "/config": "config",
+    "/summarize": "summarize",
 }
 
 
