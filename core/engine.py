@@ -20,6 +20,7 @@ from core.commands import CommandResult, Commands, split_command
 from core.context.backfill import ThreadBackfill
 from core.context.ports import Ports
 from core.conversation.backends import ConversationBackends, TurnInProgress
+from core.conversation.files import fit, with_files
 from core.conversation.media import Media, with_images
 from core.conversation.memory import Context, Memory
 from core.conversation.overrides import TurnConfig, choose_model, resolve_config
@@ -307,10 +308,16 @@ class Engine:
                     up_to_turn=accepted.turn_id,
                 )
                 messages = await self.backfill.messages(event, context.messages, config.budget)
+                wire = "responses" if config.backend == "openai" else self.model.wire_api
+                room = max(config.budget - context.tokens, 0)
+                documents = fit(event.attachments, self.tokens, room, wire=wire)
+                for note in documents.notes:
+                    await reply.notice(note)
                 spend = None
                 if not self._exempt(event):
                     added = messages[: len(messages) - len(context.messages)]
                     prompt = context.tokens + sum(self.tokens.count(m.text) for m in added)
+                    prompt += documents.tokens
                     estimate = self.usage.estimate(model, prompt, config.max_output_tokens)
                     spend = await self.budgets.reserve_spend(
                         event, accepted.turn_id, model, estimate
@@ -324,7 +331,7 @@ class Engine:
             request = ModelRequest(
                 model=model,
                 instructions=context.instructions,
-                messages=with_images(messages, event),
+                messages=with_files(with_images(messages, event), documents.parts),
                 temperature=config.temperature,
                 max_output_tokens=config.max_output_tokens,
                 logprobs=self.settings.models.low_confidence_logprob is not None,

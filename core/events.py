@@ -86,6 +86,7 @@ class Attachment:
     size: int
     url: str = ""
     data: bytes | None = field(default=None, repr=False)
+    text: str | None = field(default=None, repr=False)  # a document's text, once extracted
 
     @property
     def kind(self) -> str:
