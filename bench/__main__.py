@@ -13,6 +13,7 @@ from bench import (
     capacity_bench,
     discord_bench,
     engine_bench,
+    mcp_bench,
     memory_bench,
     postgres_bench,
     slack_bench,
@@ -34,6 +35,7 @@ BENCHES: dict[str, Callable[[int], Awaitable[Rows]]] = {
     "discord": discord_bench.run,
     "capacity": capacity_bench.run,
     "postgres": postgres_bench.run,
+    "mcp": mcp_bench.run,
 }
 
 
