@@ -14,6 +14,7 @@ from bench import (
     controls_bench,
     discord_bench,
     engine_bench,
+    mcp_bench,
     memory_bench,
     postgres_bench,
     slack_bench,
@@ -36,6 +37,7 @@ BENCHES: dict[str, Callable[[int], Awaitable[Rows]]] = {
     "capacity": capacity_bench.run,
     "postgres": postgres_bench.run,
     "controls": controls_bench.run,
+    "mcp": mcp_bench.run,
 }
 
 

@@ -19,6 +19,7 @@ import structlog
 
 from bots.errors import StartupError, UsageError
 from bots.settings import AppSettings, load_app_settings
+from core.connectors import McpConfigError
 from core.logging import configure_logging
 from core.settings import SettingsError
 from core.store import StoreError
@@ -418,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         die_with_parent()
     try:
         asyncio.run(commands[args.command]())
-    except (SettingsError, StoreError, StartupError, ToolDefinitionError) as exc:
+    except (SettingsError, StoreError, StartupError, ToolDefinitionError, McpConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:  # ingest: a path that does not exist

@@ -6,10 +6,14 @@ from dataclasses import dataclass
 
 import aiohttp
 import openai
+import structlog
 from openai import AsyncOpenAI
 
 from bots.settings import AppSettings
 from core.commands import CommandContext, Commands
+from core.connectors import Connectors, ServerConfig, choose_mode, config_path, load_config
+from core.context.ports import Ports
+from core.context.summaries import ChannelSummaries
 from core.conversation.backends import ConversationBackends
 from core.conversation.media import Media
 from core.conversation.memory import Memory
@@ -26,8 +30,12 @@ from core.llm.tokens import TokenCounter
 from core.plugin import PluginServices
 from core.store import Store
 from core.tools import ToolRegistry, discover
+from core.tools.catalog import ToolCatalog
 from core.tools.context import ToolContexts
+from core.tools.hosted import HostedTools
 from core.tools.loop import ToolLoop
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -43,10 +51,14 @@ class Services:
     knowledge: KnowledgeBase
     moderation_client: AsyncOpenAI | None = None  # `openai` is a field here, not the module
     """Moderation's own SDK client (`OPENAI_MODERATION_BASE_URL` / `_API_KEY`), else None."""
+    connectors: Connectors | None = None
+    """The MCP servers (`MCP_CONFIG`), when any are configured and tools are on."""
 
     async def close(self) -> None:
         """Finish running turns and release connections."""
         await self.engine.drain()
+        if self.connectors is not None:
+            await self.connectors.close()
         if self.plugins.http is not None:
             await self.plugins.http.close()
         await self.openai.close()
@@ -78,6 +90,7 @@ async def build_services(settings: AppSettings) -> Services:
     """Open the store (applying migrations) and wire the engine to the model client."""
     # Plugins first: a broken one stops the start before a connection or a thread is open.
     registry = discover(ToolRegistry()) if settings.tools.enabled else ToolRegistry()
+    mcp_servers = mcp_configs(settings) if settings.tools.enabled else []  # a bad file: stop now
     store = await Store.open(
         settings.store.url,
         busy_timeout_ms=settings.store.busy_timeout_ms,
@@ -94,10 +107,23 @@ async def build_services(settings: AppSettings) -> Services:
         knowledge=knowledge,
         images=ImageGenerator(client, model=models.image, policy=model.policy),
     )
-    tool_contexts = ToolContexts(plugins, settings.access.admin_user_ids)
+    ports = Ports()
+    tool_contexts = ToolContexts(plugins, settings.access.admin_user_ids, ports, tokens)
+    try:
+        connectors = await start_connectors(settings, mcp_servers, registry)
+    except BaseException:
+        if plugins.http is not None:
+            await plugins.http.close()
+        await client.close()
+        await store.close()
+        raise
+    hosted = HostedTools(settings.openai, connectors)
+    if reason := hosted.unavailable_reason(settings.openai.wire):
+        log.warning("hosted_tools_unavailable", tools=hosted.configured, reason=reason)
+    catalog = ToolCatalog(registry, [s for s in (connectors, hosted) if s is not None])
     gate = ApprovalGate(store, minutes=settings.interactive.tool_approval_minutes)
     loop = ToolLoop(
-        registry,
+        catalog,
         tokens,
         max_steps=settings.tools.max_steps,
         timeout=settings.tools.timeout_seconds,
@@ -117,15 +143,29 @@ async def build_services(settings: AppSettings) -> Services:
         openai_settings=settings.openai,
         loop=loop,
         empty_loop=ToolLoop(ToolRegistry(), tokens, max_steps=0, timeout=1),
+        hosted=hosted,
+    )
+    moderator = build_moderator(settings, moderation_client or client, model, store)
+    summaries = ChannelSummaries(
+        ports=ports,
+        model=model,
+        summary_model=models.summary,
+        usage=usage,
+        moderator=moderator,
+        tokens=tokens,
+        max_input_tokens=settings.memory.summary_max_input_tokens,
+        max_output_tokens=models.max_output_tokens,
     )
     commands = Commands(
-        CommandContext(settings, store, memory, tokens, tool_contexts, tools=registry)
+        CommandContext(
+            settings, store, memory, tokens, tool_contexts, tools=catalog, summaries=summaries
+        )
     )
     engine = Engine(
         settings=settings,
         store=store,
         model=model,
-        moderator=build_moderator(settings, moderation_client or client, model, store),
+        moderator=moderator,
         media=Media(
             client,
             model=models.transcription,
@@ -138,5 +178,37 @@ async def build_services(settings: AppSettings) -> Services:
         backends=backends,
         usage=usage,
         gate=gate,
+        ports=ports,
     )
-    return Services(settings, store, client, model, engine, plugins, knowledge, moderation_client)
+    return Services(
+        settings, store, client, model, engine, plugins, knowledge, moderation_client, connectors
+    )
+
+
+def mcp_configs(settings: AppSettings) -> list[ServerConfig]:
+    """The servers of `MCP_CONFIG` (or `mcp.json` when present); `McpConfigError` for a bad file."""
+    path = config_path(settings.connectors.config)
+    return load_config(path) if path is not None else []
+
+
+async def start_connectors(
+    settings: AppSettings, configs: list[ServerConfig], registry: ToolRegistry
+) -> Connectors | None:
+    """Choose each server's mode and connect them all; None when none are configured. Raises
+    `McpConfigError` (one line) for a tool name that clashes with a plugin."""
+    if not configs:
+        return None
+    openai_settings = settings.openai
+    modes = {
+        c.name: choose_mode(
+            c,
+            settings.connectors.mode,
+            wire=openai_settings.wire,
+            is_openai=openai_settings.is_openai,
+        )
+        for c in configs
+    }
+    connectors = Connectors(configs, modes=modes, reserved=registry.names())
+    seconds = await connectors.start()
+    log.info("mcp_started", servers=len(configs), seconds=round(seconds, 3))
+    return connectors

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import os
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -63,11 +64,13 @@ def build_web_app(services: Services, installers: Sequence[RouteInstaller] = ())
     async def healthz(_request: web.Request) -> web.Response:
         db = services.store.db
         ok = await db.ping()
-        body = {
+        body: dict[str, Any] = {
             "status": "ok" if ok else "unavailable",
             "database": "ok" if ok else "unreachable",
             "backend": db.dialect,
         }
+        if services.connectors is not None:  # each MCP server's state; a down server is no 503
+            body["mcp"] = services.connectors.health()
         # Which process answered: with WEB_CONCURRENCY several share the port.
         headers = {"X-Process-Id": str(os.getpid())}
         return web.json_response(body, status=200 if ok else 503, headers=headers)

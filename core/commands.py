@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import structlog
 
 from core.access import is_admin
+from core.context.summaries import ChannelSummaries
 from core.conversation.memory import Memory, render_summary
 from core.conversation.overrides import OVERRIDABLE, parse_override, resolve_config
 from core.events import Event, OutboundFile
@@ -20,7 +21,8 @@ from core.llm.tokens import TokenCounter
 from core.settings import Settings
 from core.store import Store, StoreError
 from core.store.overrides import scope_chain
-from core.tools import ToolRegistry, invoke
+from core.tools import invoke
+from core.tools.catalog import ToolSet, notes, switchable
 from core.tools.context import ToolContexts
 from core.tools.loop import enabled_tools
 from core.tools.slash import (
@@ -54,7 +56,8 @@ class CommandContext:
     memory: Memory
     tokens: TokenCounter
     tool_contexts: ToolContexts
-    tools: ToolRegistry | None = None  # None: tools are turned off (TOOLS_ENABLED)
+    tools: ToolSet | None = None  # None: tools are turned off (TOOLS_ENABLED)
+    summaries: ChannelSummaries | None = None  # None: no model for /summarize (tests)
 
     def admin(self, event: Event) -> bool:
         """Whether the event's author is an admin."""
@@ -233,7 +236,8 @@ async def tool(ctx: CommandContext, event: Event, args: str) -> CommandResult:
     try:
         name, words = parse_slash(args)
         if not name:
-            return CommandResult("Tools here:\n" + list_tools(available.values()))
+            extra = notes(ctx.tools, config.tool_switches, wire=ctx.settings.openai.wire)
+            return CommandResult("\n".join(["Tools here:", list_tools(available.values()), *extra]))
         chosen = available.get(name)
         if chosen is None:
             return CommandResult(suggest(name, available), ok=False)
@@ -265,7 +269,7 @@ async def tools(ctx: CommandContext, event: Event, args: str) -> CommandResult:
         return CommandResult("usage: /tools <enable|disable> <name> [channel|workspace]", ok=False)
     action, name = words[0], words[1]
     scope_name = words[2] if len(words) == 3 else "channel"
-    if ctx.tools is None or ctx.tools.get(name) is None:
+    if ctx.tools is None or not switchable(ctx.tools, name):
         return CommandResult(f"There is no tool named {name!r}.", ok=False)
     if scope_name not in {"channel", "workspace"}:
         return CommandResult("The scope is channel or workspace.", ok=False)
@@ -273,6 +277,14 @@ async def tools(ctx: CommandContext, event: Event, args: str) -> CommandResult:
         _scope(event, scope_name), f"tool.{name}", action == "enable", event.user.id
     )
     return CommandResult(f"{name} is now {action}d for this {scope_name}.")
+
+
+async def summarize(ctx: CommandContext, event: Event, args: str) -> CommandResult:
+    """Summarize a channel you are in: `/summarize [#channel] [since]` (default: here, 24h)."""
+    if ctx.summaries is None:
+        return CommandResult("Summaries are not available on this server.", ok=False)
+    summary = await ctx.summaries.summarize(event, args)
+    return CommandResult(summary.text, ok=summary.ok)
 
 
 async def help_command(ctx: CommandContext, _event: Event, _args: str) -> CommandResult:
@@ -292,6 +304,7 @@ HANDLERS: dict[str, Handler] = {
     "memory": memory,
     "config": config,
     "model": model,
+    "summarize": summarize,
 }
 
 

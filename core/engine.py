@@ -17,7 +17,10 @@ import structlog
 from core import metrics
 from core.access import is_admin
 from core.commands import CommandResult, Commands, split_command
+from core.context.backfill import ThreadBackfill
+from core.context.ports import Ports
 from core.conversation.backends import ConversationBackends, TurnInProgress
+from core.conversation.files import fit, with_files
 from core.conversation.media import Media, with_images
 from core.conversation.memory import Context, Memory
 from core.conversation.overrides import TurnConfig, choose_model, resolve_config
@@ -109,6 +112,8 @@ class Engine:
         usage: UsageAccounting,
         budgets: Budgets | None = None,
         gate: ApprovalGate | None = None,
+        ports: Ports | None = None,
+        backfill: ThreadBackfill | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -132,7 +137,8 @@ class Engine:
         self.gate = gate  # tool calls waiting for a person's approval
         self.stops = StopSwitch(store)
         self.interactions = Interactions(self)  # clicks on reply controls and approvals
-        self._ports: dict[str, PlatformPort] = {}
+        self.ports = ports or Ports()  # shared with the tool contexts (history tools)
+        self.backfill = backfill or ThreadBackfill(self.ports, tokens)
         self._serial = KeyedSerializer()
         self._tasks: set[asyncio.Task[TurnOutcome]] = set()
         self._interrupting = False  # the shutdown deadline passed: cancelled turns are closed
@@ -142,7 +148,7 @@ class Engine:
     async def attach(self, port: PlatformPort, *, recovers: bool = True) -> int:
         """Register a platform's port; with `recovers`, this process closes the platform's
         orphaned turns from now on (returns how many it closed now)."""
-        self._ports[port.platform.value] = port
+        self.ports.add(port)
         return await self.recovery.watch(port) if recovers else 0
 
     async def receive(self, event: Event, reply: Reply) -> Received:
@@ -232,7 +238,7 @@ class Engine:
 
     def port(self, platform: str) -> PlatformPort | None:
         """The port a platform's adapter registered, if any."""
-        return self._ports.get(platform)
+        return self.ports.get(platform)
 
     async def command(self, event: Event, name: str, args: str = "") -> CommandResult:
         """Run one of the engine's commands (adapters map their slash commands here)."""
@@ -352,9 +358,18 @@ class Engine:
                     budget=config.budget,
                     up_to_turn=accepted.turn_id,
                 )
+                messages = await self.backfill.messages(event, context.messages, config.budget)
+                wire = "responses" if config.backend == "openai" else self.model.wire_api
+                room = max(config.budget - context.tokens, 0)
+                documents = fit(event.attachments, self.tokens, room, wire=wire)
+                for note in documents.notes:
+                    await reply.notice(note)
                 spend = None
                 if not self._exempt(event):
-                    estimate = self.usage.estimate(model, context.tokens, config.max_output_tokens)
+                    added = messages[: len(messages) - len(context.messages)]
+                    prompt = context.tokens + sum(self.tokens.count(m.text) for m in added)
+                    prompt += documents.tokens
+                    estimate = self.usage.estimate(model, prompt, config.max_output_tokens)
                     spend = await self.budgets.reserve_spend(
                         event, accepted.turn_id, model, estimate
                     )
@@ -367,7 +382,8 @@ class Engine:
             request = ModelRequest(
                 model=model,
                 instructions=context.instructions,
-                messages=with_images(context.messages, event) + tuple(map(_message, prelude)),
+                messages=with_files(with_images(messages, event), documents.parts)
+                + tuple(map(_message, prelude)),
                 temperature=config.temperature,
                 max_output_tokens=config.max_output_tokens,
                 logprobs=self.settings.models.low_confidence_logprob is not None,
@@ -420,7 +436,7 @@ class Engine:
         """Download attachments, transcribe clips (the transcript becomes the message text)."""
         if not event.attachments:
             return event
-        port = self._ports.get(event.platform.value)
+        port = self.ports.get(event.platform)
         prepared = await self.media.prepare(event, port.download if port else None)
         for notice in prepared.notices:
             await reply.notice(notice)

@@ -87,6 +87,7 @@ class Attachment:
     size: int
     url: str = ""
     data: bytes | None = field(default=None, repr=False)
+    text: str | None = field(default=None, repr=False)  # a document's text, once extracted
 
     @property
     def kind(self) -> str:
@@ -162,6 +163,47 @@ class Reply(Protocol):
     async def upload(self, file: OutboundFile) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryMessage:
+    """One message of a channel's or thread's history, as the platform reports it."""
+
+    id: str
+    user_id: str
+    user_name: str
+    text: str
+    at: datetime
+    is_bot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """Messages oldest first; `next_cursor` pages on to older ones (None: no more)."""
+
+    messages: tuple[HistoryMessage, ...]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelAccess:
+    """What a user and the bot may do with a channel: whether the bot can read it, whether it is
+    private (or a DM), whether the user is a member, and whether it is a DM with that user."""
+
+    readable: bool
+    private: bool
+    member: bool
+    direct: bool = False
+    name: str = ""
+
+
+class HistoryUnavailable(Exception):
+    """The platform would not give the history now; the message says why (and, rate limited,
+    when to try again: `retry_after` seconds)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 @runtime_checkable
 class InteractiveReply(Protocol):
     """What a Reply adds where its platform has buttons (the engine never asks which platform).
@@ -184,7 +226,10 @@ class PlatformPort(Protocol):
     """What the engine may ask of a platform without an event in hand; each adapter registers one.
 
     ``reply_to`` answers into a conversation (after a restart, for a recovered turn);
-    ``download`` fetches an attachment's bytes with the platform's credentials.
+    ``download`` fetches an attachment's bytes with the platform's credentials; ``history``
+    reads a channel (``key.thread`` is ``MAIN_THREAD``) or a thread, newest page first;
+    ``access`` says what a user and the bot may do with a channel. Both raise
+    ``HistoryUnavailable``.
     """
 
     platform: Platform
@@ -192,3 +237,14 @@ class PlatformPort(Protocol):
     def reply_to(self, key: ConversationKey) -> Reply: ...
 
     async def download(self, attachment: Attachment) -> bytes: ...
+
+    async def history(
+        self,
+        key: ConversationKey,
+        *,
+        since: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> HistoryPage: ...
+
+    async def access(self, key: ConversationKey, user_id: str) -> ChannelAccess: ...

@@ -19,6 +19,7 @@ __all__ = [
     "ImageMaker",
     "KnowledgeSearch",
     "OutboundFile",
+    "PlatformHistory",
     "PluginConfig",
     "PluginServices",
     "ToolContext",
@@ -102,15 +103,29 @@ class ImageMaker(Protocol):
     async def generate(self, prompt: str, size: str) -> bytes: ...
 
 
+class PlatformHistory(Protocol):
+    """The platform's own messages, read for the caller under the permission rules (only
+    channels the caller is a member of; a private channel only into that channel or a DM).
+    Refusals and rate limits raise `ToolError` with the reason."""
+
+    async def read_thread(self, *, limit: int, cursor: str | None) -> str: ...
+
+    async def read_channel(
+        self, channel: str | None, *, since: str | None, limit: int, cursor: str | None
+    ) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class PluginServices:
     """What the bot lends to tools: a shared HTTP session, file upload into the conversation,
-    the knowledge base and image generation (None where the server has none)."""
+    the knowledge base, image generation and the platform's history (None where the server or
+    the platform has none)."""
 
     http: aiohttp.ClientSession | None = None
     send_file: Callable[[OutboundFile], Awaitable[None]] | None = None
     knowledge: KnowledgeSearch | None = None
     images: ImageMaker | None = None
+    history: PlatformHistory | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,6 +120,7 @@ class OpenAISettings(SettingsGroup):
     retry_initial_wait: float = Field(0.5, ge=0)
     vector_store_ids: Annotated[tuple[str, ...], NoDecode] = ()
     code_interpreter: bool = False
+    web_search: bool = False
     moderation_base_url: str | None = None
     moderation_api_key: SecretStr | None = None
 
@@ -293,6 +294,18 @@ class InteractiveSettings(SettingsGroup):
     )
 
 
+class ConnectorSettings(SettingsGroup):
+    """MCP servers as tool sources (core/connectors)."""
+
+    config: str | None = Field(None, validation_alias=env("MCP_CONFIG"))
+    mode: Literal["local", "hosted", "auto"] = Field("auto", validation_alias=env("MCP_MODE"))
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
 class StoreSettings(SettingsGroup):
     """The database, and how long its bookkeeping lasts."""
 
@@ -410,6 +423,7 @@ class Settings(BaseModel):
     redaction: RedactionSettings
     tools: ToolSettings
     interactive: InteractiveSettings
+    connectors: ConnectorSettings
     store: StoreSettings
     server: ServerSettings
     log: LogSettings

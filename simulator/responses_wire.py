@@ -8,8 +8,9 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from simulator import hosted
 from simulator.plan import Ask, count_tokens, offered_tools, text_of
-from simulator.script import Text, ToolCalls
+from simulator.script import McpApproval, Text, ToolCalls
 
 
 def input_items(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -67,8 +68,11 @@ def _logprobs(piece: str, step: Text, wanted: bool) -> list[dict[str, Any]]:
 
 def output_items(step: Text | ToolCalls, a: Ask) -> list[dict[str, Any]]:
     """The finished output items for a step."""
+    if isinstance(step, McpApproval):
+        return hosted.call_items(step)
     if isinstance(step, Text):
         return [
+            *hosted.call_items(step),
             {
                 "id": f"msg_{uuid.uuid4().hex[:16]}",
                 "type": "message",
@@ -78,11 +82,11 @@ def output_items(step: Text | ToolCalls, a: Ask) -> list[dict[str, Any]]:
                     {
                         "type": "output_text",
                         "text": step.text,
-                        "annotations": [],
+                        "annotations": hosted.url_annotations(step),
                         "logprobs": _logprobs(step.text, step, a.logprobs),
                     }
                 ],
-            }
+            },
         ]
     return [
         {
@@ -177,8 +181,17 @@ def stream(
                     "logprobs": _logprobs(piece, step, a.logprobs),
                 }
             text = item["content"][0]["text"]
+            for number, note in enumerate(item["content"][0]["annotations"]):
+                yield {
+                    "type": "response.output_text.annotation.added",
+                    **common,
+                    "annotation_index": number,
+                    "annotation": note,
+                }
             yield {"type": "response.output_text.done", **common, "text": text, "logprobs": []}
             yield {"type": "response.content_part.done", **common, "part": {**part, "text": text}}
+        elif item["type"] != "function_call":  # a hosted tool's item: added, then done
+            yield {"type": "response.output_item.added", "output_index": index, "item": started}
         else:
             started["arguments"] = ""
             yield {"type": "response.output_item.added", "output_index": index, "item": started}

@@ -21,6 +21,32 @@ class Text:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSearch(Text):
+    """(Responses) a `web_search_call`, then `text` citing `citations`: (url, title, the quoted
+    part of `text`; "" cites the end) as `url_citation` annotations."""
+
+    query: str = ""
+    citations: tuple[tuple[str, str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRun(Text):
+    """(Responses) a `code_interpreter_call` running `code` with `output` in its logs, then text."""
+
+    code: str = ""
+    output: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class McpApproval(Text):
+    """(Responses) a hosted MCP server's `mcp_approval_request` for `name`, and no text."""
+
+    server_label: str = ""
+    name: str = ""
+    arguments: str = "{}"
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCalls:
     """Reply with one or more function calls (several = parallel calls)."""
 

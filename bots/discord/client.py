@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -22,7 +23,15 @@ from bots.discord.settings import DiscordSettings
 from bots.errors import StartupError
 from core.conversation.serial import KeyedSerializer
 from core.engine import STORE_FAILURE_MESSAGE, Engine
-from core.events import Attachment, ConversationKey, Platform, Reply
+from core.events import (
+    Attachment,
+    ChannelAccess,
+    ConversationKey,
+    HistoryPage,
+    HistoryUnavailable,
+    Platform,
+    Reply,
+)
 from core.logging import silence
 from core.store import StoreError
 
@@ -238,6 +247,75 @@ class DiscordAdapter:
         async with self._http_session.get(attachment.url) as response:
             response.raise_for_status()
             return await response.read()
+
+    async def history(
+        self,
+        key: ConversationKey,
+        *,
+        since: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> HistoryPage:
+        """A channel's or thread's messages (threads are channels: `key.channel`)."""
+        try:
+            channel = await self._channel(key)
+            before = discord.Object(int(cursor)) if cursor and cursor.isdigit() else None
+            found = [
+                m
+                async for m in channel.history(limit=limit, before=before, oldest_first=False)
+                if since is None or m.created_at >= since
+            ]
+        except discord.HTTPException as exc:
+            raise HistoryUnavailable(
+                f"Discord refused to read the channel ({explain(exc)})"
+            ) from None
+        return convert.history_page(found, limit)
+
+    async def access(self, key: ConversationKey, user_id: str) -> ChannelAccess:
+        """Whether the bot and the user may read the channel, and whether it is private."""
+        try:
+            channel = await self._channel(key)
+        except (discord.NotFound, discord.Forbidden):
+            return ChannelAccess(readable=False, private=False, member=False)
+        except discord.HTTPException as exc:
+            raise HistoryUnavailable(
+                f"Discord refused to look the channel up ({explain(exc)})"
+            ) from None
+        if isinstance(channel, discord.DMChannel):
+            recipient = channel.recipient
+            member = recipient is not None and str(recipient.id) == user_id
+            return convert.channel_access(
+                bot_can_read=True,
+                everyone_can_view=False,
+                member_can_read=member,
+                direct=True,
+                name="",
+            )
+        guild = channel.guild
+        try:
+            person = guild.get_member(int(user_id)) or await guild.fetch_member(int(user_id))
+        except (discord.NotFound, ValueError):
+            person = None
+
+        def can_read(who: discord.Member | discord.Role | None) -> bool:
+            if who is None:
+                return False
+            allowed = channel.permissions_for(who)
+            return allowed.view_channel and allowed.read_message_history
+
+        private_thread = isinstance(channel, discord.Thread) and channel.is_private()
+        return convert.channel_access(
+            bot_can_read=can_read(guild.me),
+            everyone_can_view=channel.permissions_for(guild.default_role).view_channel
+            and not private_thread,
+            member_can_read=can_read(person),
+            direct=False,
+            name=getattr(channel, "name", "") or "",
+        )
+
+    async def _channel(self, key: ConversationKey) -> Any:
+        channel_id = int(key.channel)
+        return self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
 
     # -- events ---------------------------------------------------------------------------
 

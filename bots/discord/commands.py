@@ -72,6 +72,17 @@ def register_commands(tree: app_commands.CommandTree, engine: Engine) -> None:
         await interaction.response.defer(thinking=True, ephemeral=True)
         await _run(interaction, engine, "usage")
 
+    @tree.command(name="summarize", description="Summarize a channel you are in")
+    @app_commands.describe(channel="Which channel (default: this one)", since="e.g. 2h, 3d")
+    async def summarize(
+        interaction: discord.Interaction,
+        channel: discord.TextChannel | None = None,
+        since: str = "",
+    ) -> None:
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        where = f"<#{channel.id}> " if channel is not None else ""
+        await _run(interaction, engine, "summarize", f"{where}{since}".strip())
+
     @tree.command(name="tool", description="Run a tool directly (no name: list them)")
     @app_commands.describe(name="The tool", arguments='key=value pairs, e.g. expression="6*7"')
     async def tool(

@@ -6,7 +6,17 @@ import re
 
 import discord
 
-from core.events import MAIN_THREAD, Attachment, ConversationKey, Event, Platform, User
+from core.events import (
+    MAIN_THREAD,
+    Attachment,
+    ChannelAccess,
+    ConversationKey,
+    Event,
+    HistoryMessage,
+    HistoryPage,
+    Platform,
+    User,
+)
 
 DM_WORKSPACE = "dm"
 
@@ -103,4 +113,37 @@ def interaction_event(interaction: discord.Interaction, text: str) -> Event:
         user=interaction_user(interaction),
         text=text,
         delivery_id=f"interaction:{interaction.id}",
+    )
+
+
+def history_message(message: discord.Message) -> HistoryMessage:
+    """One message of a channel's history."""
+    return HistoryMessage(
+        id=str(message.id),
+        user_id=str(message.author.id),
+        user_name=message.author.display_name,
+        text=message.content,
+        at=message.created_at,
+        is_bot=message.author.bot,
+    )
+
+
+def history_page(messages: list[discord.Message], limit: int) -> HistoryPage:
+    """Messages as read newest first, as a page oldest first; a full page pages on from its
+    oldest message."""
+    ordered = sorted(messages, key=lambda m: m.id)
+    cursor = str(ordered[0].id) if len(messages) >= limit and ordered else None
+    return HistoryPage(tuple(history_message(m) for m in ordered), cursor)
+
+
+def channel_access(
+    *, bot_can_read: bool, everyone_can_view: bool, member_can_read: bool, direct: bool, name: str
+) -> ChannelAccess:
+    """Our access facts from a channel's computed permissions."""
+    return ChannelAccess(
+        readable=bot_can_read,
+        private=direct or not everyone_can_view,
+        member=member_can_read,
+        direct=direct,
+        name=name,
     )

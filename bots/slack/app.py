@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -42,7 +44,18 @@ from bots.slack.settings import SlackSettings
 from bots.slack.workspaces import EnsuredReply, RevocationWatcher, Workspaces
 from core.commands import CommandResult, split_command
 from core.engine import STORE_FAILURE_MESSAGE, Engine
-from core.events import Attachment, ConversationKey, Event, Platform, Reply, User
+from core.events import (
+    MAIN_THREAD,
+    Attachment,
+    ChannelAccess,
+    ConversationKey,
+    Event,
+    HistoryPage,
+    HistoryUnavailable,
+    Platform,
+    Reply,
+    User,
+)
 from core.logging import silence
 from core.store import StoreError
 from core.store.installations import Installations
@@ -61,6 +74,7 @@ COMMAND_FAILED = "Sorry, that command failed on my side; the error is logged."
 REJECTED_TOKEN = {"invalid_auth", "not_authed", "account_inactive", "token_revoked"}
 ANY = re.compile("")  # Bolt listener constraint that matches every id
 NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
+MEMBER_PAGES = 10  # conversations.members pages read to find a user (1,000 members each)
 
 
 def _quiet_bolt_token_warning() -> None:
@@ -566,6 +580,66 @@ class SlackAdapter:
         self._users[f"{team}/{user_id}"] = (time.monotonic() + USER_CACHE_SECONDS, user)
         return user
 
+    async def history(
+        self,
+        key: ConversationKey,
+        *,
+        since: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> HistoryPage:
+        """A channel's messages (`conversations.history`) or a thread's (`.replies`)."""
+        args: dict[str, Any] = {"channel": key.channel, "limit": limit}
+        if cursor:
+            args["cursor"] = cursor
+        if since is not None:
+            args["oldest"] = f"{since.timestamp():.6f}"
+        try:
+            if key.thread != MAIN_THREAD:
+                answer = await self.client.conversations_replies(ts=key.thread, **args)
+            else:
+                answer = await self.client.conversations_history(**args)
+        except SlackApiError as exc:
+            raise _history_error(exc) from None
+        except NETWORK_ERRORS as exc:
+            raise HistoryUnavailable(f"Slack is unreachable ({type(exc).__name__})") from None
+        data = answer.data if isinstance(answer.data, dict) else {}
+        names = {uid: (await self._user(uid)).name for uid in convert.history_users(data)}
+        return convert.history_page(data, names)
+
+    async def access(self, key: ConversationKey, user_id: str) -> ChannelAccess:
+        """Whether the bot can read the channel, whether it is private, whether the user is in it."""
+        try:
+            info = await self.client.conversations_info(channel=key.channel)
+        except SlackApiError as exc:
+            if _slack_error(exc) in {"channel_not_found", "not_in_channel"}:
+                return ChannelAccess(readable=False, private=False, member=False)
+            raise _history_error(exc) from None
+        except NETWORK_ERRORS as exc:
+            raise HistoryUnavailable(f"Slack is unreachable ({type(exc).__name__})") from None
+        channel = info.get("channel") or {}
+        if channel.get("is_im"):
+            return convert.channel_access(channel, member=channel.get("user") == user_id)
+        if channel.get("is_member") is not True:  # the bot is not in it: nothing to read
+            return convert.channel_access(channel, member=False)
+        return convert.channel_access(channel, member=await self._is_member(key.channel, user_id))
+
+    async def _is_member(self, channel: str, user_id: str) -> bool:
+        cursor = None
+        for _ in range(MEMBER_PAGES):
+            try:
+                page = await self.client.conversations_members(
+                    channel=channel, limit=1000, **({"cursor": cursor} if cursor else {})
+                )
+            except SlackApiError as exc:
+                raise _history_error(exc) from None
+            if user_id in (page.get("members") or []):
+                return True
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return False
+        return False
+
     async def download(self, attachment: Attachment) -> bytes:
         """Files are private: download with the bot token."""
         headers = {"Authorization": f"Bearer {self.workspaces.token_for_file(attachment.url)}"}
@@ -575,6 +649,26 @@ class SlackAdapter:
             if response.status != 200:
                 raise RuntimeError(f"download answered {response.status}; the app needs files:read")
             return await response.read()
+
+
+def _slack_error(exc: SlackApiError) -> str:
+    data = getattr(exc.response, "data", None)
+    return str(data.get("error", "")) if isinstance(data, dict) else ""
+
+
+def _history_error(exc: SlackApiError) -> HistoryUnavailable:
+    """A failed history call as what the tool tells the model (rate limits with the wait)."""
+    if getattr(exc.response, "status_code", 0) == 429 or _slack_error(exc) == "ratelimited":
+        headers = getattr(exc.response, "headers", None) or {}
+        raw = headers.get("Retry-After") or headers.get("retry-after") or "30"
+        try:
+            wait = max(1, math.ceil(float(raw)))
+        except ValueError:
+            wait = 30
+        return HistoryUnavailable(
+            f"Slack is rate limiting history reads; try again in {wait} s", retry_after=wait
+        )
+    return HistoryUnavailable(f"Slack refused to read the channel ({explain(exc)})")
 
 
 class _CheckedSocketModeHandler(AsyncSocketModeHandler):

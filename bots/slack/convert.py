@@ -8,7 +8,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from core.events import MAIN_THREAD, Attachment, ConversationKey, Event, Platform, User
+from core.events import (
+    MAIN_THREAD,
+    Attachment,
+    ChannelAccess,
+    ConversationKey,
+    Event,
+    HistoryMessage,
+    HistoryPage,
+    Platform,
+    User,
+)
+
+HIDDEN_SUBTYPES = {"channel_join", "channel_leave", "message_deleted", "tombstone"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +80,6 @@ def is_dm(event: dict[str, Any]) -> bool:
     return event.get("channel_type") == "im" or str(event.get("channel", "")).startswith("D")
 
 
-def _text_or_none(value: object) -> str | None:
-    """A timestamp id as text (Slack sends strings; anything else is read as absent)."""
-    return value if isinstance(value, str) and value else None
-
-
 def target_of(body: dict[str, Any], event: dict[str, Any]) -> Target:
     """Where the answer to `event` goes: always a thread in channels; DMs answer where asked."""
     team = body.get("team_id") or event.get("team") or ""
@@ -86,6 +93,11 @@ def target_of(body: dict[str, Any], event: dict[str, Any]) -> Target:
         team,
         assistant_thread=is_dm(event) and bool(thread),
     )
+
+
+def _text_or_none(value: Any) -> str | None:
+    """A payload id that must be a string (a malformed payload may carry anything)."""
+    return value if isinstance(value, str) and value else None
 
 
 def to_event(
@@ -169,4 +181,50 @@ def ask_event(command: dict[str, Any], user: User, text: str, thread_ts: str) ->
         user=user,
         text=text,
         delivery_id=f"cmd:{command.get('trigger_id') or thread_ts}",
+    )
+
+
+def history_page(data: dict[str, Any], names: dict[str, str]) -> HistoryPage:
+    """A `conversations.history` or `.replies` answer as a page, oldest first (history answers
+    newest first); `names` maps user ids to display names."""
+    messages = []
+    for raw in data.get("messages") or []:
+        if not isinstance(raw, dict) or raw.get("subtype") in HIDDEN_SUBTYPES:
+            continue
+        moment = timestamp(raw.get("ts"))
+        if moment is None:
+            continue
+        user_id = str(raw.get("user") or raw.get("bot_id") or "")
+        messages.append(
+            HistoryMessage(
+                id=str(raw.get("ts")),
+                user_id=user_id,
+                user_name=names.get(user_id) or str(raw.get("username") or user_id),
+                text=str(raw.get("text") or ""),
+                at=moment,
+                is_bot=bool(raw.get("bot_id")),
+            )
+        )
+    messages.sort(key=lambda m: m.at)
+    cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+    return HistoryPage(tuple(messages), cursor if data.get("has_more") or cursor else None)
+
+
+def history_users(data: dict[str, Any]) -> set[str]:
+    """The user ids whose names a history page needs."""
+    return {
+        str(m["user"]) for m in data.get("messages") or [] if isinstance(m, dict) and m.get("user")
+    }
+
+
+def channel_access(channel: dict[str, Any], *, member: bool) -> ChannelAccess:
+    """A `conversations.info` channel object as our access facts (`member`: the user's)."""
+    direct = channel.get("is_im") is True
+    private = direct or channel.get("is_private") is True or channel.get("is_mpim") is True
+    return ChannelAccess(
+        readable=direct or channel.get("is_member") is True,
+        private=private,
+        member=member,
+        direct=direct,
+        name=str(channel.get("name") or ""),
     )

@@ -17,6 +17,7 @@ DEFAULT_COMMANDS = {
     "/tool": "tool",
     "/memory": "memory",
     "/config": "config",
+    "/summarize": "summarize",
 }
 # The bot scopes of docs/slack-manifest.yaml, asked for by `GET /slack/install`.
 DEFAULT_SCOPES = (

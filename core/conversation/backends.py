@@ -21,8 +21,9 @@ from core.llm.client import ModelClient, Streamer
 from core.llm.types import Completed, Message, ModelRequest, TextDelta, ToolCall
 from core.settings import OpenAISettings
 from core.store import Accepted
-from core.tools import ToolRegistry
+from core.tools.catalog import ToolSet
 from core.tools.context import ToolContexts
+from core.tools.hosted import HostedTools
 from core.tools.loop import Answer, ToolLoop, enabled_tools
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class ConversationBackends:
         openai_settings: OpenAISettings,
         loop: ToolLoop | None,
         empty_loop: ToolLoop,
+        hosted: HostedTools | None = None,
     ) -> None:
         self._model = model
         self._responses_model = responses_model
@@ -64,9 +66,10 @@ class ConversationBackends:
         self._openai = openai_settings
         self.loop = loop
         self._empty_loop = empty_loop
+        self._hosted = hosted or HostedTools(openai_settings)
 
     @property
-    def registry(self) -> ToolRegistry | None:
+    def registry(self) -> ToolSet | None:
         """The tools offered, or None when tools are off."""
         return self.loop.registry if self.loop else None
 
@@ -76,7 +79,10 @@ class ConversationBackends:
         tools = enabled_tools(loop.registry, turn.config.tool_switches) if self.loop else []
         ctx = self._tool_contexts.for_event(turn.event, turn.reply.upload)
         redactor = turn.redactor
+        switches = turn.config.tool_switches
         if turn.config.backend != "openai":
+            if self._model.wire_api == "responses":
+                request = replace(request, builtin_tools=self._hosted.entries(switches))
             chat: Streamer = redactor.model(self._model) if redactor else self._model
             return await loop.run(
                 request,
@@ -97,7 +103,7 @@ class ConversationBackends:
             request,
             messages=request.messages[-1:],
             conversation=remote_id,
-            builtin_tools=self._builtin_tools(),
+            builtin_tools=self._hosted.entries(switches),
         )
 
         async def call(r: ModelRequest) -> Completed:
@@ -157,14 +163,3 @@ class ConversationBackends:
                 )
                 return item
         raise RuntimeError("the model stream ended without completing")
-
-    def _builtin_tools(self) -> tuple[dict[str, object], ...]:
-        """OpenAI's hosted tools configured for the server-side backend."""
-        tools: list[dict[str, object]] = []
-        if self._openai.vector_store_ids:
-            tools.append(
-                {"type": "file_search", "vector_store_ids": list(self._openai.vector_store_ids)}
-            )
-        if self._openai.code_interpreter:
-            tools.append({"type": "code_interpreter", "container": {"type": "auto"}})
-        return tuple(tools)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -9,6 +10,7 @@ from dataclasses import dataclass, replace
 import openai
 import structlog
 
+from core.conversation.files import FileRefused, extract, is_document
 from core.events import Attachment, Event
 from core.llm.retry import RetryPolicy, call_with_retries
 from core.llm.types import ImagePart, Message
@@ -56,10 +58,11 @@ class Media:
         limit_mb = self._max_bytes // (1024 * 1024)
         for attachment in event.attachments:
             kind = attachment.kind
-            if kind == "file" or (kind == "image" and attachment.mime_type not in IMAGE_TYPES):
+            unusable_file = kind == "file" and not is_document(attachment)
+            if unusable_file or (kind == "image" and attachment.mime_type not in IMAGE_TYPES):
                 notices.append(
                     f"I can't read {attachment.name} ({attachment.mime_type}): I understand "
-                    "PNG, JPEG, GIF and WebP images, and audio or video clips."
+                    "PNG, JPEG, GIF and WebP images, PDFs, text files, and audio or video clips."
                 )
                 continue
             if attachment.size > self._max_bytes:
@@ -71,6 +74,14 @@ class Media:
                 continue
             if kind == "image":
                 kept.append(loaded)
+                continue
+            if kind == "file":
+                try:
+                    document = await asyncio.to_thread(extract, loaded)
+                except FileRefused as exc:
+                    notices.append(str(exc))
+                    continue
+                kept.append(replace(loaded, text=document))
                 continue
             text = await self._transcribe(loaded)
             if text is None:

@@ -20,7 +20,8 @@ from core import metrics
 from core.interactive.controls import ApprovalPrompt
 from core.llm.types import ToolCall
 from core.store import Store
-from core.tools import Tool, ToolResult
+from core.tools import ToolResult
+from core.tools.catalog import AnyTool
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +46,7 @@ class ApprovalScope:
     reply: ApprovalReply
 
 
-def needs_approval(tool: Tool) -> bool:
+def needs_approval(tool: AnyTool) -> bool:
     """The default policy: tools declared `@tool(approval=True)` (or marked so by their source)."""
     return tool.approval
 
@@ -66,7 +67,7 @@ class ApprovalGate:
         *,
         minutes: float,
         poll: float = 1.0,
-        policy: Callable[[Tool], bool] = needs_approval,
+        policy: Callable[[AnyTool], bool] = needs_approval,
     ) -> None:
         self._store = store
         self.minutes = minutes
@@ -74,7 +75,7 @@ class ApprovalGate:
         self.policy = policy
         self._waiting: dict[int, asyncio.Event] = {}
 
-    def required(self, tool: Tool) -> bool:
+    def required(self, tool: AnyTool) -> bool:
         """Whether a model's call of `tool` waits for a person."""
         return self.policy(tool)
 
@@ -88,7 +89,7 @@ class ApprovalGate:
         if event is not None:
             event.set()
 
-    async def ask(self, scope: ApprovalScope, call: ToolCall, tool: Tool) -> ToolResult | None:
+    async def ask(self, scope: ApprovalScope, call: ToolCall, tool: AnyTool) -> ToolResult | None:
         """Persist the call, show the prompt, wait; None when approved, else the tool's result."""
         expires = time.time() + self.minutes * 60
         approval_id = await self._store.interactive.ask_approval(

@@ -13,6 +13,7 @@ from core.llm.types import (
     TextDelta,
     ToolCall,
     Usage,
+    file_text,
 )
 
 
@@ -27,9 +28,10 @@ def chat_messages(request: ModelRequest) -> list[dict[str, Any]]:
                 {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.text}
             )
             continue
-        entry: dict[str, Any] = {"role": message.role, "content": message.text}
+        text = "\n\n".join([message.text, *(file_text(f) for f in message.files)])
+        entry: dict[str, Any] = {"role": message.role, "content": text.strip("\n")}
         if message.images:
-            entry["content"] = [{"type": "text", "text": message.text}] + [
+            entry["content"] = [{"type": "text", "text": entry["content"]}] + [
                 {"type": "image_url", "image_url": {"url": image.url, "detail": image.detail}}
                 for image in message.images
             ]

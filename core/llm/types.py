@@ -17,12 +17,45 @@ class ImagePart:
 
 
 @dataclass(frozen=True, slots=True)
+class FilePart:
+    """A file given to the model: its bytes (for wires that take files, e.g. a Responses
+    ``input_file``) and its text as extracted here (for wires that take only text)."""
+
+    name: str
+    mime_type: str
+    data: bytes = field(repr=False)
+    text: str = field(default="", repr=False)
+    note: str = ""  # shown with the text when it was cut to fit (e.g. "pages 1-12 of 40")
+    send_as_text: bool = False  # too large for the wire's file input: send the (cut) text
+
+
+def file_text(file: FilePart) -> str:
+    """An attached file as text for the model: a header naming it (and any cut), then its text."""
+    note = f" ({file.note})" if file.note else ""
+    return f"[Attached file {file.name}{note}]\n{file.text}"
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCall:
-    """A function call the model asked for; ``arguments`` is the raw JSON text."""
+    """A call the model asked for; ``arguments`` is the raw JSON text.
+
+    ``kind`` is ``function`` for our function tools, or ``mcp_approval`` for a hosted MCP
+    server's approval request (``server`` is its label); those are answered, not run.
+    """
 
     id: str
     name: str
     arguments: str
+    kind: Literal["function", "mcp_approval"] = "function"
+    server: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A source the answer cites (a web search ``url_citation``)."""
+
+    url: str
+    title: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +68,8 @@ class Message:
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str = ""
     name: str = ""
+    files: tuple[FilePart, ...] = ()
+    answers: Literal["function", "mcp_approval"] = "function"  # what a tool message answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +142,7 @@ class Completed:
     finish_reason: str = "stop"
     mean_logprob: float | None = None
     response_id: str = ""
+    citations: tuple[Citation, ...] = ()
 
 
 StreamEvent = TextDelta | Completed

@@ -38,7 +38,8 @@ async def insert(
     backends, never refused.
     """
     calls = tuple(
-        ToolCall(storable(c.id), storable(c.name), storable(c.arguments)) for c in tool_calls
+        ToolCall(storable(c.id), storable(c.name), storable(c.arguments), c.kind, c.server)
+        for c in tool_calls
     )
     params = (
         conversation.id,

@@ -66,7 +66,13 @@ def encode_tool_calls(calls: tuple[ToolCall, ...]) -> str | None:
     """JSON for the tool_calls column."""
     if not calls:
         return None
-    return json.dumps([{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls])
+    return json.dumps(
+        [
+            {"id": c.id, "name": c.name, "arguments": c.arguments}
+            | ({"kind": c.kind, "server": c.server} if c.kind != "function" else {})
+            for c in calls
+        ]
+    )
 
 
 def decode_tool_calls(raw: str | None) -> tuple[ToolCall, ...]:
@@ -74,4 +80,7 @@ def decode_tool_calls(raw: str | None) -> tuple[ToolCall, ...]:
     if not raw:
         return ()
     data: list[dict[str, Any]] = json.loads(raw)
-    return tuple(ToolCall(d["id"], d["name"], d["arguments"]) for d in data)
+    return tuple(
+        ToolCall(d["id"], d["name"], d["arguments"], d.get("kind", "function"), d.get("server", ""))
+        for d in data
+    )

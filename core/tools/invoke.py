@@ -6,25 +6,19 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from core.events import OutboundFile
 from core.plugin import ToolContext, ToolError
+from core.tools.external import ExternalTool, invoke_external
 from core.tools.registry import Tool
+from core.tools.result import ToolResult
+
+__all__ = ["MAX_OUTPUT_CHARS", "ToolResult", "invoke", "validate"]
 
 MAX_OUTPUT_CHARS = 20_000
-
-
-@dataclass(frozen=True, slots=True)
-class ToolResult:
-    """What a tool call produced: text for the model (or person), and files it handed over."""
-
-    ok: bool
-    output: str
-    files: tuple[OutboundFile, ...] = ()
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -82,9 +76,15 @@ def _render(value: Any) -> tuple[str, tuple[OutboundFile, ...]]:
 
 
 async def invoke(
-    tool: Tool, arguments: str | Mapping[str, Any], ctx: ToolContext, *, default_timeout: float
+    tool: Tool | ExternalTool,
+    arguments: str | Mapping[str, Any],
+    ctx: ToolContext,
+    *,
+    default_timeout: float,
 ) -> ToolResult:
     """Run a tool call; every failure becomes a clear error result, never an exception."""
+    if isinstance(tool, ExternalTool):
+        return await invoke_external(tool, arguments, ctx, default_timeout=default_timeout)
     if tool.admin_only and not ctx.is_admin:
         return ToolResult(False, f"refused: {tool.name} may only be used by workspace admins")
     try:

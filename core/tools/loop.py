@@ -15,13 +15,18 @@ from core.llm.tokens import TokenCounter
 from core.llm.types import Completed, Message, ModelRequest, ToolCall, Usage
 from core.plugin import ToolContext
 from core.store.records import Step
-from core.tools import Tool, ToolRegistry, ToolResult, invoke
+from core.tools import ToolResult, invoke
+from core.tools.catalog import AnyTool, ToolSet
 
 if TYPE_CHECKING:
     from core.interactive.approvals import ApprovalGate, ApprovalScope
 
 log = structlog.get_logger(__name__)
 
+APPROVAL_DENIED = (
+    "denied: {tool} needs approval, and approvals cannot be given in the conversation yet, so "
+    "the call was not made; tell the user it needs approval"
+)
 ModelCall = Callable[[ModelRequest], Awaitable[Completed]]
 Continue = Callable[[ModelRequest, tuple[Message, ...]], ModelRequest]
 
@@ -36,7 +41,7 @@ class Answer:
     steps: list[Step] = field(default_factory=list)
 
 
-def enabled_tools(registry: ToolRegistry, switches: Mapping[str, bool]) -> list[Tool]:
+def enabled_tools(registry: ToolSet, switches: Mapping[str, bool]) -> list[AnyTool]:
     """Every registered tool, minus those switched off for the conversation's scope."""
     return [tool for tool in registry if switches.get(tool.name, True)]
 
@@ -46,7 +51,7 @@ class ToolLoop:
 
     def __init__(
         self,
-        registry: ToolRegistry,
+        registry: ToolSet,
         tokens: TokenCounter,
         *,
         max_steps: int,
@@ -65,7 +70,7 @@ class ToolLoop:
         *,
         call: ModelCall,
         proceed: Continue,
-        tools: list[Tool],
+        tools: list[AnyTool],
         ctx: ToolContext,
         reply: Reply,
         approvals: ApprovalScope | None = None,
@@ -92,7 +97,14 @@ class ToolLoop:
             )
             assistant = Message(role="assistant", text=done.text, tool_calls=done.tool_calls)
             outputs = tuple(
-                Message(role="tool", text=result.output, tool_call_id=c.id, name=c.name)
+                Message(
+                    role="tool",
+                    text=result.output,
+                    tool_call_id=c.id,
+                    name=c.name,
+                    images=result.images,
+                    answers=c.kind,
+                )
                 for c, result in zip(done.tool_calls, results, strict=True)
             )
             steps.append(
@@ -109,10 +121,12 @@ class ToolLoop:
     async def _execute(
         self,
         call: ToolCall,
-        allowed: Mapping[str, Tool],
+        allowed: Mapping[str, AnyTool],
         ctx: ToolContext,
         approvals: ApprovalScope | None = None,
     ) -> ToolResult:
+        if call.kind == "mcp_approval":  # a hosted MCP server asks; approvals are not built yet
+            return ToolResult(False, APPROVAL_DENIED.format(tool=f"{call.server}__{call.name}"))
         tool = allowed.get(call.name)
         if tool is None:
             return ToolResult(False, f"error: there is no tool named {call.name!r} here")
@@ -126,7 +140,7 @@ class ToolLoop:
                 return refused
         return await self.execute(call, tool, ctx)
 
-    async def execute(self, call: ToolCall, tool: Tool, ctx: ToolContext) -> ToolResult:
+    async def execute(self, call: ToolCall, tool: AnyTool, ctx: ToolContext) -> ToolResult:
         """Run one tool call (already allowed and, where needed, approved)."""
         started = time.perf_counter()
         result = await invoke(tool, call.arguments, ctx, default_timeout=self._timeout)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -219,3 +220,160 @@ def _param(path: str) -> str:
         if len(parts) > 1
         else path
     )
+
+
+# -- schemas that arrive as JSON (MCP servers) ------------------------------------------------
+
+ANNOTATIONS = {"title", "examples", "$schema", "$id", "$comment", "readOnly", "writeOnly"}
+
+
+@dataclass(frozen=True, slots=True)
+class StrictAttempt:
+    """A JSON schema made strict where that loses nothing; otherwise the schema as given, and why.
+
+    `strict` schemas have every optional property turned required-and-nullable: `drop_nulls`
+    removes those nulls again before the arguments go to the tool.
+    """
+
+    schema: dict[str, Any]
+    strict: bool
+    reason: str = ""
+
+
+class _NotLossless(Exception):
+    """Making this schema strict would change what it accepts."""
+
+
+def strict_from_json(schema: Any) -> StrictAttempt:
+    """`schema` (a tool's JSON Schema, e.g. an MCP `inputSchema`) as a strict schema, or as it
+    was with `strict=False` and the reason, when strictness would rewrite what it means."""
+    if not isinstance(schema, dict):
+        return StrictAttempt(
+            {"type": "object", "properties": {}}, False, "the schema is not an object"
+        )
+    try:
+        if schema.get("type") != "object":
+            raise _NotLossless("the root is not an object")
+        counter = {"properties": 0}
+        result = _lossless(schema, "arguments", 0, counter, root=schema)
+    except _NotLossless as exc:
+        return StrictAttempt(dict(schema), False, str(exc))
+    except RecursionError:
+        return StrictAttempt(dict(schema), False, "the schema is nested too deeply")
+    return StrictAttempt(result, True)
+
+
+def _lossless(
+    node: Any, path: str, depth: int, counter: dict[str, int], *, root: dict[str, Any]
+) -> Any:
+    if isinstance(node, bool):
+        raise _NotLossless(f"{path}: a boolean schema")
+    if not isinstance(node, dict):
+        raise _NotLossless(f"{path}: not a schema object")
+    if depth > MAX_DEPTH:
+        raise _NotLossless(f"{path}: nested more than {MAX_DEPTH} levels")
+    node = {k: v for k, v in node.items() if k not in ANNOTATIONS}
+    if "definitions" in node and "$defs" not in node:
+        raise _NotLossless(f"{path}: uses definitions (write $defs)")
+    if "default" in node:
+        node["description"] = _with_default(str(node.get("description", "")), node.pop("default"))
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    unknown = set(node) - ALLOWED
+    if unknown:
+        raise _NotLossless(f"{path}: uses {', '.join(sorted(unknown))}, which strict mode lacks")
+    if not node.get("type") and not any(k in node for k in ("$ref", "anyOf", "enum")):
+        raise _NotLossless(f"{path}: has no type")
+    if node.get("format") and node["format"] not in FORMATS:
+        raise _NotLossless(f"{path}: format {node['format']!r} is not supported in strict mode")
+    if len(node.get("enum", [])) > MAX_ENUM:
+        raise _NotLossless(f"{path}: more than {MAX_ENUM} enum values")
+    if "$ref" in node and not str(node["$ref"]).startswith("#/$defs/"):
+        raise _NotLossless(f"{path}: a $ref outside #/$defs")
+    kinds = node.get("type")
+    if kinds == "object" or "properties" in node:
+        extra = node.get("additionalProperties")
+        if "properties" not in node or extra is True or isinstance(extra, dict):
+            raise _NotLossless(f"{path}: a free-form object (additional properties allowed)")
+        properties = node["properties"]
+        if not isinstance(properties, dict):
+            raise _NotLossless(f"{path}: properties is not an object")
+        counter["properties"] += len(properties)
+        if counter["properties"] > MAX_PROPERTIES:
+            raise _NotLossless(f"more than {MAX_PROPERTIES} properties in all")
+        required = node.get("required", [])
+        if not isinstance(required, list):
+            raise _NotLossless(f"{path}: required is not a list")
+        converted = {}
+        for key, value in properties.items():
+            child = _lossless(value, f"{path}.{key}", depth + 1, counter, root=root)
+            if key not in required:
+                if _admits_null(value, root):
+                    raise _NotLossless(
+                        f"{path}.{key}: optional and nullable, so null and absent would mean the same"
+                    )
+                description = child.pop("description", None) if isinstance(child, dict) else None
+                child = {"anyOf": [child, {"type": "null"}]}
+                if description:
+                    child["description"] = description
+            converted[key] = child
+        node["properties"] = converted
+        node["required"] = list(converted)
+        node["additionalProperties"] = False
+    if kinds == "array":
+        items = node.get("items")
+        if not isinstance(items, dict):
+            raise _NotLossless(f"{path}: an array without one item schema")
+        node["items"] = _lossless(items, f"{path}[]", depth + 1, counter, root=root)
+    if "anyOf" in node:
+        if not isinstance(node["anyOf"], list):
+            raise _NotLossless(f"{path}: anyOf is not a list")
+        node["anyOf"] = [_lossless(b, path, depth + 1, counter, root=root) for b in node["anyOf"]]
+    if "$defs" in node:
+        if depth:
+            raise _NotLossless(f"{path}: $defs below the root")
+        node["$defs"] = {
+            k: _lossless(v, k, depth + 1, counter, root=root) for k, v in node["$defs"].items()
+        }
+    return node
+
+
+def _admits_null(node: Any, root: dict[str, Any], seen: int = 0) -> bool:
+    """Whether a schema accepts null (following local $refs a little way)."""
+    if not isinstance(node, dict) or seen > 10:
+        return False
+    if "$ref" in node:
+        name = str(node["$ref"]).removeprefix("#/$defs/")
+        return _admits_null(root.get("$defs", {}).get(name), root, seen + 1)
+    kinds = node.get("type")
+    if kinds == "null" or (isinstance(kinds, list) and "null" in kinds):
+        return True
+    if None in node.get("enum", ()):
+        return True
+    return any(_admits_null(b, root, seen + 1) for b in node.get("anyOf", ()))
+
+
+def drop_nulls(arguments: Any, schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:
+    """Undo the strict rewrite: remove nulls of properties that the original `schema` left
+    optional (the model must send every property in strict mode; null meant "absent")."""
+    root = schema if root is None else root
+    if "$ref" in schema:
+        name = str(schema["$ref"]).removeprefix("#/$defs/")
+        target = root.get("$defs", {}).get(name)
+        return drop_nulls(arguments, target, root) if isinstance(target, dict) else arguments
+    if isinstance(arguments, dict) and isinstance(schema.get("properties"), dict):
+        required = set(schema.get("required", []))
+        out = {}
+        for key, value in arguments.items():
+            sub = schema["properties"].get(key)
+            if value is None and key not in required:
+                continue
+            out[key] = drop_nulls(value, sub, root) if isinstance(sub, dict) else value
+        return out
+    if isinstance(arguments, list) and isinstance(schema.get("items"), dict):
+        return [drop_nulls(item, schema["items"], root) for item in arguments]
+    if "anyOf" in schema and arguments is not None:
+        for branch in schema["anyOf"]:
+            if isinstance(branch, dict) and not _admits_null(branch, root):
+                return drop_nulls(arguments, branch, root)
+    return arguments

@@ -8,7 +8,10 @@ import shlex
 from collections.abc import Iterable
 from typing import Any
 
+from core.tools.external import ExternalTool
 from core.tools.registry import Tool
+
+AnyTool = Tool | ExternalTool
 
 
 class UsageError(Exception):
@@ -42,7 +45,7 @@ def _placeholder(schema: dict[str, Any]) -> str:
     return str(kinds)
 
 
-def usage_line(tool: Tool) -> str:
+def usage_line(tool: AnyTool) -> str:
     """`usage: /tool name key=<type> [optional=<type>] — description`."""
     parts = []
     for name, schema in tool.schema["properties"].items():
@@ -51,7 +54,7 @@ def usage_line(tool: Tool) -> str:
     return f"usage: /tool {tool.name} {' '.join(parts)}".rstrip() + f" — {tool.summary}"
 
 
-def list_tools(tools: Iterable[Tool]) -> str:
+def list_tools(tools: Iterable[AnyTool]) -> str:
     """One line per tool."""
     lines = [f"{tool.name} — {tool.summary}" for tool in tools]
     return "\n".join(lines) if lines else "No tools are enabled here."
@@ -71,7 +74,7 @@ def _coerce(raw: str, schema: dict[str, Any]) -> Any:
     return raw
 
 
-def slash_arguments(tool: Tool, words: list[str]) -> dict[str, Any]:
+def slash_arguments(tool: AnyTool, words: list[str]) -> dict[str, Any]:
     """The typed words as arguments for the tool's model (validated later by `invoke`)."""
     properties: dict[str, Any] = tool.schema["properties"]
     required = [name for name in properties if name not in tool.defaults]

@@ -52,11 +52,18 @@ async def test_discord_sync_publishes_commands_and_prints_the_invite(
         process = await _run(_env(fake, sim, tmp_path), "discord-sync", "--guild", "1")
         out, err = await asyncio.wait_for(process.communicate(), 60)
         assert process.returncode == 0, err.decode()
-        assert {c["name"] for c in fake.commands["1"]} == {"ask", "reset", "model", "usage", "tool"}
+        assert {c["name"] for c in fake.commands["1"]} == {
+            "ask",
+            "reset",
+            "model",
+            "usage",
+            "tool",
+            "summarize",
+        }
         tool = next(c for c in fake.commands["1"] if c["name"] == "tool")
         assert any(o.get("autocomplete") for o in tool["options"])
         text = out.decode()
-        assert "published 5 commands to server 1" in text
+        assert "published 6 commands to server 1" in text
         assert "scope=bot+applications.commands" in text
         assert fake.token not in text + err.decode()
 

@@ -48,6 +48,8 @@ class FakeDiscord:
                 "parent_id": None,
             },
         }
+        self.history: dict[int, list[JSON]] = {}  # messages users wrote earlier, by channel
+        self.guild_members: dict[int, JSON] = {}  # members the REST API knows (GET member)
         self.interaction_callbacks: dict[str, JSON] = {}
         self.attachments: dict[str, tuple[str, bytes]] = {}
         self.commands: dict[str, list[JSON]] = {}
@@ -118,7 +120,7 @@ class FakeDiscord:
             "id": str(self.guild_id),
             "name": "Test",
             "icon": None,
-            "owner_id": "1",
+            "owner_id": "9",  # not the guild id, which is also the @everyone role id
             "features": [],
             "roles": [
                 {
@@ -250,6 +252,47 @@ class FakeDiscord:
                 "locked": False,
             },
         }
+
+    def add_channel(self, name: str, *, private_for: list[int] | None = None) -> int:
+        """Another text channel; with `private_for`, @everyone may not view it but those users
+        (and the bot, an administrator) may. Add it before the bot connects."""
+        channel_id = self.snowflake()
+        view = str((1 << 10) | (1 << 16))  # VIEW_CHANNEL | READ_MESSAGE_HISTORY
+        overwrites = (
+            [{"id": str(self.guild_id), "type": 0, "allow": "0", "deny": view}]
+            + [{"id": str(u), "type": 1, "allow": view, "deny": "0"} for u in private_for]
+            if private_for is not None
+            else []
+        )
+        self.channels[channel_id] = {
+            "id": str(channel_id),
+            "type": 0,
+            "name": name,
+            "guild_id": str(self.guild_id),
+            "position": len(self.channels),
+            "permission_overwrites": overwrites,
+            "parent_id": None,
+        }
+        return channel_id
+
+    def add_member(self, user_id: int, name: str) -> None:
+        """A member of the guild, as `GET /guilds/{id}/members/{user}` answers."""
+        self.guild_members[user_id] = {
+            "user": self.user(user_id, name),
+            "roles": [],
+            "joined_at": "2026-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+        }
+
+    def post(
+        self, channel_id: int, content: str, *, author_id: int = 42, name: str = "ada"
+    ) -> JSON:
+        """A message already in the channel (written before the bot was asked)."""
+        message = self.message(channel_id, content, self.user(author_id, name))
+        self.history.setdefault(channel_id, []).append(message)
+        return message
 
     def add_dm_channel(self, user_id: int) -> int:
         channel_id = self.snowflake()
@@ -559,7 +602,28 @@ class FakeDiscord:
                         },
                     )
                 return _json({"message": "simulated failure", "code": code}, status)
+        if request.method == "GET":
+            if match := re.fullmatch(r"/channels/(\d+)/messages", path):
+                return self._list_messages(int(match.group(1)), request.query)
+            if match := re.fullmatch(r"/guilds/(\d+)/members/(\d+)", path):
+                member = self.guild_members.get(int(match.group(2)))
+                if member is None:
+                    return _json({"message": "Unknown Member", "code": 10007}, 404)
+                return _json(member)
         return await self._route(request.method, path, body or {})
+
+    def _list_messages(self, channel_id: int, query: Any) -> web.Response:
+        """`GET /channels/{id}/messages`: newest first, `before` and `limit` honoured."""
+        if channel_id not in self.channels:
+            return _json({"message": "Unknown Channel", "code": 10003}, 404)
+        stored = [
+            {k: v for k, v in m.items() if k not in {"edits", "at"}}
+            for m in self.history.get(channel_id, []) + self.messages.get(channel_id, [])
+        ]
+        before = int(query.get("before") or 0)
+        found = [m for m in stored if not before or int(m["id"]) < before]
+        found.sort(key=lambda m: int(m["id"]), reverse=True)
+        return _json(found[: int(query.get("limit") or 50)])
 
     async def _route(self, method: str, path: str, body: JSON) -> web.Response:
         if path == "/users/@me":

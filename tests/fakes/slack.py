@@ -96,6 +96,9 @@ class FakeSlack:
         self.messages: dict[str, JSON] = {}
         self.views: dict[str, JSON] = {}  # views.open by trigger id
         self.homes: dict[str, JSON] = {}  # views.publish by user id
+        self.channels: dict[str, JSON] = {}  # conversations.info objects by id
+        self.members: dict[str, list[str]] = {}  # conversations.members by channel id
+        self.history: dict[str, list[JSON]] = {}  # messages (ts, user, text, thread_ts) by channel
         self.stream_supported = True
         self._failures: dict[str, list[tuple[int, str, float | None]]] = {}
         self._ts = itertools.count(1)
@@ -272,7 +275,10 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "unknown_method"})
         if method == "auth.test":
             return web.json_response({"ok": True, **self._auth_test(self.tokens[token])})
-        return web.json_response({"ok": True, **handler(args)})
+        result = handler(args)
+        if result.get("ok") is False:
+            return web.json_response(result)
+        return web.json_response({"ok": True, **result})
 
     # -- OAuth ----------------------------------------------------------------------------
 
@@ -430,6 +436,100 @@ class FakeSlack:
         if "blocks" in args:
             message["blocks"] = _blocks(args["blocks"])
         return {"channel": args.get("channel"), "ts": args["ts"], "message": message}
+
+    # -- conversations: channels, members and history ------------------------------------
+
+    def add_channel(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        private: bool = False,
+        members: list[str] = (),
+        bot: bool = True,
+    ) -> None:
+        """A channel (the bot a member unless `bot=False`), with these members."""
+        self.channels[channel_id] = {
+            "id": channel_id,
+            "name": name,
+            "is_channel": not private,
+            "is_private": private,
+            "is_im": False,
+            "is_member": bot,
+        }
+        self.members[channel_id] = list(members)
+
+    def add_dm(self, channel_id: str, user: str) -> None:
+        self.channels[channel_id] = {
+            "id": channel_id,
+            "is_im": True,
+            "user": user,
+            "is_member": True,
+        }
+
+    def post(
+        self, channel: str, user: str, text: str, *, ts: str, thread_ts: str | None = None
+    ) -> JSON:
+        """A message already in the channel's history (before the bot was asked)."""
+        message = {"type": "message", "user": user, "text": text, "ts": ts}
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        self.history.setdefault(channel, []).append(message)
+        return message
+
+    def _channel_or_error(self, args: JSON) -> JSON | None:
+        if args.get("channel") not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        if not self.channels[args["channel"]].get("is_member"):
+            return {"ok": False, "error": "not_in_channel"}
+        return None
+
+    def _m_conversations_info(self, args: JSON) -> JSON:
+        if args.get("channel") not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        return {"channel": self.channels[args["channel"]]}
+
+    def _m_conversations_members(self, args: JSON) -> JSON:
+        if error := self._channel_or_error(args):
+            return error
+        return {
+            "members": self.members.get(args["channel"], []),
+            "response_metadata": {"next_cursor": ""},
+        }
+
+    def _page(self, messages: list[JSON], args: JSON) -> JSON:
+        start = int(args.get("cursor") or 0)
+        limit = int(args.get("limit") or 100)
+        page = messages[start : start + limit]
+        more = start + limit < len(messages)
+        return {
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    def _m_conversations_history(self, args: JSON) -> JSON:
+        if error := self._channel_or_error(args):
+            return error
+        oldest = float(args.get("oldest") or 0)
+        top = [
+            m
+            for m in self.history.get(args["channel"], [])
+            if m.get("thread_ts") in (None, m["ts"]) and float(m["ts"]) >= oldest
+        ]
+        return self._page(sorted(top, key=lambda m: float(m["ts"]), reverse=True), args)
+
+    def _m_conversations_replies(self, args: JSON) -> JSON:
+        if error := self._channel_or_error(args):
+            return error
+        thread = [
+            m
+            for m in self.history.get(args["channel"], [])
+            if args.get("ts") in (m["ts"], m.get("thread_ts"))
+        ]
+        if not thread:
+            return {"ok": False, "error": "thread_not_found"}
+        return self._page(sorted(thread, key=lambda m: float(m["ts"])), args)
 
     def _m_users_info(self, args: JSON) -> JSON:
         user_id = args.get("user", "")
