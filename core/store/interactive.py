@@ -174,13 +174,14 @@ class Interactive:
         await self._db.execute(
             "INSERT INTO feedback (turn_id, user_id, value, comment, created_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (turn_id, user_id) DO UPDATE SET "
-            "value = excluded.value, comment = COALESCE(excluded.comment, feedback.comment), "
+            "value = excluded.value, comment = CASE WHEN excluded.comment = '' THEN feedback.comment "
+            "ELSE excluded.comment END, "
             "created_at = excluded.created_at",
             (
                 turn_id,
                 storable(user_id),
                 value,
-                storable(comment) if comment else None,
+                storable(comment) if comment else "",
                 time.time(),
             ),
         )

@@ -7,7 +7,7 @@ CREATE TABLE IF NOT EXISTS feedback (
     turn_id    INTEGER,
     user_id    TEXT,
     value      TEXT,
-    comment    TEXT,
+    comment    TEXT    NOT NULL DEFAULT '',
     created_at REAL,
     UNIQUE (turn_id, user_id)
 );
