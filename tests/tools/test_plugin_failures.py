@@ -77,10 +77,10 @@ def test_an_unknown_tool_keyword_names_the_plugin_function_and_the_accepted_ones
     module = code(WEATHER.format(options="aproval=True"))
     message = _failure([EntryPoint("weather", module, GROUP)], empty)
     assert message == (
-        "plugin weather: get_forecast(): @tool() got an unexpected keyword 'aproval'; "
-        "accepted: name, admin_only, timeout, slash"
+        "plugin weather: get_forecast(): @tool() got an unexpected keyword 'aproval' "
+        "(did you mean approval?); accepted: name, admin_only, timeout, slash, approval"
     )
-    assert TOOL_KEYWORDS == ["name", "admin_only", "timeout", "slash"]
+    assert TOOL_KEYWORDS == ["name", "admin_only", "timeout", "slash", "approval"]
 
 
 def test_a_misspelt_keyword_gets_a_suggestion(code, empty) -> None:
@@ -173,10 +173,10 @@ def test_a_plugin_that_is_not_a_function(code, empty) -> None:
 
 
 def test_a_module_of_the_plugins_package_with_a_bad_decorator(code) -> None:
-    package = code({"weather.py": WEATHER.format(options="approval=True")}, prefix="pkg")
+    package = code({"weather.py": WEATHER.format(options="retries=3")}, prefix="pkg")
     message = _failure([], package)
     assert message.startswith(
-        f"plugin {package}.weather: get_forecast(): @tool() got an unexpected keyword 'approval'"
+        f"plugin {package}.weather: get_forecast(): @tool() got an unexpected keyword 'retries'"
     )
 
 
@@ -249,8 +249,8 @@ async def test_the_server_prints_one_line_and_exits_instead_of_hanging(tmp_path:
         assert process.stderr is not None
         line = await asyncio.wait_for(process.stderr.readline(), 120)  # start-up on a busy machine
         assert line.decode().strip() == (
-            "error: plugin weather: get_forecast(): @tool() got an unexpected keyword 'aproval'; "
-            "accepted: name, admin_only, timeout, slash"
+            "error: plugin weather: get_forecast(): @tool() got an unexpected keyword 'aproval' "
+            "(did you mean approval?); accepted: name, admin_only, timeout, slash, approval"
         )
         try:  # the error is printed: now it must leave, not hang on open connections
             code = await asyncio.wait_for(process.wait(), 15)
