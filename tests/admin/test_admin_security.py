@@ -220,7 +220,7 @@ async def test_no_configured_secret_appears_on_any_page(make_admin) -> None:  # 
     rig = await make_admin(
         slack_bot_token="xoxb-secret-bot-token-123",
         slack_signing_secret="signing-secret-456",
-        slack_client_id="1111.2222",
+        slack_client_id="CLIENT1",
         slack_client_secret="client-secret-789",
         metrics_token="metrics-token-abc-123",
         discord_token="discord-secret-token-def",

@@ -110,8 +110,6 @@ class FakeSlack:
         self.base = ""
         # Sign in with Slack: the app's OAuth client, who "signs in" at the authorize page, the
         # codes and user tokens issued (OpenID Connect).
-        self.client_id = "1111.2222"
-        self.client_secret = "fake-client-secret-9f8e7d"
         self.signin_user = "U1"
         self.signin_refused = False
         self.signin_team: str | None = None  # the signed-in person's workspace (default: team_id)

@@ -93,8 +93,8 @@ async def test_feedback_is_stored_per_turn_and_user_and_the_last_click_wins(rig:
     await rig.interact(block_actions(rate, value="positive", user="U2", message_ts=message["ts"]))
     await _ephemeral(rig.slack, 3)
     assert await _feedback(rig) == [
-        (turn_id, "U1", "negative", None),
-        (turn_id, "U2", "positive", None),
+        (turn_id, "U1", "negative", ""),
+        (turn_id, "U2", "positive", ""),
     ]
     offer = _told(rig.slack)[0].args
     assert "Add a comment" in str(offer["blocks"])
@@ -281,7 +281,7 @@ async def test_a_restart_between_the_reply_and_the_click(
         await second.slack.wait_for("chat.update")
         await second.services.engine.drain()
         assert second.slack.calls_to("chat.update")[-1].args["ts"] == message["ts"]
-        assert await _feedback(second) == [(int(rate.split(":")[2]), "U1", "positive", None)]
+        assert await _feedback(second) == [(int(rate.split(":")[2]), "U1", "positive", "")]
 
 
 async def test_controls_work_over_socket_mode(make_settings: Callable[..., Settings]) -> None:
