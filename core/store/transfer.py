@@ -44,6 +44,7 @@ SKIPPED = (
     "processes",
     "spaced_actions",
     "oauth_states",
+    "tool_approvals",  # pending approvals expire within TOOL_APPROVAL_MINUTES
     "job_leases",
     "admin_sessions",
     "admin_login_states",
