@@ -31,6 +31,8 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ingested_files", ("vector_store", "path")),
     ("knowledge_files", ("path",)),
     ("knowledge_chunks", ("id",)),
+    ("feedback", ("turn_id", "user_id")),
+    ("tool_approvals", ("id",)),
 )
 # Not copied: the target's own migrations filled the first; the others describe the processes
 # running on the source right now.

@@ -83,6 +83,18 @@ async def fill(store: Store) -> None:
         "VALUES (?, ?, ?, ?, ?, ?)",
         ("docs/k.md", 0, "Intro", "some text", "emb", EMBEDDING),
     )
+    await store.interactive.rate(first.turn_id, "u1", "positive", "clear answer")
+    await store.interactive.ask_approval(
+        turn_id=first.turn_id,
+        conversation_id=conversation.id,
+        attempt=1,
+        call_id="call_1",
+        tool="lookup",
+        arguments='{"q": "x"}',
+        requested_by="u1",
+        owner="elsewhere",
+        expires_at=time.time() + 600,
+    )
     await store.processes.beat()  # liveness and spacing: not copied
     assert await store.spacing.claim("identify", 5) == 0
 

@@ -74,13 +74,13 @@ WEATHER = """
 def test_an_unknown_tool_keyword_names_the_plugin_function_and_the_accepted_ones(
     code, empty
 ) -> None:
-    module = code(WEATHER.format(options="aproval=True"))
+    module = code(WEATHER.format(options="retries=3"))
     message = _failure([EntryPoint("weather", module, GROUP)], empty)
     assert message == (
-        "plugin weather: get_forecast(): @tool() got an unexpected keyword 'aproval'; "
-        "accepted: name, admin_only, timeout, slash"
+        "plugin weather: get_forecast(): @tool() got an unexpected keyword 'retries'; "
+        "accepted: name, admin_only, timeout, slash, approval"
     )
-    assert TOOL_KEYWORDS == ["name", "admin_only", "timeout", "slash"]
+    assert TOOL_KEYWORDS == ["name", "admin_only", "timeout", "slash", "approval"]
 
 
 def test_a_misspelt_keyword_gets_a_suggestion(code, empty) -> None:
@@ -173,10 +173,10 @@ def test_a_plugin_that_is_not_a_function(code, empty) -> None:
 
 
 def test_a_module_of_the_plugins_package_with_a_bad_decorator(code) -> None:
-    package = code({"weather.py": WEATHER.format(options="approval=True")}, prefix="pkg")
+    package = code({"weather.py": WEATHER.format(options="retries=3")}, prefix="pkg")
     message = _failure([], package)
     assert message.startswith(
-        f"plugin {package}.weather: get_forecast(): @tool() got an unexpected keyword 'approval'"
+        f"plugin {package}.weather: get_forecast(): @tool() got an unexpected keyword 'retries'"
     )
 
 
@@ -225,7 +225,7 @@ ROOT = Path(__file__).resolve().parents[2]
 )
 async def test_the_server_prints_one_line_and_exits_instead_of_hanging(tmp_path: Path) -> None:
     (tmp_path / "weather_broken.py").write_text(
-        textwrap.dedent(WEATHER.format(options="aproval=1"))
+        textwrap.dedent(WEATHER.format(options="retries=1"))
     )
     dist = tmp_path / "weather_broken-0.1.dist-info"
     dist.mkdir()
@@ -253,8 +253,8 @@ async def test_the_server_prints_one_line_and_exits_instead_of_hanging(tmp_path:
         assert process.stderr is not None
         line = await asyncio.wait_for(process.stderr.readline(), 120)  # start-up on a busy machine
         assert line.decode().strip() == (
-            "error: plugin weather: get_forecast(): @tool() got an unexpected keyword 'aproval'; "
-            "accepted: name, admin_only, timeout, slash"
+            "error: plugin weather: get_forecast(): @tool() got an unexpected keyword 'retries'; "
+            "accepted: name, admin_only, timeout, slash, approval"
         )
         try:  # the error is printed: now it must leave, not hang on open connections
             code = await asyncio.wait_for(process.wait(), 15)
