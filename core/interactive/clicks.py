@@ -98,12 +98,7 @@ class Interactions:
     def _check_turn(self, click: Click, state: TurnState | None) -> str | None:
         if state is None:
             return GONE
-        key = state.key
-        if (key.platform, key.workspace, key.channel) != (
-            click.platform,
-            click.workspace,
-            click.channel,
-        ):
+        if not _same_conversation(click, state):
             return UNKNOWN  # a real id, but of another conversation: as good as forged
         if not state.current_epoch:
             return RESET
@@ -158,12 +153,7 @@ class Interactions:
         state = await store.turn(approval.turn_id) if approval is not None else None
         if approval is None or state is None:
             return ClickResult(GONE, ok=False)
-        key = state.key
-        if (key.platform, key.workspace, key.channel) != (
-            click.platform,
-            click.workspace,
-            click.channel,
-        ):
+        if not _same_conversation(click, state):
             return ClickResult(UNKNOWN, ok=False)
         if not state.current_epoch:
             return ClickResult(RESET, ok=False)
@@ -210,3 +200,13 @@ class Interactions:
         if current.status == "expired":
             return ClickResult(EXPIRED_CLICK, ok=False, updated=EXPIRED_CLICK)
         return ClickResult(f"That was already {current.status}.", ok=False)
+
+
+def _same_conversation(click: Click, state: TurnState) -> bool:
+    """Whether the click came from the turn's own conversation (platform, workspace, channel)."""
+    key = state.key
+    return (key.platform, key.workspace, key.channel) == (
+        click.platform,
+        click.workspace,
+        click.channel,
+    )

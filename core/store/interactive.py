@@ -108,35 +108,24 @@ class Interactive:
         Conditional on the attempt the click saw and on the turn being finished, so a second
         click (or one on another process) changes nothing; returns the new attempt or None.
         """
-
-        async def reopen(tx: Tx) -> int | None:
-            changed = await tx.execute(
-                "UPDATE turns SET status = 'queued', attempt = attempt + 1, stopped = 0, "
-                "error = '', finished_at = NULL, owner = ? WHERE id = ? AND attempt = ? "
-                "AND status IN ('done', 'failed', 'interrupted')",
-                (owner, turn_id, attempt),
-            )
-            if not changed:
-                return None
-            await tx.execute(
-                "UPDATE messages SET superseded = 1 WHERE turn_id = ? AND role != 'user' "
-                "AND superseded = 0",
-                (turn_id,),
-            )
-            return attempt + 1
-
-        return await self._db.write(reopen, serializable=False)
+        return await self._new_attempt(turn_id, attempt, owner, ("done", "failed", "interrupted"))
 
     async def take_over(self, turn_id: int, attempt: int, owner: str) -> int | None:
         """Take a turn whose process stopped (waiting for an approval) to resume it here, once:
         what recovery wrote for it (the interrupted notice) becomes superseded."""
+        return await self._new_attempt(
+            turn_id, attempt, owner, ("queued", "running", "interrupted")
+        )
 
-        async def take(tx: Tx) -> int | None:
+    async def _new_attempt(
+        self, turn_id: int, attempt: int, owner: str, statuses: tuple[str, str, str]
+    ) -> int | None:
+        async def start(tx: Tx) -> int | None:
             changed = await tx.execute(
-                "UPDATE turns SET status = 'queued', attempt = attempt + 1, error = '', "
-                "finished_at = NULL, owner = ? WHERE id = ? AND attempt = ? "
-                "AND status IN ('queued', 'running', 'interrupted')",
-                (owner, turn_id, attempt),
+                "UPDATE turns SET status = 'queued', attempt = attempt + 1, stopped = 0, "
+                "error = '', finished_at = NULL, owner = ? WHERE id = ? AND attempt = ? "
+                "AND status IN (?, ?, ?)",
+                (owner, turn_id, attempt, *statuses),
             )
             if not changed:
                 return None
@@ -147,7 +136,7 @@ class Interactive:
             )
             return attempt + 1
 
-        return await self._db.write(take, serializable=False)
+        return await self._db.write(start, serializable=False)
 
     async def mark_stopped(self, turn_id: int) -> None:
         """The reply was stopped by a person; its partial answer is the turn's answer."""

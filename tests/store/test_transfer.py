@@ -91,7 +91,18 @@ async def fill(store: Store) -> None:
     )
     await installations.remember_team("slack", "T9", "E1")
     await store.oauth_states.issue("state-1", 600)  # install pages in flight: not copied
-    await store.processes.beat()  # liveness and spacing: not copied
+    await store.interactive.rate(first.turn_id, "u1", "positive", "clear answer")
+    await store.interactive.ask_approval(
+        turn_id=first.turn_id,
+        conversation_id=conversation.id,
+        attempt=1,
+        call_id="call_1",
+        tool="lookup",
+        arguments='{"q": "x"}',
+        requested_by="u1",
+        owner="elsewhere",
+        expires_at=time.time() + 600,
+    )  # pending approvals: not copied
     await store.feedback.record(first.turn_id, "u2", "positive", "spot on")
     await store.processes.beat()  # liveness, spacing, jobs and admin sign-ins: not copied
     assert await store.jobs.claim("retention", interval=3600, lease=60)
