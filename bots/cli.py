@@ -19,7 +19,7 @@ import structlog
 
 from bots.errors import StartupError, UsageError
 from bots.settings import AppSettings, load_app_settings
-from core.connectors import McpConfigError
+from core.connectors import McpConfigError, mcp_secrets
 from core.logging import configure_logging
 from core.settings import SettingsError
 from core.store import StoreError
@@ -387,7 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log.level, settings.log.format, settings.secrets())
+    secrets = [*settings.secrets(), *mcp_secrets(settings.connectors.config)]
+    configure_logging(settings.log.level, settings.log.format, secrets)
     commands: dict[str, Callable[[], Coroutine[object, object, None]]] = {
         "migrate": lambda: _migrate(settings),
         "migrate-to": lambda: _migrate_to(settings, getattr(args, "target_url", "")),

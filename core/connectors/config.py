@@ -75,7 +75,9 @@ class ServerConfig:
 
     def secrets(self) -> list[str]:
         """Header and environment values, for log redaction."""
-        return [v for v in (*self.headers.values(), *self.env.values()) if len(v) >= 8]
+        values = [*self.headers.values(), *self.env.values()]
+        parts = [part for value in values for part in value.split()]  # "Bearer <token>"
+        return [v for v in dict.fromkeys([*values, *parts]) if len(v) >= 8]
 
 
 def config_path(setting: str | None, cwd: Path | None = None) -> Path | None:
@@ -192,3 +194,15 @@ def _substitute(value: str, environ: Mapping[str, str], where: str, key: str) ->
         return environ[name]
 
     return _VARIABLE.sub(variable, value)
+
+
+def mcp_secrets(setting: str | None) -> list[str]:
+    """The header and environment values of the configured servers, for log redaction (none when
+    the file is missing or bad: that is reported where the servers are started)."""
+    path = config_path(setting)
+    if path is None:
+        return []
+    try:
+        return [secret for server in load_config(path) for secret in server.secrets()]
+    except McpConfigError:
+        return []

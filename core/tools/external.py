@@ -8,7 +8,6 @@ by the same `invoke`: arguments are parsed and checked against the tool's own JS
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,7 @@ import jsonschema
 
 from core.llm.types import ToolSpec
 from core.plugin import ToolContext
-from core.tools.result import ToolResult
+from core.tools.result import ToolResult, parse_arguments
 from core.tools.schema import drop_nulls
 
 Runner = Callable[[dict[str, Any], ToolContext, float], Awaitable[ToolResult]]
@@ -59,17 +58,7 @@ class ExternalTool:
 
 def check_arguments(tool: ExternalTool, arguments: str | Mapping[str, Any]) -> dict[str, Any]:
     """Parsed, null-cleaned and schema-checked arguments, or `ValueError` saying what is wrong."""
-    if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments or "{}")
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"arguments are not valid JSON ({exc.msg} at position {exc.pos})"
-            ) from None
-        except RecursionError:
-            raise ValueError("arguments are nested too deeply") from None
-    if not isinstance(arguments, Mapping):
-        raise ValueError("arguments must be a JSON object")
+    arguments = parse_arguments(arguments)
     values = drop_nulls(dict(arguments), tool.original) if tool.strict else dict(arguments)
     try:
         validator = jsonschema.Draft202012Validator(tool.original)

@@ -14,7 +14,7 @@ from core.events import OutboundFile
 from core.plugin import ToolContext, ToolError
 from core.tools.external import ExternalTool, invoke_external
 from core.tools.registry import Tool
-from core.tools.result import ToolResult
+from core.tools.result import ToolResult, parse_arguments
 
 __all__ = ["MAX_OUTPUT_CHARS", "ToolResult", "invoke", "validate"]
 
@@ -32,17 +32,7 @@ def describe_validation_error(error: ValidationError) -> str:
 
 def validate(tool: Tool, arguments: str | Mapping[str, Any]) -> BaseModel:
     """Parse and validate arguments; nulls for parameters with defaults mean "use the default"."""
-    if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments or "{}")
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"arguments are not valid JSON ({exc.msg} at position {exc.pos})"
-            ) from None
-        except RecursionError:
-            raise ValueError("arguments are nested too deeply") from None
-    if not isinstance(arguments, Mapping):
-        raise ValueError("arguments must be a JSON object")
+    arguments = parse_arguments(arguments)
     values = dict.fromkeys(tool.defaults) | dict(arguments)  # an omitted optional means its default
     return tool.args_model.model_validate(values)
 

@@ -83,3 +83,19 @@ def test_the_file_itself(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.json", {})
     with pytest.raises(McpConfigError, match="at the top level"):
         parse_config({"servers": {}}, {})
+
+
+def test_header_and_env_values_are_known_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.connectors import mcp_secrets
+
+    monkeypatch.setenv("GH_TOKEN", "ghp_0123456789")
+    path = tmp_path / "mcp.json"
+    path.write_text(
+        json.dumps(
+            {"mcpServers": {"gh": {"url": "https://x/mcp", "headers": {"A": "Bearer ${GH_TOKEN}"}}}}
+        )
+    )
+    assert set(mcp_secrets(str(path))) == {"Bearer ghp_0123456789", "ghp_0123456789"}
+    assert mcp_secrets(str(tmp_path / "missing.json")) == []
