@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from bench import (
+    admin_bench,
     capacity_bench,
     discord_bench,
     engine_bench,
@@ -34,6 +35,7 @@ BENCHES: dict[str, Callable[[int], Awaitable[Rows]]] = {
     "discord": discord_bench.run,
     "capacity": capacity_bench.run,
     "postgres": postgres_bench.run,
+    "admin": admin_bench.run,
 }
 
 

@@ -254,3 +254,27 @@ async def test_the_site_is_closed_to_everyone_when_no_sign_in_is_configured(make
     form = {"token": "anything-" + "x" * 20, "csrf_token": login_token["parley_admin_login"].value}
     assert (await rig.client.post("/admin/login", form)).status == 403
     assert (await rig.client.get("/admin")).status == 303
+
+
+async def test_a_forged_forwarded_for_does_not_escape_the_limit_unless_the_proxy_is_trusted(
+    make_admin,
+) -> None:  # type: ignore[no-untyped-def]
+    direct = await make_admin()
+    for n in range(6):
+        page = await _guess(direct, f"10.0.0.{n}")
+        assert page.status == (401 if n < 5 else 429), "X-Forwarded-For is not believed"
+    proxied = await make_admin(admin_trust_proxy=True)
+    for _ in range(5):
+        assert (await _guess(proxied, "spoofed, 203.0.113.7")).status == 401
+    assert (await _guess(proxied, "203.0.113.7")).status == 429, "the proxy's last entry counts"
+    assert (await _guess(proxied, "203.0.113.8")).status == 401, "another client is not held up"
+
+
+async def _guess(rig: AdminRig, forwarded_for: str):  # type: ignore[no-untyped-def]
+    client = await rig.another_client()
+    login = await client.get("/admin/login")
+    return await client.post(
+        "/admin/login",
+        {"token": "wrong-token-" + "w" * 20, "csrf_token": csrf_of(login.text)},
+        **{"X-Forwarded-For": forwarded_for},
+    )

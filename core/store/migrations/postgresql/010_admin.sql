@@ -63,6 +63,16 @@ CREATE TABLE job_leases (
     last_done_at DOUBLE PRECISION NOT NULL DEFAULT 0
 );
 
+-- The overview's per-day figures of days that are over (their turns and usage never change).
+CREATE TABLE daily_rollups (
+    day_start   DOUBLE PRECISION PRIMARY KEY,
+    turns       BIGINT NOT NULL,
+    people      BIGINT NOT NULL,
+    cost_usd    DOUBLE PRECISION NOT NULL,
+    tokens      BIGINT NOT NULL,
+    computed_at DOUBLE PRECISION NOT NULL
+);
+
 -- Why and when a message's text was removed ('retention' or 'erasure'); the row stays.
 ALTER TABLE messages ADD COLUMN removed TEXT NOT NULL DEFAULT '';
 ALTER TABLE messages ADD COLUMN removed_at DOUBLE PRECISION;

@@ -63,6 +63,16 @@ CREATE TABLE job_leases (
     last_done_at REAL NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 
+-- The overview's per-day figures of days that are over (their turns and usage never change).
+CREATE TABLE daily_rollups (
+    day_start   REAL PRIMARY KEY,
+    turns       INTEGER NOT NULL,
+    people      INTEGER NOT NULL,
+    cost_usd    REAL NOT NULL,
+    tokens      INTEGER NOT NULL,
+    computed_at REAL NOT NULL
+) WITHOUT ROWID;
+
 -- Why and when a message's text was removed ('retention' or 'erasure'); the row stays.
 ALTER TABLE messages ADD COLUMN removed TEXT NOT NULL DEFAULT '';
 ALTER TABLE messages ADD COLUMN removed_at REAL;
