@@ -3,7 +3,7 @@
 
 The store is filled directly in bulk (a fixture, like the tests': the product writes through the
 store's own API): 10,000 conversations of 10 turns over the last 30 days, in 10 channels of 2
-workspaces, 500 people, a question, an answer and a usage row per turn, and a 👍 on every tenth
+workspaces, 500 user ids, a question, an answer and a usage row per turn, and a 👍 on every tenth
 answer.
 """
 
