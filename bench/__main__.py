@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from bench import (
+    admin_bench,
     capacity_bench,
     controls_bench,
     discord_bench,
@@ -38,6 +39,7 @@ BENCHES: dict[str, Callable[[int], Awaitable[Rows]]] = {
     "postgres": postgres_bench.run,
     "controls": controls_bench.run,
     "mcp": mcp_bench.run,
+    "admin": admin_bench.run,
 }
 
 

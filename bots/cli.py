@@ -64,11 +64,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "SLACK_*, DISCORD_*, PORT, OPENAI_*, and every model, memory and governance setting",
     ),
     "web": (
-        "the HTTP server only (Slack events, /healthz, /metrics) on $PORT, in WEB_CONCURRENCY "
-        "processes",
+        "the HTTP server only (Slack events, /healthz, /metrics, the /admin site) on $PORT, in "
+        "WEB_CONCURRENCY processes",
         "PORT, WEB_CONCURRENCY, SHUTDOWN_DRAIN_SECONDS, METRICS_PORT, METRICS_TOKEN, SLACK_BOT_TOKEN, "
         "SLACK_SIGNING_SECRET, SLACK_API_URL, SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_SCOPES, "
-        "SECRET_KEY, OPENAI_*",
+        "SECRET_KEY, ADMIN_TOKEN, ADMIN_PORT, RETENTION_DAYS, OPENAI_*",
     ),
     "worker": (
         "the long-lived connections only (Discord gateway, Slack Socket Mode)",

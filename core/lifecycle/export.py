@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -27,7 +27,8 @@ from core.events import ConversationKey
 from core.governance.redaction import Placeholders, redact
 from core.settings import Settings
 from core.store import Store
-from core.store.exports import ExportConversation, ExportMessage
+from core.store.exports import ExportConversation
+from core.store.records import MessageRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ def _iso(moment: float) -> str:
 
 
 def message_record(
-    conversation: ExportConversation, message: ExportMessage, clean: _Redactor
+    conversation: ExportConversation, message: MessageRecord, clean: _Redactor
 ) -> dict[str, Any]:
     """The JSON object of one stored message; `content` is null where the text was removed."""
     return {
@@ -87,7 +88,7 @@ def message_record(
     }
 
 
-def _turns(messages: Sequence[ExportMessage]) -> dict[int, tuple[str, str]]:
+def _turns(messages: Sequence[MessageRecord]) -> dict[int, tuple[str, str]]:
     """Per answered turn (in order): the user's text and the final answer, where both are
     stored; other turns are absent."""
     asked: dict[int, str] = {}
@@ -104,7 +105,7 @@ def _turns(messages: Sequence[ExportMessage]) -> dict[int, tuple[str, str]]:
 
 def fine_tune_examples(
     system: str,
-    messages: Sequence[ExportMessage],
+    messages: Sequence[MessageRecord],
     verdicts: dict[int, tuple[int, int]],
     clean: _Redactor,
 ) -> list[dict[str, Any]]:
@@ -156,16 +157,21 @@ class Exporter:
         started = time.perf_counter()
         found = await self._store.exports.with_feedback("positive")
         lines = turns = 0
-        async for conversation, messages in self._store.exports.messages(found):
-            verdicts = await self._store.exports.verdicts([conversation.id])
-            config = await resolve_config(
-                self._settings, self._store, ConversationKey.parse(conversation.key)
-            )
-            clean = await self._redactor(conversation, True)
-            for example in fine_tune_examples(config.system_prompt, messages, verdicts, clean):
-                out.write(json.dumps(example, ensure_ascii=False) + "\n")
-                lines += 1
-                turns += sum(1 for m in example["messages"] if m["role"] == "assistant")
+        async for batch in self._store.exports.batches(found):
+            ids = [conversation.id for conversation, _ in batch]
+            verdicts = await self._store.exports.verdicts(ids)
+            cleaners = await self._redactors(ids, True)
+            for conversation, messages in batch:
+                config = await resolve_config(
+                    self._settings, self._store, ConversationKey.parse(conversation.key)
+                )
+                examples = fine_tune_examples(
+                    config.system_prompt, messages, verdicts, cleaners(conversation.id)
+                )
+                for example in examples:
+                    out.write(json.dumps(example, ensure_ascii=False) + "\n")
+                    lines += 1
+                    turns += sum(1 for m in example["messages"] if m["role"] == "assistant")
         report = ExportReport(
             "fine-tune", "", len(found), turns, lines, time.perf_counter() - started, True
         )
@@ -183,16 +189,16 @@ class Exporter:
     ) -> ExportReport:
         started = time.perf_counter()
         lines, turns = 0, set()
-        async for conversation, messages in self._store.exports.messages(conversations):
-            clean = await self._redactor(conversation, redacted)
-            for message in messages:
-                out.write(
-                    json.dumps(message_record(conversation, message, clean), ensure_ascii=False)
-                    + "\n"
-                )
-                lines += 1
-                if message.turn_id is not None:
-                    turns.add(message.turn_id)
+        async for batch in self._store.exports.batches(conversations):
+            cleaners = await self._redactors([c.id for c, _ in batch], redacted)
+            for conversation, messages in batch:
+                clean = cleaners(conversation.id)
+                for message in messages:
+                    record = message_record(conversation, message, clean)
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    lines += 1
+                    if message.turn_id is not None:
+                        turns.add(message.turn_id)
         report = ExportReport(
             kind,
             target,
@@ -205,10 +211,14 @@ class Exporter:
         await self._audit(report, actor)
         return report
 
-    async def _redactor(self, conversation: ExportConversation, redacted: bool) -> _Redactor:
+    async def _redactors(
+        self, conversation_ids: list[int], redacted: bool
+    ) -> Callable[[int], _Redactor]:
+        """Per conversation of a batch: its redactor (a copy of its stored placeholders)."""
         if not redacted:
-            return _Redactor(None)
-        return _Redactor(await self._store.redactions.get(conversation.record))
+            return lambda _id: _Redactor(None)
+        stored = await self._store.redactions.of_many(conversation_ids)
+        return lambda conversation_id: _Redactor(stored.get(conversation_id, Placeholders()))
 
     async def _audit(self, report: ExportReport, actor: str) -> None:
         detail = {

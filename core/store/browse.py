@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from core.llm.types import ToolCall
 from core.store.db import Database, Row
-from core.store.records import decode_tool_calls
+from core.store.records import MESSAGE_ORDER, MESSAGE_RECORD, MessageRecord
 from core.store.usage import RESERVED
 
 
@@ -39,24 +38,6 @@ class TurnRow:
     created_at: float
     started_at: float | None
     finished_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRow:
-    """One stored message; `removed` says why its text is gone ('' while it is stored)."""
-
-    id: int
-    epoch: int
-    turn_id: int | None
-    role: str
-    user_id: str
-    user_name: str
-    content: str
-    tool_calls: tuple[ToolCall, ...]
-    tool_call_id: str
-    tokens: int
-    created_at: float
-    removed: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +77,7 @@ class ConversationDetail:
     conversation: ConversationRow
     epoch: int
     turns: list[TurnRow]
-    messages: list[MessageRow]
+    messages: list[MessageRecord]
     usage: list[TurnUsage]
     moderation: list[ModerationRow]
     remote_ids: list[str]
@@ -121,11 +102,6 @@ def _moderation(r: Row) -> ModerationRow:
 
 def _conversation(row: Row, snippet: str = "") -> ConversationRow:
     return ConversationRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], snippet=snippet)
-
-
-def _message(r: Row) -> MessageRow:
-    calls = decode_tool_calls(r[7])
-    return MessageRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], calls, r[8], r[9], r[10], r[11])
 
 
 class Browse:
@@ -187,9 +163,7 @@ class Browse:
             (conversation_id,),
         )
         messages = await self._db.fetchall(
-            "SELECT id, epoch, turn_id, role, user_id, user_name, content, tool_calls, "
-            "tool_call_id, tokens, created_at, removed FROM messages WHERE conversation_id = ? "
-            "ORDER BY epoch, COALESCE(turn_id, 0), id",
+            f"{MESSAGE_RECORD} WHERE m.conversation_id = ? ORDER BY {MESSAGE_ORDER}",
             (conversation_id,),
         )
         usage = await self._db.fetchall(
@@ -218,7 +192,7 @@ class Browse:
             conversation,
             int(row[7]),
             [TurnRow(*t) for t in turns],
-            [_message(m) for m in messages],
+            [MessageRecord.from_row(m) for m in messages],
             [
                 TurnUsage(u[0], u[1], u[2], int(u[3]), int(u[4]), int(u[5]), float(u[6]))
                 for u in usage

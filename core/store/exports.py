@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from core.llm.types import ToolCall
 from core.store.db import Database
-from core.store.records import Conversation, decode_tool_calls
+from core.store.records import MESSAGE_ORDER, MESSAGE_RECORD, MessageRecord
 
 CONVERSATION_BATCH = 200  # conversations whose messages are read in one query
 
@@ -24,32 +23,6 @@ class ExportConversation:
     channel: str
     thread: str
     epoch: int
-
-    @property
-    def record(self) -> Conversation:
-        """The store's record of it (for its redaction placeholders)."""
-        return Conversation(self.id, self.key, self.epoch)
-
-
-@dataclass(frozen=True, slots=True)
-class ExportMessage:
-    """One message with its turn's status and model."""
-
-    id: int
-    conversation_id: int
-    epoch: int
-    turn_id: int | None
-    role: str
-    user_id: str
-    user_name: str
-    content: str
-    tool_calls: tuple[ToolCall, ...]
-    tool_call_id: str
-    tokens: int
-    created_at: float
-    removed: str
-    turn_status: str
-    model: str
 
 
 _CONVERSATION = "SELECT id, key, platform, workspace, channel, thread, epoch FROM conversations"
@@ -80,47 +53,24 @@ class Exports:
         )
         return [ExportConversation(*row) for row in rows]
 
-    async def messages(
+    async def batches(
         self, conversations: Sequence[ExportConversation]
-    ) -> AsyncIterator[tuple[ExportConversation, list[ExportMessage]]]:
-        """Each conversation with its messages (every epoch, in conversation order), reading
-        `CONVERSATION_BATCH` conversations per query."""
+    ) -> AsyncIterator[list[tuple[ExportConversation, list[MessageRecord]]]]:
+        """The conversations with their messages (every epoch, in conversation order),
+        `CONVERSATION_BATCH` conversations per query and per batch yielded."""
         for start in range(0, len(conversations), CONVERSATION_BATCH):
             batch = conversations[start : start + CONVERSATION_BATCH]
             marks = ", ".join("?" * len(batch))
             rows = await self._db.fetchall(
-                "SELECT m.id, m.conversation_id, m.epoch, m.turn_id, m.role, m.user_id, "
-                "m.user_name, m.content, m.tool_calls, m.tool_call_id, m.tokens, m.created_at, "
-                "m.removed, COALESCE(t.status, ''), COALESCE(t.model, '') FROM messages m "
-                "LEFT JOIN turns t ON t.id = m.turn_id "
-                f"WHERE m.conversation_id IN ({marks}) "
-                "ORDER BY m.conversation_id, m.epoch, COALESCE(m.turn_id, 0), m.id",
+                f"{MESSAGE_RECORD} WHERE m.conversation_id IN ({marks}) "
+                f"ORDER BY m.conversation_id, {MESSAGE_ORDER}",
                 tuple(c.id for c in batch),
             )
-            grouped: dict[int, list[ExportMessage]] = {c.id: [] for c in batch}
-            for r in rows:
-                calls = decode_tool_calls(r[8])
-                grouped[r[1]].append(
-                    ExportMessage(
-                        r[0],
-                        r[1],
-                        r[2],
-                        r[3],
-                        r[4],
-                        r[5],
-                        r[6],
-                        r[7],
-                        calls,
-                        r[9],
-                        r[10],
-                        r[11],
-                        r[12],
-                        r[13],
-                        r[14],
-                    )
-                )
-            for conversation in batch:
-                yield conversation, grouped[conversation.id]
+            grouped: dict[int, list[MessageRecord]] = {c.id: [] for c in batch}
+            for row in rows:
+                message = MessageRecord.from_row(row)
+                grouped[message.conversation_id].append(message)
+            yield [(conversation, grouped[conversation.id]) for conversation in batch]
 
     async def verdicts(self, conversation_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
         """Per turn of these conversations: (👍 count, 👎 count)."""

@@ -84,3 +84,59 @@ def decode_tool_calls(raw: str | None) -> tuple[ToolCall, ...]:
         ToolCall(d["id"], d["name"], d["arguments"], d.get("kind", "function"), d.get("server", ""))
         for d in data
     )
+
+
+# Every column of a message with its turn's status and model, for reading whole conversations;
+# callers add `WHERE m.conversation_id ...` and an order.
+MESSAGE_RECORD = (
+    "SELECT m.id, m.conversation_id, m.epoch, m.turn_id, m.role, m.user_id, m.user_name, "
+    "m.content, m.tool_calls, m.tool_call_id, m.tokens, m.created_at, m.removed, "
+    "COALESCE(t.status, ''), COALESCE(t.model, '') FROM messages m "
+    "LEFT JOIN turns t ON t.id = m.turn_id"
+)
+# Conversation order: epoch, then turn (a turn's answer is written after later questions), then id.
+MESSAGE_ORDER = "m.epoch, COALESCE(m.turn_id, 0), m.id"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """One stored message as the admin site and exports read it; `removed` says why its text is
+    gone ('' while it is stored)."""
+
+    id: int
+    conversation_id: int
+    epoch: int
+    turn_id: int | None
+    role: str
+    user_id: str
+    user_name: str
+    content: str
+    tool_calls: tuple[ToolCall, ...]
+    tool_call_id: str
+    tokens: int
+    created_at: float
+    removed: str
+    turn_status: str
+    model: str
+
+    @classmethod
+    def from_row(cls, r: Any) -> MessageRecord:
+        """From a row of `MESSAGE_RECORD`."""
+        calls = decode_tool_calls(r[8])
+        return cls(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            calls,
+            r[9],
+            r[10],
+            r[11],
+            r[12],
+            r[13],
+            r[14],
+        )

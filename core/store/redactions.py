@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from core.governance.redaction import Placeholders
 from core.store.db import Database
@@ -22,6 +23,17 @@ class Redactions:
             "SELECT mapping FROM redactions WHERE conversation_id = ?", (conversation.id,)
         )
         return Placeholders.from_json(row["mapping"] if row else None)
+
+    async def of_many(self, conversation_ids: Sequence[int]) -> dict[int, Placeholders]:
+        """The placeholders of several conversations (those without any are left out)."""
+        if not conversation_ids:
+            return {}
+        marks = ", ".join("?" * len(conversation_ids))
+        rows = await self._db.fetchall(
+            f"SELECT conversation_id, mapping FROM redactions WHERE conversation_id IN ({marks})",
+            tuple(conversation_ids),
+        )
+        return {int(row[0]): Placeholders.from_json(row[1]) for row in rows}
 
     async def put(self, conversation: Conversation, placeholders: Placeholders) -> None:
         """Replace the conversation's placeholders."""

@@ -7,13 +7,15 @@ the budget check counts them too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from core.store.db import Database
+from core.store.db import Database, Tx
 from core.store.usage import RESERVED
 
 DAY = 86_400
+CLOSED_AFTER = 600.0  # seconds after a day's end from which it is kept as a rollup
 Dimension = Literal["workspace", "channel", "user", "model"]
 # Each dimension's grouping columns (fixed names: never built from input).
 DIMENSIONS: dict[Dimension, tuple[str, ...]] = {
@@ -83,11 +85,12 @@ class FeedbackRate:
     negative: int
 
 
-def day_of(dialect: str, column: str) -> str:
-    """SQL for the whole UTC days from a `?` parameter (a midnight) to `column` (not before it)."""
-    if dialect == "postgresql":
-        return f"CAST(FLOOR(({column} - ?) / {DAY}) AS INTEGER)"
-    return f"CAST(({column} - ?) / {DAY} AS INTEGER)"  # never negative here: truncation floors
+async def _keep(tx: Tx, days: list[tuple[float, Day]], now: float) -> None:
+    await tx.executemany(
+        "INSERT INTO daily_rollups (day_start, turns, people, cost_usd, tokens, computed_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day_start) DO NOTHING",
+        [(start, d.turns, d.users, d.cost_usd, d.tokens, now) for start, d in days],
+    )
 
 
 class Reports:
@@ -96,28 +99,54 @@ class Reports:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def daily(self, start: float, days: int) -> list[Day]:
-        """Turns, distinct people, cost and tokens for each of `days` days from `start`."""
-        end = start + days * DAY
-        day = day_of(self._db.dialect, "created_at")
-        turns = await self._db.fetchall(
-            f"SELECT {day}, COUNT(*), COUNT(DISTINCT user_key) FROM turns "
-            "WHERE created_at >= ? AND created_at < ? GROUP BY 1",
-            (start, start, end),
+    async def daily(self, start: float, days: int, *, now: float | None = None) -> list[Day]:
+        """Turns, distinct people, cost and tokens for each of `days` days from `start`.
+
+        A day over (`CLOSED_AFTER` past its end, so no transaction still writes into it) is
+        computed once and kept in `daily_rollups`: its turns and usage rows never change
+        afterwards (erasure and retention keep them). The open days are computed each time.
+        """
+        now = time.time() if now is None else now
+        stored = {
+            float(r[0]): Day(0, int(r[1]), int(r[2]), float(r[3]), int(r[4]))
+            for r in await self._db.fetchall(
+                "SELECT day_start, turns, people, cost_usd, tokens FROM daily_rollups "
+                "WHERE day_start >= ? AND day_start < ?",
+                (start, start + days * DAY),
+            )
+        }
+        result, closed = [], []
+        for index in range(days):
+            day_start = start + index * DAY
+            day = stored.get(day_start) or await self._one_day(day_start)
+            if day_start not in stored and day_start + DAY + CLOSED_AFTER <= now:
+                closed.append((day_start, day))
+            result.append(replace(day, index=index))
+        if closed:
+            await self._db.write(lambda tx: _keep(tx, closed, now), serializable=False)
+        return result
+
+    async def _one_day(self, day_start: float) -> Day:
+        end = day_start + DAY
+        turns = await self._db.fetchone(
+            "SELECT COUNT(*), COUNT(DISTINCT user_key) FROM turns "
+            "WHERE created_at >= ? AND created_at < ?",
+            (day_start, end),
         )
-        usage = await self._db.fetchall(
-            f"SELECT {day}, SUM(cost_usd), SUM(prompt_tokens + completion_tokens) FROM usage "
-            f"WHERE created_at >= ? AND created_at < ? AND purpose != '{RESERVED}' GROUP BY 1",
-            (start, start, end),
+        usage = await self._db.fetchone(
+            "SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(prompt_tokens + completion_tokens), 0) "
+            f"FROM usage WHERE created_at >= ? AND created_at < ? AND purpose != '{RESERVED}'",
+            (day_start, end),
         )
-        counts = {int(r[0]): (int(r[1]), int(r[2])) for r in turns}
-        spend = {int(r[0]): (float(r[1] or 0), int(r[2] or 0)) for r in usage}
-        return [Day(i, *counts.get(i, (0, 0)), *spend.get(i, (0.0, 0))) for i in range(days)]
+        assert turns is not None and usage is not None
+        return Day(0, int(turns[0]), int(turns[1]), float(usage[0]), int(usage[1]))
 
     async def people(self, start: float, end: float) -> int:
         """Distinct people who started a turn in the range."""
+        # DISTINCT in a subquery lets SQLite skip along the (user_key, created_at) index.
         row = await self._db.fetchone(
-            "SELECT COUNT(DISTINCT user_key) FROM turns WHERE created_at >= ? AND created_at < ?",
+            "SELECT COUNT(*) FROM (SELECT DISTINCT user_key FROM turns "
+            "WHERE created_at >= ? AND created_at < ?) AS people",
             (start, end),
         )
         return int(row[0]) if row else 0

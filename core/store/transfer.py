@@ -37,8 +37,9 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("audit_log", ("id",)),
 )
 # Not copied: the target's own migrations filled the first; the others describe the processes
-# running on the source right now, install pages opened on it (OAuth states live minutes), or
-# sign-ins to its admin site (admins sign in again).
+# running on the source right now, install pages opened on it (OAuth states live minutes),
+# sign-ins to its admin site (admins sign in again), or figures the target computes again from the
+# rows copied.
 SKIPPED = (
     "schema_migrations",
     "processes",
@@ -46,6 +47,7 @@ SKIPPED = (
     "oauth_states",
     "tool_approvals",  # pending approvals expire within TOOL_APPROVAL_MINUTES
     "job_leases",
+    "daily_rollups",
     "admin_sessions",
     "admin_login_states",
     "admin_login_failures",

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 import aiohttp
+from yarl import URL
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -37,6 +38,11 @@ class AdminClient:
     def __init__(self, base: str) -> None:
         self.base = base
         self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+    def cookie(self, name: str) -> str:
+        """The value of one of the site's cookies in this client's jar ('' if none)."""
+        found = self.http.cookie_jar.filter_cookies(URL(self.base + "/admin")).get(name)
+        return found.value if found else ""
 
     async def close(self) -> None:
         await self.http.close()

@@ -147,3 +147,29 @@ async def test_every_settings_change_is_audited_with_old_and_new(on_both_backend
         assert {e.target for e in entries} == {scope}
     finally:
         await store.close()
+
+
+async def test_closed_days_are_kept_as_rollups_and_today_is_live(on_both_backends: str) -> None:
+    store = await Store.open(on_both_backends)
+    try:
+        now = MIDNIGHT + 2 * 86_400 + 3600  # 01:00 on the third day
+
+        async def turn_at(moment: float) -> None:
+            accepted = await store.accept(make_event("x"), text="x", tokens=1, delivery_ttl=60)
+            assert accepted is not None
+            await store.db.execute(
+                "UPDATE turns SET created_at = ? WHERE id = ?", (moment, accepted.turn_id)
+            )
+
+        await turn_at(MIDNIGHT + 10)
+        await turn_at(now - 60)
+        first = await store.reports.daily(MIDNIGHT, 3, now=now)
+        assert [d.turns for d in first] == [1, 0, 1]
+        kept = await store.db.fetchall("SELECT day_start FROM daily_rollups ORDER BY day_start")
+        assert [r[0] for r in kept] == [MIDNIGHT, MIDNIGHT + 86_400], "not the open day"
+        await turn_at(now - 30)
+        await turn_at(MIDNIGHT + 20)  # not possible in real life: a closed day stays as kept
+        again = await store.reports.daily(MIDNIGHT, 3, now=now)
+        assert [d.turns for d in again] == [1, 0, 2], "today live, closed days from the rollup"
+    finally:
+        await store.close()

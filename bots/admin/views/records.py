@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from bots.admin.site import Route, Site
-from core.store.browse import ConversationDetail, MessageRow, ModerationRow, TurnRow, TurnUsage
+from core.store.browse import ConversationDetail, ModerationRow, TurnRow, TurnUsage
+from core.store.records import MessageRecord
 
 PAGE = 50
 
@@ -19,7 +20,7 @@ class TurnView:
     """One turn as the conversation page shows it."""
 
     turn: TurnRow | None
-    messages: list[MessageRow] = field(default_factory=list)
+    messages: list[MessageRecord] = field(default_factory=list)
     usage: list[TurnUsage] = field(default_factory=list)
     moderation: list[ModerationRow] = field(default_factory=list)
 
