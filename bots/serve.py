@@ -2,7 +2,8 @@
 
 The `web` process also serves the admin site (on PORT, or on ADMIN_PORT's own listener) and,
 with RETENTION_DAYS, runs the hourly retention pass (one process at a time, decided in the
-database).
+database). Every serving process runs the scheduler (digests and recurring prompts) for the
+platforms it serves; each due run is claimed once in the database.
 
 A stop (SIGTERM or Ctrl-C) closes the intake first (the HTTP port, Socket Mode), then drains the
 running turns for up to `SHUTDOWN_DRAIN_SECONDS` while this process keeps its heartbeat, so no
@@ -194,6 +195,8 @@ async def run_server(
             background.append(retention.run(stops.graceful))
     if connections and slack and settings.slack.app_token:
         intake.append(until(stops.graceful, slack.socket_mode()))
+    if services.scheduler is not None:  # claims only the platforms attached in this process
+        background.append(services.scheduler.run(stops.graceful))
     beating = asyncio.ensure_future(engine.recovery.run(drained))
     chores = [asyncio.ensure_future(job) for job in background]
     jobs = [asyncio.ensure_future(job) for job in (*intake, *carriers)]

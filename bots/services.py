@@ -19,6 +19,7 @@ from core.conversation.media import Media
 from core.conversation.memory import Memory
 from core.conversation.remote import RemoteThreads
 from core.engine import Engine
+from core.governance.budgets import Budgets
 from core.governance.moderation import Moderator, Rule
 from core.governance.usage import UsageAccounting
 from core.interactive.approvals import ApprovalGate
@@ -28,6 +29,7 @@ from core.llm.connect import build_model_client, build_moderation_client, build_
 from core.llm.pricing import PriceTable
 from core.llm.tokens import TokenCounter
 from core.plugin import PluginServices
+from core.schedules import BatchDigests, Digests, ScheduleCommands, Scheduler
 from core.store import Store
 from core.tools import ToolRegistry, discover
 from core.tools.catalog import ToolCatalog
@@ -53,6 +55,8 @@ class Services:
     """Moderation's own SDK client (`OPENAI_MODERATION_BASE_URL` / `_API_KEY`), else None."""
     connectors: Connectors | None = None
     """The MCP servers (`MCP_CONFIG`), when any are configured and tools are on."""
+    scheduler: Scheduler | None = None
+    """Digests and recurring prompts; every serving process runs its loop."""
 
     async def close(self) -> None:
         """Finish running turns and release connections."""
@@ -156,9 +160,18 @@ async def build_services(settings: AppSettings) -> Services:
         max_input_tokens=settings.memory.summary_max_input_tokens,
         max_output_tokens=models.max_output_tokens,
     )
+    budgets = Budgets(settings, store)
+    digests = Digests(settings, summaries, budgets)
     commands = Commands(
         CommandContext(
-            settings, store, memory, tokens, tool_contexts, tools=catalog, summaries=summaries
+            settings,
+            store,
+            memory,
+            tokens,
+            tool_contexts,
+            tools=catalog,
+            summaries=summaries,
+            schedules=ScheduleCommands(settings, store, digests),
         )
     )
     engine = Engine(
@@ -177,11 +190,35 @@ async def build_services(settings: AppSettings) -> Services:
         commands=commands,
         backends=backends,
         usage=usage,
+        budgets=budgets,
         gate=gate,
         ports=ports,
     )
+    batches = (
+        BatchDigests(store, client, digests, ports, wire=model.wire_api)
+        if settings.schedules.digest_batch
+        else None
+    )
+    scheduler = Scheduler(
+        store=store,
+        ports=ports,
+        digests=digests,
+        turns=engine.handle,
+        batches=batches,
+        poll_seconds=settings.schedules.poll_seconds,
+        stale_after=settings.store.recovery_stale_seconds,
+    )
     return Services(
-        settings, store, client, model, engine, plugins, knowledge, moderation_client, connectors
+        settings,
+        store,
+        client,
+        model,
+        engine,
+        plugins,
+        knowledge,
+        moderation_client,
+        connectors,
+        scheduler,
     )
 
 

@@ -18,6 +18,7 @@ from core.conversation.overrides import OVERRIDABLE, parse_override, resolve_con
 from core.events import Event, OutboundFile
 from core.governance.budgets import day_start, month_start
 from core.llm.tokens import TokenCounter
+from core.schedules.manage import ScheduleCommands
 from core.settings import Settings
 from core.store import Store, StoreError
 from core.store.overrides import scope_chain
@@ -58,6 +59,7 @@ class CommandContext:
     tool_contexts: ToolContexts
     tools: ToolSet | None = None  # None: tools are turned off (TOOLS_ENABLED)
     summaries: ChannelSummaries | None = None  # None: no model for /summarize (tests)
+    schedules: ScheduleCommands | None = None  # None: no scheduled work (tests)
 
     def admin(self, event: Event) -> bool:
         """Whether the event's author is an admin."""
@@ -287,6 +289,22 @@ async def summarize(ctx: CommandContext, event: Event, args: str) -> CommandResu
     return CommandResult(summary.text, ok=summary.ok)
 
 
+async def digest(ctx: CommandContext, event: Event, args: str) -> CommandResult:
+    """A digest of this channel: `/digest daily 09:00 [zone]`, `weekly mon 09:00`, `off`, `now`."""
+    if ctx.schedules is None:
+        return CommandResult("Scheduled work is not available on this server.", ok=False)
+    answer = await ctx.schedules.digest(event, args, admin=ctx.admin(event))
+    return CommandResult(answer.text, public=answer.public, ok=answer.ok)
+
+
+async def schedule(ctx: CommandContext, event: Event, args: str) -> CommandResult:
+    """Run a prompt on a schedule: `/schedule "every monday 9:00" <prompt>`, `list`, `cancel N`."""
+    if ctx.schedules is None:
+        return CommandResult("Scheduled work is not available on this server.", ok=False)
+    answer = await ctx.schedules.schedule(event, args, admin=ctx.admin(event))
+    return CommandResult(answer.text, public=answer.public, ok=answer.ok)
+
+
 async def help_command(ctx: CommandContext, _event: Event, _args: str) -> CommandResult:
     """List the commands."""
     return CommandResult(help_text(HANDLERS))
@@ -305,6 +323,8 @@ HANDLERS: dict[str, Handler] = {
     "config": config,
     "model": model,
     "summarize": summarize,
+    "digest": digest,
+    "schedule": schedule,
 }
 
 

@@ -165,7 +165,9 @@ class Reply(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class HistoryMessage:
-    """One message of a channel's or thread's history, as the platform reports it."""
+    """One message of a channel's or thread's history, as the platform reports it: with the
+    link that opens it (`permalink`, "" where the platform has none) and how many replies its
+    thread has."""
 
     id: str
     user_id: str
@@ -173,6 +175,8 @@ class HistoryMessage:
     text: str
     at: datetime
     is_bot: bool = False
+    permalink: str = ""
+    replies: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 """Prometheus metrics of the server: turns, latencies, model errors and retries, moderation,
-tokens and cost, feedback, regenerations and tool approvals, served at `GET /metrics`.
+tokens and cost, feedback, regenerations, tool approvals and scheduled runs, served at
+`GET /metrics`.
 
 With several `web` processes (WEB_CONCURRENCY) the first one sets PROMETHEUS_MULTIPROC_DIR before
 anything imports this module, so every process writes its values there and any of them can answer
@@ -39,6 +40,11 @@ FEEDBACK = Counter("parley_feedback", "Ratings of replies (👍/👎)", ["platfo
 REGENERATIONS = Counter("parley_regenerations", "New attempts of a turn asked for by a person")
 TOOL_APPROVALS = Counter(
     "parley_tool_approvals", "Tool calls that waited for a person, by outcome", ["outcome"]
+)
+SCHEDULED_RUNS = Counter(
+    "parley_scheduled_runs",
+    "Runs of schedules (digest, prompt) by outcome (done, empty, skipped, failed)",
+    ["kind", "outcome"],
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, Self, TypeVar
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AliasChoices,
@@ -294,6 +295,26 @@ class InteractiveSettings(SettingsGroup):
     )
 
 
+class ScheduleSettings(SettingsGroup):
+    """Scheduled work: channel digests and recurring prompts (core/schedules)."""
+
+    digest_batch: bool = Field(False, validation_alias=env("DIGEST_BATCH"))
+    min_minutes: float = Field(15.0, ge=1, le=1440, validation_alias=env("SCHEDULE_MIN_MINUTES"))
+    time_zone: str = Field("UTC", min_length=1, validation_alias=env("SCHEDULE_TIME_ZONE"))
+    poll_seconds: float = Field(30.0, gt=0, le=3600, validation_alias=env("SCHEDULE_POLL_SECONDS"))
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                "is not a known time zone: use an IANA name such as Europe/Berlin or UTC"
+            ) from None
+        return value
+
+
 class ConnectorSettings(SettingsGroup):
     """MCP servers as tool sources (core/connectors)."""
 
@@ -423,6 +444,7 @@ class Settings(BaseModel):
     redaction: RedactionSettings
     tools: ToolSettings
     interactive: InteractiveSettings
+    schedules: ScheduleSettings
     connectors: ConnectorSettings
     store: StoreSettings
     server: ServerSettings

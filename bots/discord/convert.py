@@ -125,7 +125,16 @@ def history_message(message: discord.Message) -> HistoryMessage:
         text=message.content,
         at=message.created_at,
         is_bot=message.author.bot,
+        permalink=message.jump_url,
+        replies=_thread_size(message),
     )
+
+
+def _thread_size(message: discord.Message) -> int:
+    """How many messages the thread started from `message` has (0: none, or not cached)."""
+    thread = getattr(message, "thread", None)
+    count = getattr(thread, "message_count", 0) if thread is not None else 0
+    return count if isinstance(count, int) and count > 0 else 0
 
 
 def history_page(messages: list[discord.Message], limit: int) -> HistoryPage:

@@ -161,6 +161,7 @@ class SlackAdapter:
         )
         _quiet_bolt_missing_installation_error()
         self._users: dict[str, tuple[float, User]] = {}
+        self._team_urls: dict[str, str] = {}  # workspace -> its URL, for permalinks
         self._no_stream: set[str] = set()
         self._bot_user_id = ""
         self._tasks: set[asyncio.Task[None]] = set()  # background commands (kept referenced)
@@ -605,7 +606,19 @@ class SlackAdapter:
             raise HistoryUnavailable(f"Slack is unreachable ({type(exc).__name__})") from None
         data = answer.data if isinstance(answer.data, dict) else {}
         names = {uid: (await self._user(uid)).name for uid in convert.history_users(data)}
-        return convert.history_page(data, names)
+        team_url = await self._team_url(key.workspace)
+        return convert.history_page(data, names, channel=key.channel, team_url=team_url)
+
+    async def _team_url(self, team: str) -> str:
+        """The workspace's URL (auth.test's `url`), for permalinks; "" when Slack won't say."""
+        if team not in self._team_urls:
+            try:
+                auth = await self.client.auth_test()
+            except (SlackApiError, *NETWORK_ERRORS) as exc:
+                log.warning("slack_call_failed", method="auth.test", error=type(exc).__name__)
+                return ""
+            self._team_urls[team] = str(auth.get("url") or "")
+        return self._team_urls[team]
 
     async def access(self, key: ConversationKey, user_id: str) -> ChannelAccess:
         """Whether the bot can read the channel, whether it is private, whether the user is in it."""

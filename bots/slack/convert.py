@@ -184,9 +184,12 @@ def ask_event(command: dict[str, Any], user: User, text: str, thread_ts: str) ->
     )
 
 
-def history_page(data: dict[str, Any], names: dict[str, str]) -> HistoryPage:
+def history_page(
+    data: dict[str, Any], names: dict[str, str], *, channel: str = "", team_url: str = ""
+) -> HistoryPage:
     """A `conversations.history` or `.replies` answer as a page, oldest first (history answers
-    newest first); `names` maps user ids to display names."""
+    newest first); `names` maps user ids to display names. With the workspace's URL (auth.test's
+    `url`), each message carries its permalink."""
     messages = []
     for raw in data.get("messages") or []:
         if not isinstance(raw, dict) or raw.get("subtype") in HIDDEN_SUBTYPES:
@@ -203,11 +206,27 @@ def history_page(data: dict[str, Any], names: dict[str, str]) -> HistoryPage:
                 text=str(raw.get("text") or ""),
                 at=moment,
                 is_bot=bool(raw.get("bot_id")),
+                permalink=permalink(team_url, channel, raw) if team_url and channel else "",
+                replies=_count(raw.get("reply_count")),
             )
         )
     messages.sort(key=lambda m: m.at)
     cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
     return HistoryPage(tuple(messages), cursor if data.get("has_more") or cursor else None)
+
+
+def permalink(team_url: str, channel: str, raw: dict[str, Any]) -> str:
+    """The link that opens a message (Slack's permalink form), in its thread for a reply."""
+    ts = str(raw.get("ts") or "")
+    link = f"{team_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+    thread = raw.get("thread_ts")
+    if isinstance(thread, str) and thread and thread != ts:
+        link += f"?thread_ts={thread}&cid={channel}"
+    return link
+
+
+def _count(raw: Any) -> int:
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0 else 0
 
 
 def history_users(data: dict[str, Any]) -> set[str]:

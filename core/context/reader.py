@@ -9,6 +9,7 @@ to that same channel, or to a direct message with the asker. The result is cappe
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -107,12 +108,16 @@ class ChannelReader:
                 )
         return name
 
-    def render(self, page: HistoryPage, label: str) -> Transcript:
-        """Lines `[time] name: text`, oldest first, keeping the newest that fit the cap."""
+    def render(
+        self, page: HistoryPage, label: str, *, tags: Sequence[str] | None = None
+    ) -> Transcript:
+        """Lines `[time] name: text`, oldest first, keeping the newest that fit the cap (the
+        last `Transcript.messages` of the page); `tags` go before each message's line."""
         lines = [
-            f"[{m.at:%Y-%m-%d %H:%M}] {m.user_name or m.user_id}{' (bot)' if m.is_bot else ''}: "
+            (f"{tags[i]} " if tags else "")
+            + f"[{m.at:%Y-%m-%d %H:%M}] {m.user_name or m.user_id}{' (bot)' if m.is_bot else ''}: "
             + " ".join(m.text.split())
-            for m in page.messages
+            for i, m in enumerate(page.messages)
         ]
         kept: list[str] = []
         used = 0

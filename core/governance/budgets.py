@@ -89,26 +89,42 @@ class Budgets:
             now + 60,
         )
 
-    async def reserve_spend(
-        self, event: Event, turn_id: int, model: str, estimate_usd: float
-    ) -> Refusal | None:
-        """Refuse when this call (at its estimated cost) would pass a spending limit; otherwise
-        hold the estimate for the turn, so concurrent turns in any process count it too."""
+    def _limits(self, now: float, user: str) -> list[tuple[Limit, str, float]]:
+        """The configured spending limits for `user`: (limit, period, when it resets)."""
         s = self._settings
-        now = self._clock()
         day, month = day_start(now), month_start(now)
-        user = event.user.id
         limits = (
             (s.budgets.user_daily_usd, day, user, "daily", day + 86_400),
             (s.budgets.user_monthly_usd, month, user, "monthly", next_month(now)),
             (s.budgets.workspace_daily_usd, day, None, "daily", day + 86_400),
             (s.budgets.workspace_monthly_usd, month, None, "monthly", next_month(now)),
         )
-        checks = [
+        return [
             (Limit(usd, since, who), period, resets_at)
             for usd, since, who, period, resets_at in limits
             if usd is not None
         ]
+
+    def _refusal(
+        self, limit: Limit, spent: float, checks: list[tuple[Limit, str, float]], now: float
+    ) -> Refusal:
+        period, resets_at = next((p, r) for c, p, r in checks if c == limit)
+        whose, scope = ("your", "user") if limit.user_id else ("this workspace's", "workspace")
+        return Refusal(
+            f"{period}_{scope}_budget",
+            f"This would go over {whose} {period} AI budget of ${limit.usd:.2f} "
+            f"(${spent:.2f} used). It resets {_when(resets_at, now)}.",
+            resets_at,
+        )
+
+    async def reserve_spend(
+        self, event: Event, turn_id: int, model: str, estimate_usd: float
+    ) -> Refusal | None:
+        """Refuse when this call (at its estimated cost) would pass a spending limit; otherwise
+        hold the estimate for the turn, so concurrent turns in any process count it too."""
+        now = self._clock()
+        user = event.user.id
+        checks = self._limits(now, user)
         if not checks:
             return None
         hold = UsageRow(
@@ -127,12 +143,17 @@ class Budgets:
         passed = await self._store.usage.reserve(hold, [limit for limit, _, _ in checks])
         if passed is None:
             return None
-        limit, spent = passed
-        period, resets_at = next((p, r) for c, p, r in checks if c == limit)
-        whose, scope = ("your", "user") if limit.user_id else ("this workspace's", "workspace")
-        return Refusal(
-            f"{period}_{scope}_budget",
-            f"This would go over {whose} {period} AI budget of ${limit.usd:.2f} "
-            f"(${spent:.2f} used). It resets {_when(resets_at, now)}.",
-            resets_at,
-        )
+        return self._refusal(*passed, checks, now)
+
+    async def check_spend(
+        self, platform: str, workspace: str, user_id: str, estimate_usd: float
+    ) -> Refusal | None:
+        """Refuse a call outside a turn (a scheduled digest, billed to its owner) that would
+        pass a spending limit at its estimated cost. A check only: nothing is held."""
+        now = self._clock()
+        checks = self._limits(now, user_id)
+        for limit, _, _ in checks:
+            spent = await self._store.usage.totals(platform, workspace, limit.since, limit.user_id)
+            if spent.cost_usd + estimate_usd > limit.usd:
+                return self._refusal(limit, spent.cost_usd, checks, now)
+        return None

@@ -22,9 +22,11 @@ class UsageAccounting:
         self._default_model = default_model
         self._unpriced_warned: set[str] = set()
 
-    def estimate(self, model: str, prompt_tokens: int, max_output_tokens: int) -> float:
+    def estimate(
+        self, model: str, prompt_tokens: int, max_output_tokens: int, *, batch: bool = False
+    ) -> float:
         """The most a call can cost: the prompt plus a full-length answer."""
-        return self.prices.cost(model, Usage(prompt_tokens, 0, max_output_tokens))
+        return self.prices.cost(model, Usage(prompt_tokens, 0, max_output_tokens), batch=batch)
 
     async def record(
         self,
@@ -35,14 +37,16 @@ class UsageAccounting:
         purpose: str,
         turn_id: int | None,
         conversation_id: int | None,
+        batch: bool = False,
     ) -> None:
-        """Count one finished call in the metrics and store its usage row."""
+        """Count one finished call in the metrics and store its usage row (priced at the Batch
+        API's rate with `batch`)."""
         model = completed.model or self._default_model
         if self.prices.price(model) is None and model not in self._unpriced_warned:
             self._unpriced_warned.add(model)
             log.warning("model_unpriced", model=model, fix="add it to MODEL_PRICES")
         usage = completed.usage
-        cost = self.prices.cost(model, usage)
+        cost = self.prices.cost(model, usage, batch=batch)
         metrics.TOKENS.labels(model, "prompt").inc(usage.prompt_tokens)
         metrics.TOKENS.labels(model, "cached").inc(usage.cached_tokens)
         metrics.TOKENS.labels(model, "completion").inc(usage.completion_tokens)

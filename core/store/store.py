@@ -30,6 +30,7 @@ from core.store.records import Accepted, Conversation, Step
 from core.store.redactions import Redactions
 from core.store.remote import RemoteConversations, VectorStores
 from core.store.reports import Reports
+from core.store.schedules import Schedules
 from core.store.sessions import AdminSessions
 from core.store.spacing import Spacing
 from core.store.text import storable
@@ -67,6 +68,7 @@ class Store:
         self.browse = Browse(db)
         self.erasure = Erasure(db)
         self.exports = Exports(db)
+        self.schedules = Schedules(db, self.processes.owner)
 
     @classmethod
     async def open(

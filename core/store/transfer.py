@@ -35,6 +35,9 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("installation_teams", ("platform", "team_id")),
     ("feedback", ("turn_id", "user_id")),
     ("audit_log", ("id",)),
+    ("schedules", ("id",)),
+    ("schedule_runs", ("id",)),
+    ("schedule_batches", ("id",)),  # the target resumes polling the batches still open
 )
 # Not copied: the target's own migrations filled the first; the others describe the processes
 # running on the source right now, install pages opened on it (OAuth states live minutes),

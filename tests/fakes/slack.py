@@ -510,11 +510,16 @@ class FakeSlack:
         if error := self._channel_or_error(args):
             return error
         oldest = float(args.get("oldest") or 0)
+        messages = self.history.get(args["channel"], [])
         top = [
             m
-            for m in self.history.get(args["channel"], [])
+            for m in messages
             if m.get("thread_ts") in (None, m["ts"]) and float(m["ts"]) >= oldest
         ]
+        for parent in top:  # thread parents carry their reply count, as Slack's do
+            replies = sum(m.get("thread_ts") == parent["ts"] != m["ts"] for m in messages)
+            if replies:
+                parent["reply_count"] = replies
         return self._page(sorted(top, key=lambda m: float(m["ts"]), reverse=True), args)
 
     def _m_conversations_replies(self, args: JSON) -> JSON:

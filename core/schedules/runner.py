@@ -1,0 +1,185 @@
+"""The scheduler every serving process runs: claim the due runs of the platforms it serves, run
+them, and poll the digests' batches.
+
+A run is claimed in the database before anything is done (see core/store/schedules.py), so two
+processes never run the same period; a process that stops mid-run leaves its run open, and the
+next pass of any process closes it as failed (not run again: it may have posted already; a
+digest's window stays, so the next digest covers its messages). A recurring prompt is a turn of
+the engine (its one turn path) in the schedule's conversation, on behalf of its owner, with the
+delivery id of the run: the channel's tools, settings, moderation and budgets apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+
+from core import metrics
+from core.context.ports import Ports
+from core.events import Event, HistoryUnavailable, Platform, Reply, User
+from core.schedules.batch import BatchDigests
+from core.schedules.digests import DigestInput, Digests, channel_of
+from core.schedules.outcomes import Outcome, conclude
+from core.schedules.timing import next_run
+from core.store import Store, StoreError
+from core.store.schedules import Run, Schedule
+
+log = structlog.get_logger(__name__)
+
+Turns = Callable[[Event, Reply], Awaitable[object]]
+TURN_OUTCOMES = {"done": "done", "stopped": "done", "refused": "skipped"}
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """What one pass of the scheduler did."""
+
+    claimed: int = 0
+    batched: int = 0
+    batches_ended: int = 0
+    orphans: int = 0
+
+
+def next_after(schedule: Schedule, moment: float) -> float:
+    """The schedule's first run after `moment`."""
+    return next_run(schedule.cron, schedule.time_zone, moment)
+
+
+class Scheduler:
+    """Claims and runs due schedules; `run` until stopped, or `tick` once (tests, with a clock)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        ports: Ports,
+        digests: Digests,
+        turns: Turns,
+        batches: BatchDigests | None = None,
+        poll_seconds: float = 30.0,
+        stale_after: float = 30.0,
+        concurrency: int = 4,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._ports = ports
+        self.digests = digests
+        self._turns = turns
+        self.batches = batches  # None: digests are direct calls (DIGEST_BATCH=false)
+        self._poll = poll_seconds
+        self._stale_after = stale_after
+        self._slots = asyncio.Semaphore(concurrency)
+        self.clock = clock
+
+    def platforms(self) -> list[str]:
+        """The platforms this process serves (a port attached): only their runs are claimed."""
+        return [p.value for p in Platform if self._ports.get(p) is not None]
+
+    async def run(self, until: asyncio.Event) -> None:
+        """A pass every `poll_seconds` until `until` is set; a failed pass is logged and retried."""
+        while not until.is_set():
+            try:
+                await self.tick()
+            except StoreError as exc:
+                log.error("schedules_failed", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(until.wait(), self._poll)
+
+    async def tick(self) -> Pass:
+        """One pass: close orphaned runs, claim and run what is due, poll batches."""
+        now = self.clock()
+        orphans = await self._sweep(now)
+        platforms = self.platforms()
+        runs = await self._store.schedules.claim_due(platforms, now=now, next_after=next_after)
+        waiting: dict[str, list[tuple[Run, DigestInput]]] = {}
+        results = await asyncio.gather(*(self._start(run, now) for run in runs))
+        for run, digest in zip(runs, results, strict=True):
+            if digest is not None:
+                waiting.setdefault(run.schedule.key.platform.value, []).append((run, digest))
+        batched = 0
+        for platform, due in waiting.items():
+            assert self.batches is not None
+            direct = await self.batches.submit(platform, due, now=now)
+            batched += len(due) - len(direct)
+            await asyncio.gather(*(self._direct(run, digest, now) for run, digest in direct))
+        ended = await self.batches.poll(platforms, now=now) if self.batches else 0
+        return Pass(len(runs), batched, ended, orphans)
+
+    async def _start(self, run: Run, now: float) -> DigestInput | None:
+        """Run a claimed run; a digest to batch is returned instead of run."""
+        async with self._slots:
+            try:
+                if run.schedule.kind == "prompt":
+                    outcome = await self._prompt(run)
+                else:
+                    prepared = await self.digests.prepare(
+                        run, now=now, batch=self.batches is not None
+                    )
+                    if isinstance(prepared, DigestInput):
+                        if self.batches is not None:
+                            return prepared
+                        outcome = await self.digests.run_direct(run, prepared, now=now)
+                    else:
+                        outcome = prepared
+            except StoreError:
+                raise
+            except Exception as exc:  # one run's failure must not stop the others
+                log.error("scheduled_run_failed", run=run.id, error=f"{type(exc).__name__}: {exc}")
+                outcome = Outcome("failed", f"{type(exc).__name__}: {str(exc)[:200]}")
+            await conclude(self._store, self._ports, run, outcome, now=self.clock())
+            return None
+
+    async def _direct(self, run: Run, digest: DigestInput, now: float) -> None:
+        async with self._slots:
+            outcome = await self.digests.run_direct(run, digest, now=now)
+            await conclude(self._store, self._ports, run, outcome, now=self.clock())
+
+    async def _prompt(self, run: Run) -> Outcome:
+        """The schedule's prompt as a turn in its conversation, for its owner."""
+        schedule = run.schedule
+        port = self._ports.get(schedule.key.platform)
+        if port is None:
+            return Outcome("failed", f"no {schedule.key.platform.value} connection")
+        with contextlib.suppress(HistoryUnavailable):  # unknown: let the turn try
+            access = await port.access(channel_of(schedule.key), schedule.owner_id)
+            if not access.member:
+                name = schedule.owner_name or schedule.owner_id
+                return Outcome(
+                    "skipped",
+                    "the owner is no longer a member of the conversation",
+                    pause=True,
+                    notice=f"Schedule #{schedule.id} is paused: {name}, who set it up, is no "
+                    "longer a member here. Anyone here can schedule it again with `/schedule`.",
+                )
+        event = Event(
+            key=schedule.key,
+            user=User(schedule.owner_id, schedule.owner_name),
+            text=schedule.prompt,
+            delivery_id=f"schedule:{run.id}",
+        )
+        ended = await self._turns(event, port.reply_to(schedule.key))
+        status = getattr(ended, "status", None)
+        if status is None:
+            return Outcome("failed", "the turn could not be stored")
+        turn = getattr(ended, "turn_id", "")
+        return Outcome(TURN_OUTCOMES.get(str(status), "failed"), f"turn {turn}: {status}")
+
+    async def _sweep(self, now: float) -> int:
+        """Close the open runs of processes that stopped; returns how many."""
+        closed = 0
+        alive: dict[str, bool] = {}
+        for run_id, owner, kind in await self._store.schedules.open_elsewhere():
+            if owner not in alive:
+                alive[owner] = await self._store.processes.alive(
+                    owner, stale_after=self._stale_after
+                )
+            if not alive[owner] and await self._store.schedules.fail_orphan(run_id, owner, now=now):
+                closed += 1
+                metrics.SCHEDULED_RUNS.labels(kind, "failed").inc()
+                log.warning("scheduled_run_interrupted", run=run_id, owner=owner)
+        return closed
