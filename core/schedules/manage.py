@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from core.events import ConversationKey, Event, HistoryUnavailable
 from core.schedules.digests import DigestInput, Digests, channel_of
 from core.schedules.outcomes import Outcome, conclude
-from core.schedules.timing import ScheduleError, When, describe, looks_like_zone, when
+from core.schedules.timing import (
+    ScheduleError,
+    When,
+    day_of,
+    describe,
+    looks_like_zone,
+    previous_run,
+    when,
+)
 from core.settings import Settings
 from core.store import Store
 from core.store.schedules import NewSchedule, Schedule
@@ -97,6 +105,7 @@ class ScheduleCommands:
         if problem := await self._place_problem(key, event):
             return Answer(f"{problem}. Nothing was scheduled.", ok=False)
         now = self.clock()
+        first = timing.next_after(now)
         schedule = await self._store.schedules.add(
             NewSchedule(
                 "digest",
@@ -106,7 +115,8 @@ class ScheduleCommands:
                 timing.spec,
                 timing.cron,
                 timing.time_zone,
-                timing.next_after(now),
+                first,
+                covered_until=previous_run(timing.cron, timing.time_zone, first),
             ),
             now=now,
         )
@@ -124,6 +134,8 @@ class ScheduleCommands:
         phrases = {"daily": "every day", "weekdays": "every weekday", "weekly": "every"}
         if kind not in phrases or not rest or (kind == "weekly") != (len(rest) == 2):
             raise ScheduleError(f"{' '.join(words)!r} is not a digest schedule")
+        if kind == "weekly":
+            day_of(rest[0].lower())
         phrase = f"{phrases[kind]} {' '.join(rest)}"
         timing = when(
             f"{phrase} {zone}".strip(),

@@ -119,7 +119,7 @@ def phrase_cron(text: str) -> str | None:
         return _at(match.groups(), "mon-fri")
     if match := _ON_DAYS.match(text):
         days = [d for d in re.split(r"\s*(?:,|and)\s*", match.group(1)) if d]
-        return _at(match.groups()[1:], ",".join(_day(d) for d in days))
+        return _at(match.groups()[1:], ",".join(day_of(d) for d in days))
     if match := _HOURS.match(text):
         every = int(match.group(1) or 1)
         if not 1 <= every <= 23:
@@ -133,7 +133,8 @@ def phrase_cron(text: str) -> str | None:
     return None
 
 
-def _day(word: str) -> str:
+def day_of(word: str) -> str:
+    """A day of the week (`monday`, `mon`, `thurs`) as cron writes it."""
     for name, short in DAYS.items():
         if name.startswith(word) or word.startswith(short):
             return short

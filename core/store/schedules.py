@@ -104,6 +104,7 @@ class NewSchedule:
     time_zone: str
     next_run_at: float
     prompt: str = ""
+    covered_until: float | None = None  # a digest's first window starts here
 
 
 def _schedule(row: Row, offset: int = 0) -> Schedule:
@@ -188,7 +189,8 @@ class Schedules:
     # -- schedules -------------------------------------------------------------------------
 
     async def add(self, new: NewSchedule, *, now: float) -> Schedule:
-        """Store a new schedule (a digest replaces the channel's digest, if it has one)."""
+        """Store a new schedule (a digest replaces the timing and owner of the channel's digest,
+        if it has one; what it covered stays)."""
 
         async def store(tx: Tx) -> Schedule:
             if new.kind == "digest":
@@ -219,8 +221,9 @@ class Schedules:
             key = new.key
             row = await tx.fetchone(
                 "INSERT INTO schedules (kind, platform, workspace, channel, thread, owner_id, "
-                "owner_name, spec, cron, time_zone, prompt, next_run_at, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "owner_name, spec, cron, time_zone, prompt, next_run_at, covered_until, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
                 (
                     new.kind,
                     key.platform.value,
@@ -234,6 +237,7 @@ class Schedules:
                     new.time_zone,
                     storable(new.prompt),
                     new.next_run_at,
+                    new.covered_until,
                     now,
                     now,
                 ),
@@ -373,14 +377,17 @@ class Schedules:
             )
             if busy is not None:
                 return None
+            last = await tx.fetchone(
+                "SELECT MAX(due_at) FROM schedule_runs WHERE schedule_id = ?", (schedule_id,)
+            )
+            due = now if last is None or last[0] is None else max(now, float(last[0]) + 0.001)
             inserted = await tx.fetchone(
                 "INSERT INTO schedule_runs (schedule_id, kind, due_at, owner, started_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (schedule_id, due_at) DO NOTHING RETURNING id",
-                (schedule_id, row[1], now, self.owner, now),
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (schedule_id, row[1], due, self.owner, now),
             )
-            if inserted is None:
-                return None
-            return Run(int(inserted[0]), _schedule(row), now, False, "running")
+            assert inserted is not None
+            return Run(int(inserted[0]), _schedule(row), due, False, "running")
 
         return await self._db.write(claim, serializable=False)
 
