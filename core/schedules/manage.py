@@ -300,11 +300,13 @@ class ScheduleCommands:
 def _split_when(text: str) -> tuple[str, str]:
     """`"when" prompt` into its two parts; `ScheduleError` when the time is not quoted."""
     quote = text[:1]
-    end = text.find(quote, 1) if quote in ('"', "'") else -1
-    if end < 0:
+    if quote not in ('"', "'"):
         raise ScheduleError(
             'put the time in quotes, then the prompt: /schedule "every monday 9:00" <prompt>'
         )
+    end = text.find(quote, 1)
+    if end < 0:
+        raise ScheduleError(f"the quoted time has no closing {quote}")
     prompt = text[end + 1 :].strip()
     if not prompt:
         raise ScheduleError("say what to run after the time: the prompt is missing")
