@@ -153,7 +153,8 @@ class BatchDigests:
         return ended
 
     def _later(self, batch: Batch, now: float) -> float:
-        return now + min(self._first_poll * 2**batch.polls, self._max_poll)
+        """The next poll: the first a minute after submission, then waits doubling to the cap."""
+        return now + min(self._first_poll * 2 ** (batch.polls + 1), self._max_poll)
 
     async def _poll_one(self, batch: Batch, now: float) -> int:
         schedules = self._store.schedules
