@@ -37,8 +37,9 @@ CONTEXTS = app_commands.AppCommandContext(guild=True, dm_channel=True, private_c
 
 
 def register_commands(tree: app_commands.CommandTree, engine: Engine) -> None:
-    """/ask, /reset, /model, /usage, /tool (with tool names autocompleted), each installable to
-    servers and to users and usable in servers, DMs and group DMs."""
+    """/ask, /reset, /model, /usage, /summarize, /digest, /schedule, /tool (with tool names
+    autocompleted), each installable to servers and to users and usable in servers, DMs and
+    group DMs."""
     tree.allowed_installs = INSTALLS
     tree.allowed_contexts = CONTEXTS
 
@@ -82,6 +83,26 @@ def register_commands(tree: app_commands.CommandTree, engine: Engine) -> None:
         await interaction.response.defer(thinking=True, ephemeral=True)
         where = f"<#{channel.id}> " if channel is not None else ""
         await _run(interaction, engine, "summarize", f"{where}{since}".strip())
+
+    @tree.command(name="digest", description="A digest of this channel, daily or weekly")
+    @app_commands.describe(
+        when="daily 09:00 [Europe/Berlin], weekly mon 09:00, off or now (empty: what is set up)"
+    )
+    async def digest(interaction: discord.Interaction, when: str = "") -> None:
+        await interaction.response.defer(thinking=True)
+        await _run(interaction, engine, "digest", when)
+
+    @tree.command(name="schedule", description="Run a prompt here on a schedule")
+    @app_commands.describe(
+        when='"every monday 9:00 [Europe/Berlin]", cron such as "0 9 * * mon", list, or cancel N',
+        prompt="What to ask at those times",
+    )
+    async def schedule(interaction: discord.Interaction, when: str, prompt: str = "") -> None:
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        words = when.strip().strip('"')
+        command = words.split(maxsplit=1)[0].lower() if words else ""
+        args = words if command in ("list", "cancel", "help") else f'"{words}" {prompt}'.strip()
+        await _run(interaction, engine, "schedule", args)
 
     @tree.command(name="tool", description="Run a tool directly (no name: list them)")
     @app_commands.describe(name="The tool", arguments='key=value pairs, e.g. expression="6*7"')

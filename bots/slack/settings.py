@@ -18,6 +18,8 @@ DEFAULT_COMMANDS = {
     "/memory": "memory",
     "/config": "config",
     "/summarize": "summarize",
+    "/digest": "digest",
+    "/schedule": "schedule",
 }
 # The bot scopes of docs/slack-manifest.yaml, asked for by `GET /slack/install`.
 DEFAULT_SCOPES = (

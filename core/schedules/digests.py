@@ -256,7 +256,7 @@ class Digests:
         problem = await post(self.ports, key, text)
         if problem is not None:
             return Outcome("failed", problem)
-        return Outcome("done", f"{digest.messages} messages", covered_until=digest.until)
+        return Outcome("done", plural(digest.messages, "message"), covered_until=digest.until)
 
     def _owner_left(self, schedule: Schedule) -> Outcome:
         name = schedule.owner_name or schedule.owner_id
@@ -277,6 +277,11 @@ def channel_of(key: ConversationKey) -> ConversationKey:
     return ConversationKey(key.platform, key.workspace, key.channel, MAIN_THREAD)
 
 
+def plural(count: int, word: str) -> str:
+    """`1 message`, `2 messages`."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def _skipped(label: str, why: str) -> str:
     return f"The digest of {label} was skipped: {why}. The next digest covers these messages too."
 
@@ -285,7 +290,7 @@ def render(digest: DigestInput, answer: str, schedule: Schedule, *, catch_up: bo
     """The digest as Markdown: a title line, then topics, decisions and open questions, each
     with links to the messages and threads it comes from (only this channel's)."""
     since = describe(digest.since, schedule.time_zone)
-    head = f"**{TITLE} {digest.label}** — {digest.messages} messages since {since}"
+    head = f"**{TITLE} {digest.label}** — {plural(digest.messages, 'message')} since {since}"
     if digest.omitted:
         head += f" ({digest.omitted} older ones left out)"
     if catch_up:

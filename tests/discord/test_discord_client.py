@@ -162,7 +162,7 @@ async def test_a_long_reply_with_code_is_split_and_edits_are_throttled(rig: Rig)
 async def test_synced_commands_are_installable_to_users_and_usable_in_dms(rig: Rig) -> None:
     await rig.bot.tree.sync()
     synced = rig.fake.commands["global"]
-    assert len(synced) == 6  # ask, reset, model, usage, tool, summarize
+    assert len(synced) == 8  # ask, reset, model, usage, tool, summarize, digest, schedule
     for command in synced:  # 0 guild install, 1 user install; 0 guild, 1 bot DM, 2 private channel
         assert sorted(command["integration_types"]) == [0, 1], command["name"]
         assert sorted(command["contexts"]) == [0, 1, 2], command["name"]

@@ -112,7 +112,7 @@ async def test_a_digest_is_set_up_and_posted_with_links_to_its_threads(
     clock.set(at("2026-03-28 09:00", BERLIN))
     assert (await tick(services)).claimed == 1
     newest = port.posted.texts("C1")[-1]
-    assert newest.startswith("**Digest of #general** — 1 messages since Fri 2026-03-27 09:00")
+    assert newest.startswith("**Digest of #general** — 1 message since Fri 2026-03-27 09:00")
     assert newest.endswith("Nothing to report.")
     assert "we ship on friday" not in sim.requests_to("chat")[-1].body["messages"][-1]["content"]
 
@@ -328,7 +328,7 @@ async def test_digest_now_and_off(
     await command(services, "digest", "weekly mon 09:00", "C1")
     port.say("C1", "u2", "monday plans", at("2026-03-27 07:00", BERLIN))
     sim.enqueue(digest_answer())
-    assert await command(services, "digest", "now", "C1") == "Posted the digest (1 messages)."
+    assert await command(services, "digest", "now", "C1") == "Posted the digest (1 message)."
     assert len(port.posted.texts("C1")) == 1
     assert await command(services, "digest", "now", "C1") == (
         "No new messages since the last digest: nothing to post."

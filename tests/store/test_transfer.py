@@ -22,6 +22,7 @@ from core.store import Database, Step, Store, StoreError, UsageRow, connect
 from core.store.db import LATEST_VERSION
 from core.store.installations import Installation, InstallationKey, Installations
 from core.store.memory import Summary
+from core.store.schedules import Batch, NewSchedule
 from core.store.transfer import SKIPPED, TABLES, copy_database
 from tests.conftest import make_event
 
@@ -104,6 +105,28 @@ async def fill(store: Store) -> None:
         expires_at=time.time() + 600,
     )  # pending approvals: not copied
     await store.feedback.record(first.turn_id, "u2", "positive", "spot on")
+    now = time.time()
+    schedule = await store.schedules.add(
+        NewSchedule("digest", key, "u1", "Ada", "daily 09:00 UTC", "0 9 * * *", "UTC", now - 60),
+        now=now,
+    )
+    [run] = await store.schedules.claim_due(
+        ["console"], now=now, next_after=lambda s, t: t + 86_400
+    )
+    batch = Batch(
+        "batch_1",
+        "console",
+        "/v1/chat/completions",
+        "file_1",
+        "submitted",
+        "",
+        0,
+        now + 60,
+        now,
+        now + 86_400,
+    )
+    assert await store.schedules.batched(batch, [(run, '{"transcript": "…"}', now - 86_400, now)])
+    assert schedule.id == run.schedule.id
     await store.processes.beat()  # liveness, spacing, jobs and admin sign-ins: not copied
     assert await store.jobs.claim("retention", interval=3600, lease=60)
     await store.sessions.create(
