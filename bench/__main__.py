@@ -18,6 +18,7 @@ from bench import (
     mcp_bench,
     memory_bench,
     postgres_bench,
+    schedules_bench,
     slack_bench,
     tokens_bench,
 )
@@ -40,6 +41,7 @@ BENCHES: dict[str, Callable[[int], Awaitable[Rows]]] = {
     "controls": controls_bench.run,
     "mcp": mcp_bench.run,
     "admin": admin_bench.run,
+    "schedules": schedules_bench.run,
 }
 
 
