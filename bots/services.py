@@ -61,6 +61,8 @@ class Services:
     async def close(self) -> None:
         """Finish running turns and release connections."""
         await self.engine.drain()
+        if self.scheduler is not None:
+            await self.scheduler.drain()
         if self.connectors is not None:
             await self.connectors.close()
         if self.plugins.http is not None:

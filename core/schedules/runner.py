@@ -33,6 +33,7 @@ log = structlog.get_logger(__name__)
 
 Turns = Callable[[Event, Reply], Awaitable[object]]
 TURN_OUTCOMES = {"done": "done", "stopped": "done", "refused": "skipped"}
+CLAIM_LIMIT = 50  # runs per claiming transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,7 @@ class Scheduler:
         batches: BatchDigests | None = None,
         poll_seconds: float = 30.0,
         stale_after: float = 30.0,
-        concurrency: int = 4,
+        concurrency: int = 8,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -74,6 +75,7 @@ class Scheduler:
         self._poll = poll_seconds
         self._stale_after = stale_after
         self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[DigestInput | None]] = set()  # prompts running
         self.clock = clock
 
     def platforms(self) -> list[str]:
@@ -81,34 +83,55 @@ class Scheduler:
         return [p.value for p in Platform if self._ports.get(p) is not None]
 
     async def run(self, until: asyncio.Event) -> None:
-        """A pass every `poll_seconds` until `until` is set; a failed pass is logged and retried."""
+        """A pass every `poll_seconds` until `until` is set; a failed pass is logged and retried.
+        Recurring prompts run on in the background (a turn may wait for a tool approval)."""
         while not until.is_set():
             try:
-                await self.tick()
+                await self.tick(settle=False)
             except StoreError as exc:
                 log.error("schedules_failed", error=str(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(until.wait(), self._poll)
 
-    async def tick(self) -> Pass:
-        """One pass: close orphaned runs, claim and run what is due, poll batches."""
+    async def tick(self, *, settle: bool = True) -> Pass:
+        """One pass: close orphaned runs, claim and run what is due (digests here, prompts as
+        background turns; with `settle`, wait for those too), poll batches."""
         now = self.clock()
         orphans = await self._sweep(now)
         platforms = self.platforms()
-        runs = await self._store.schedules.claim_due(platforms, now=now, next_after=next_after)
-        waiting: dict[str, list[tuple[Run, DigestInput]]] = {}
-        results = await asyncio.gather(*(self._start(run, now) for run in runs))
-        for run, digest in zip(runs, results, strict=True):
-            if digest is not None:
-                waiting.setdefault(run.schedule.key.platform.value, []).append((run, digest))
-        batched = 0
-        for platform, due in waiting.items():
-            assert self.batches is not None
-            direct = await self.batches.submit(platform, due, now=now)
-            batched += len(due) - len(direct)
-            await asyncio.gather(*(self._direct(run, digest, now) for run, digest in direct))
+        claimed = batched = 0
+        while True:
+            runs = await self._store.schedules.claim_due(
+                platforms, now=now, next_after=next_after, limit=CLAIM_LIMIT
+            )
+            claimed += len(runs)
+            for run in runs:
+                if run.schedule.kind == "prompt":
+                    task = asyncio.create_task(self._start(run, now))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+            digests = [run for run in runs if run.schedule.kind != "prompt"]
+            results = await asyncio.gather(*(self._start(run, now) for run in digests))
+            waiting: dict[str, list[tuple[Run, DigestInput]]] = {}
+            for run, digest in zip(digests, results, strict=True):
+                if digest is not None:
+                    waiting.setdefault(run.schedule.key.platform.value, []).append((run, digest))
+            for platform, due in waiting.items():
+                assert self.batches is not None
+                direct = await self.batches.submit(platform, due, now=now)
+                batched += len(due) - len(direct)
+                await asyncio.gather(*(self._direct(run, digest, now) for run, digest in direct))
+            if len(runs) < CLAIM_LIMIT:
+                break
         ended = await self.batches.poll(platforms, now=now) if self.batches else 0
-        return Pass(len(runs), batched, ended, orphans)
+        if settle:
+            await self.drain()
+        return Pass(claimed, batched, ended, orphans)
+
+    async def drain(self) -> None:
+        """Wait for the recurring prompts still running."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _start(self, run: Run, now: float) -> DigestInput | None:
         """Run a claimed run; a digest to batch is returned instead of run."""

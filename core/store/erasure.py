@@ -38,6 +38,7 @@ class Erased:
     moderation_excerpts: int = 0
     feedback_comments: int = 0
     summaries: int = 0
+    schedules: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +89,9 @@ class Erasure:
     async def erase_person(self, user_id: str) -> Erased:
         """Remove one person's text in every platform and workspace, in one transaction: their
         messages (and name on them), the answers to their messages, their pins, the moderation
-        excerpts about them, their feedback comments, and the running summaries of the
-        conversations they took part in. Idempotent."""
+        excerpts about them, their feedback comments, the running summaries of the
+        conversations they took part in, and their schedules (cancelled, the prompts blanked).
+        Idempotent."""
         now = time.time()
 
         async def erase(tx: Tx) -> Erased:
@@ -122,7 +124,13 @@ class Erasure:
                 "AND (text != '' OR facts != '[]' OR open_questions != '[]' OR covers_until != 0)",
                 (user_id,),
             )
-            return Erased(messages, answers, pins, excerpts, comments, summaries)
+            schedules = await tx.execute(
+                "UPDATE schedules SET status = 'cancelled', prompt = '', owner_name = '', "
+                "updated_at = ? WHERE owner_id = ? "
+                "AND (status != 'cancelled' OR prompt != '' OR owner_name != '')",
+                (now, user_id),
+            )
+            return Erased(messages, answers, pins, excerpts, comments, summaries, schedules)
 
         return await self._db.write(erase)
 

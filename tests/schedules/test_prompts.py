@@ -145,3 +145,20 @@ async def test_an_owner_who_left_pauses_the_schedule_with_one_notice(
     )
     listed = await command(services, "schedule", "list", "C1", user="boss")
     assert "status report" in listed and ": paused; last run: skipped" in listed
+
+
+async def test_erasing_a_person_cancels_their_schedules_and_removes_their_prompts(
+    services: Services, clock: Clock
+) -> None:
+    await command(services, "schedule", '"every day 9:00" my private question', "C1")
+    await command(services, "digest", "daily 09:00", "C1")
+    erased = await services.store.erasure.erase_person("u1")
+    assert erased.schedules == 2
+    for number in (1, 2):
+        schedule = await services.store.schedules.get(number)
+        assert schedule is not None and schedule.status == "cancelled"
+        assert (schedule.prompt, schedule.owner_name) == ("", "")
+    assert (await services.store.erasure.erase_person("u1")).schedules == 0, "idempotent"
+    clock.set(at("2026-03-28 09:30"))
+    assert services.scheduler is not None
+    assert (await services.scheduler.tick()).claimed == 0
