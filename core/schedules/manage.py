@@ -269,7 +269,9 @@ class ScheduleCommands:
         return None
 
     def _not_theirs(self, schedule: Schedule, event: Event, admin: bool) -> Answer | None:
-        if admin or schedule.owner_id == event.user.id:
+        """Only its owner or an admin changes a schedule; a paused one (its owner left) anyone
+        may take over or cancel."""
+        if admin or schedule.owner_id == event.user.id or schedule.status == "paused":
             return None
         return Answer(
             f"#{schedule.id} belongs to {schedule.owner_name or schedule.owner_id}: only they or "

@@ -174,8 +174,10 @@ async def test_an_owner_who_left_pauses_the_digest_with_one_notice(
     assert len(port.posted) == 1 and sim.requests_to("chat") == []
     shown = await command(services, "digest", "", "C1", user="u2")
     assert "paused" in shown and "Set it up again to resume it" in shown
-    resumed = await command(services, "digest", "daily 09:00", "C1", user="u2", admin=True)
-    assert resumed.startswith("Digest of this channel changed by name-u2")
+    resumed = await command(services, "digest", "daily 09:00", "C1", user="u2")
+    assert resumed.startswith("Digest of this channel changed by name-u2"), "anyone takes it over"
+    [taken] = await services.store.schedules.in_channel(key("C1"))
+    assert (taken.status, taken.owner_id) == ("active", "u2")
 
 
 async def test_a_skipped_digest_is_told_once_and_the_next_one_covers_it(
