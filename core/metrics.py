@@ -46,6 +46,9 @@ SCHEDULED_RUNS = Counter(
     "Runs of schedules (digest, prompt) by outcome (done, empty, skipped, failed)",
     ["kind", "outcome"],
 )
+for _kind in ("digest", "prompt"):  # every series shows from the start, at 0
+    for _outcome in ("done", "empty", "skipped", "failed"):
+        SCHEDULED_RUNS.labels(_kind, _outcome)
 
 
 def render() -> tuple[bytes, str]:

@@ -10,6 +10,7 @@ schedule runs every hour (its hour field is `*`): then each elapsed hour runs.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -168,17 +169,19 @@ def when(text: str, *, default_zone: str, min_minutes: float, now: float) -> Whe
 
 def check_interval(cron: str, time_zone: str, min_minutes: float, now: float) -> None:
     """Refuse a schedule that never runs, or that runs twice within `min_minutes`."""
-    moment, shortest, fires = now, None, 0
     horizon = now + _CHECK_SPAN.total_seconds()
+    shortest: float | None = None
+    previous: float | None = None
     try:
-        while fires < _CHECK_FIRES and moment < horizon:
-            following = next_run(cron, time_zone, moment)
-            if fires:
-                gap = following - moment
+        for count, fire in enumerate(fires(cron, time_zone, now)):
+            if previous is not None:
+                gap = fire - previous
                 shortest = gap if shortest is None else min(shortest, gap)
-            moment, fires = following, fires + 1
+            previous = fire
+            if count >= _CHECK_FIRES or fire > horizon:
+                break
     except CroniterBadDateError:
-        if not fires:
+        if previous is None:
             raise ScheduleError(f"{cron!r} never runs (no such date)") from None
     if shortest is not None and shortest < min_minutes * 60:
         raise ScheduleError(
@@ -194,6 +197,12 @@ def _span(seconds: float) -> str:
 
 def next_run(cron: str, time_zone: str, after: float) -> float:
     """The first fire of `cron` in `time_zone` strictly after `after` (epoch seconds)."""
+    return next(fires(cron, time_zone, after))
+
+
+def fires(cron: str, time_zone: str, after: float) -> Iterator[float]:
+    """The fires of `cron` in `time_zone` after `after`, in order (epoch seconds), with the
+    daylight-saving rules of this module."""
     place = zone(time_zone)
     hourly = cron.split()[1] == "*"
     moments = croniter(cron, datetime.fromtimestamp(after, place))
@@ -203,7 +212,7 @@ def next_run(cron: str, time_zone: str, after: float) -> float:
             continue
         if not hourly and _repeated(fire, place):
             continue  # the clocks went back: this wall time already ran an hour ago
-        return fire.timestamp()
+        yield fire.timestamp()
 
 
 def previous_run(cron: str, time_zone: str, before: float) -> float:

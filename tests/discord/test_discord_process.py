@@ -59,11 +59,13 @@ async def test_discord_sync_publishes_commands_and_prints_the_invite(
             "usage",
             "tool",
             "summarize",
+            "digest",
+            "schedule",
         }
         tool = next(c for c in fake.commands["1"] if c["name"] == "tool")
         assert any(o.get("autocomplete") for o in tool["options"])
         text = out.decode()
-        assert "published 6 commands to server 1" in text
+        assert "published 8 commands to server 1" in text
         assert "scope=bot+applications.commands" in text
         assert fake.token not in text + err.decode()
 

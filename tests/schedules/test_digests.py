@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 
 from bots.services import Services, build_services
 from bots.settings import AppSettings as Settings
+from core import metrics
 from core.schedules.runner import Pass
 from simulator import Fail, Simulator, Text
 from tests.schedules.helpers import Clock, FakePort, at, attach, command, key
@@ -99,6 +100,9 @@ async def test_a_digest_is_set_up_and_posted_with_links_to_its_threads(
     assert "[m1] [2026-03-27 07:10] name-u2: we ship on friday" in transcript
     assert "secret plan" not in json.dumps(request)
     assert runs_counted("digest", "done") == before + 1
+    exposed = metrics.render()[0].decode()
+    assert 'parley_scheduled_runs_total{kind="digest",outcome="done"}' in exposed
+    assert 'parley_scheduled_runs_total{kind="prompt",outcome="skipped"}' in exposed
     schedule = (await services.store.schedules.in_channel(key("C1")))[0]
     [run] = await services.store.schedules.runs(schedule.id)
     assert (run.status, run.detail, run.payload) == ("done", "2 messages", "")
