@@ -3,6 +3,7 @@ with channels, members and history, and services wired to both."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -64,8 +65,10 @@ class Posted(list[tuple[ConversationKey, str]]):
 class PortReply:
     """A reply into a conversation that records its final text."""
 
-    def __init__(self, key: ConversationKey, posted: Posted, fail: bool) -> None:
-        self._key, self._posted, self._fail = key, posted, fail
+    def __init__(
+        self, key: ConversationKey, posted: Posted, fail: bool, changed: asyncio.Event
+    ) -> None:
+        self._key, self._posted, self._fail, self._changed = key, posted, fail, changed
         self.deltas: list[str] = []
 
     async def begin(self) -> None:
@@ -77,6 +80,7 @@ class PortReply:
 
     async def finish(self, text: str) -> None:
         self._posted.append((self._key, text))
+        self._changed.set()
 
     async def notice(self, text: str) -> None:
         self._posted.append((self._key, f"(notice) {text}"))
@@ -93,6 +97,7 @@ class FakePort:
     def __init__(self) -> None:
         self.channels: dict[str, Channel] = {}
         self.posted = Posted()
+        self.changed = asyncio.Event()  # set at every post
         self.broken: set[str] = set()  # channels whose posts fail
         self.history_reads = 0
         self._ids = 0
@@ -119,7 +124,7 @@ class FakePort:
         return message_id
 
     def reply_to(self, key: ConversationKey) -> PortReply:
-        return PortReply(key, self.posted, key.channel in self.broken)
+        return PortReply(key, self.posted, key.channel in self.broken, self.changed)
 
     async def download(self, attachment: Attachment) -> bytes:
         return b""

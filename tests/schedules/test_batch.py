@@ -236,3 +236,20 @@ async def test_a_restart_resumes_polling_and_two_processes_post_each_digest_once
     finally:
         await second.close()
         await third.close()
+
+
+async def test_a_batch_open_past_its_window_is_cancelled_and_falls_back(
+    services: Services, port: FakePort, clock: Clock, sim: Simulator
+) -> None:
+    sim.batch_mode = "hold"
+    clock.set(at("2026-03-27 09:00"))
+    await tick(services)
+    [batch] = sim.batches.values()
+    with capture_logs() as logs:
+        clock.advance(26 * 3600)  # the 24 hours and the hour's grace are over
+        await tick(services)
+    assert sim.batches[batch["id"]]["status"] == "cancelled"
+    [line] = [e for e in logs if e["event"] == "digest_batch_overdue"]
+    assert line["answered"] == 0
+    assert len(sim.requests_to("chat")) == 3
+    assert all(len(port.posted.texts(c)) == 1 for c in CHANNELS)

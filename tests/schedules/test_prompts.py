@@ -4,6 +4,7 @@ pauses the schedule with one notice."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -162,3 +163,22 @@ async def test_erasing_a_person_cancels_their_schedules_and_removes_their_prompt
     clock.set(at("2026-03-28 09:30"))
     assert services.scheduler is not None
     assert (await services.scheduler.tick()).claimed == 0
+
+
+async def test_the_scheduler_loop_runs_passes_until_stopped(
+    make_settings: Callable[..., Settings], port: FakePort, clock: Clock, sim: Simulator
+) -> None:
+    services = await build_services(make_settings(schedule_poll_seconds=0.05))
+    await attach(services, port, clock)
+    try:
+        await command(services, "schedule", '"every day 9:00" good morning', "C1")
+        stop = asyncio.Event()
+        assert services.scheduler is not None
+        loop = asyncio.create_task(services.scheduler.run(stop))
+        clock.set(at("2026-03-28 09:00"))
+        await asyncio.wait_for(port.changed.wait(), 10)
+        assert port.posted.texts("C1") == ["You said: good morning"]
+        stop.set()
+        await asyncio.wait_for(loop, 10)
+    finally:
+        await services.close()

@@ -135,3 +135,15 @@ def test_previous_run() -> None:
         previous_run("0 9 * * *", "Europe/Berlin", due)
         == at("2026-03-29 09:00", "Europe/Berlin").timestamp()
     )
+
+
+def test_an_unknown_default_time_zone_stops_the_start_naming_the_setting() -> None:
+    from bots.settings import load_app_settings
+    from core.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="SCHEDULE_TIME_ZONE: is not a known time zone"):
+        load_app_settings(schedule_time_zone="Mars/Olympus", _env_file=None)
+    with pytest.raises(SettingsError, match="SCHEDULE_MIN_MINUTES"):
+        load_app_settings(schedule_min_minutes=0, _env_file=None)
+    settings = load_app_settings(_env_file=None)
+    assert (settings.schedules.digest_batch, settings.schedules.min_minutes) == (False, 15)
