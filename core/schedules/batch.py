@@ -12,6 +12,7 @@ answer, with a log line saying so.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -33,6 +34,7 @@ ENDPOINTS = {"chat": "/v1/chat/completions", "responses": "/v1/responses"}
 WINDOW = 24 * 3600.0  # the Batch API's completion window
 GRACE = 3600.0  # past the window with no end reported: given up on and cancelled
 LEASE = 600.0  # one process polls (and posts the results of) a batch at a time
+CONCURRENCY = 8  # results posted (or retried directly) at once
 _RUNNING = ("validating", "in_progress", "finalizing", "cancelling")
 
 
@@ -183,8 +185,10 @@ class BatchDigests:
                         _read_results(await self._client.files.content(file_id), results, failures)
         except openai.OpenAIError as exc:  # the results cannot be read now: try again later
             log.warning("digest_batch_download_failed", batch=batch.id, error=type(exc).__name__)
-            await schedules.poll_later(batch.id, status, next_poll_at=self._later(batch, now))
-            return 0
+            if now < batch.expires_at + GRACE:
+                await schedules.poll_later(batch.id, status, next_poll_at=self._later(batch, now))
+                return 0
+            status = "unreadable"  # given up: what it answered is run directly too
         if status != "completed":
             log.warning(
                 f"digest_batch_{status}",
@@ -192,11 +196,20 @@ class BatchDigests:
                 answered=len(results),
                 fallback="direct calls for the digests it did not answer",
             )
-        for run in await schedules.batch_runs(batch.id):
-            if not await schedules.take(run.id):
-                continue  # another process took it
-            outcome = await self._finish(run, results, failures, now)
-            await conclude(self._store, self._ports, run, outcome, now=now)
+        slots = asyncio.Semaphore(CONCURRENCY)
+
+        async def finish(run: Run) -> None:
+            async with slots:
+                if not await schedules.take(run.id):
+                    return  # another process took it
+                try:
+                    outcome = await self._finish(run, results, failures, now)
+                except Exception as exc:  # this digest's failure must not stop the others
+                    log.error("digest_batch_result_failed", run=run.id, error=type(exc).__name__)
+                    outcome = Outcome("failed", f"{type(exc).__name__}: {str(exc)[:200]}")
+                await conclude(self._store, self._ports, run, outcome, now=now)
+
+        await asyncio.gather(*(finish(run) for run in await schedules.batch_runs(batch.id)))
         await schedules.collected(batch.id, status, now=now)
         log.info("digest_batch_collected", batch=batch.id, status=status, answered=len(results))
         return 1

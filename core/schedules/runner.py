@@ -16,6 +16,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
@@ -31,7 +32,18 @@ from core.store.schedules import Run, Schedule
 
 log = structlog.get_logger(__name__)
 
-Turns = Callable[[Event, Reply], Awaitable[object]]
+
+class TurnEnd(Protocol):
+    """How a turn ended, as the engine reports it (`core.engine.TurnOutcome`)."""
+
+    @property
+    def turn_id(self) -> int: ...
+
+    @property
+    def status(self) -> str: ...
+
+
+Turns = Callable[[Event, Reply], Awaitable[TurnEnd | None]]  # the engine's `handle`
 TURN_OUTCOMES = {"done": "done", "stopped": "done", "refused": "skipped"}
 CLAIM_LIMIT = 50  # runs per claiming transaction
 
@@ -149,18 +161,24 @@ class Scheduler:
                         outcome = await self.digests.run_direct(run, prepared, now=now)
                     else:
                         outcome = prepared
-            except StoreError:
-                raise
             except Exception as exc:  # one run's failure must not stop the others
-                log.error("scheduled_run_failed", run=run.id, error=f"{type(exc).__name__}: {exc}")
-                outcome = Outcome("failed", f"{type(exc).__name__}: {str(exc)[:200]}")
-            await conclude(self._store, self._ports, run, outcome, now=self.clock())
+                outcome = _failed(run, exc)
+            await self._conclude(run, outcome)
             return None
 
     async def _direct(self, run: Run, digest: DigestInput, now: float) -> None:
         async with self._slots:
-            outcome = await self.digests.run_direct(run, digest, now=now)
+            try:
+                outcome = await self.digests.run_direct(run, digest, now=now)
+            except Exception as exc:
+                outcome = _failed(run, exc)
+            await self._conclude(run, outcome)
+
+    async def _conclude(self, run: Run, outcome: Outcome) -> None:
+        try:
             await conclude(self._store, self._ports, run, outcome, now=self.clock())
+        except StoreError as exc:  # the run stays open; the orphan sweep closes it later
+            log.error("scheduled_run_not_stored", run=run.id, error=str(exc))
 
     async def _prompt(self, run: Run) -> Outcome:
         """The schedule's prompt as a turn in its conversation, for its owner."""
@@ -186,11 +204,10 @@ class Scheduler:
             delivery_id=f"schedule:{run.id}",
         )
         ended = await self._turns(event, port.reply_to(schedule.key))
-        status = getattr(ended, "status", None)
-        if status is None:
-            return Outcome("failed", "the turn could not be stored")
-        turn = getattr(ended, "turn_id", "")
-        return Outcome(TURN_OUTCOMES.get(str(status), "failed"), f"turn {turn}: {status}")
+        if ended is None:
+            return Outcome("failed", "the turn was not stored (the database refused it)")
+        status = TURN_OUTCOMES.get(ended.status, "failed")
+        return Outcome(status, f"turn {ended.turn_id}: {ended.status}")
 
     async def _sweep(self, now: float) -> int:
         """Close the open runs of processes that stopped; returns how many."""
@@ -206,3 +223,8 @@ class Scheduler:
                 metrics.SCHEDULED_RUNS.labels(kind, "failed").inc()
                 log.warning("scheduled_run_interrupted", run=run_id, owner=owner)
         return closed
+
+
+def _failed(run: Run, exc: Exception) -> Outcome:
+    log.error("scheduled_run_failed", run=run.id, error=f"{type(exc).__name__}: {exc}")
+    return Outcome("failed", f"{type(exc).__name__}: {str(exc)[:200]}")
