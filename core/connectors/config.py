@@ -64,7 +64,7 @@ class ServerConfig:
         return "http" if self.url else "stdio"
 
     def needs_approval(self, tool: str) -> bool:
-        """Whether calling `tool` needs approval (until interactive approval: an admin)."""
+        """Whether a call of `tool` waits for a person's approval."""
         if isinstance(self.approval, frozenset):
             return tool in self.approval
         return self.approval == "always"

@@ -116,8 +116,8 @@ class Connectors:
     def hosted_entries(self, switches: Mapping[str, bool]) -> list[dict[str, Any]]:
         """OpenAI `mcp` tools for the hosted servers, minus the tools switched off here.
 
-        Until approvals can be given in the conversation, a server with any approval rule is
-        passed with `require_approval: "always"`; its approval requests are answered as denied.
+        The server's approval rule goes with it; OpenAI then asks before such a call, and a
+        person decides in the conversation (the tool loop's approval gate).
         """
         entries = []
         for name, config in self.configs.items():
@@ -127,7 +127,7 @@ class Connectors:
                 "type": "mcp",
                 "server_label": name,
                 "server_url": config.url,
-                "require_approval": "never" if config.approval == "never" else "always",
+                "require_approval": _require_approval(config),
             }
             if config.headers:
                 entry["headers"] = dict(config.headers)
@@ -163,3 +163,10 @@ class Connectors:
                 continue
             built[external.name] = external
         self._tools[name] = built
+
+
+def _require_approval(config: ServerConfig) -> Any:
+    """A server's approval rule in the shape of OpenAI's hosted `mcp` tool."""
+    if isinstance(config.approval, frozenset):
+        return {"always": {"tool_names": sorted(config.approval)}}
+    return config.approval

@@ -103,7 +103,7 @@ async def fill(store: Store) -> None:
         owner="elsewhere",
         expires_at=time.time() + 600,
     )  # pending approvals: not copied
-    await store.feedback.record(first.turn_id, "u2", "positive", "spot on")
+    await store.interactive.rate(first.turn_id, "u2", "positive", "spot on")
     await store.processes.beat()  # liveness, spacing, jobs and admin sign-ins: not copied
     assert await store.jobs.claim("retention", interval=3600, lease=60)
     await store.sessions.create(
