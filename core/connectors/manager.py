@@ -11,34 +11,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 
-from core.connectors.config import McpConfigError, ServerConfig
+from core.connectors.config import McpConfigError, Mode, ServerConfig
 from core.connectors.connection import DEFAULT_BACKOFF, Backoff, Connection, State
 from core.connectors.tools import exposed_name, offered, to_external
 from core.tools.external import ExternalTool
 
 log = structlog.get_logger(__name__)
 
-Mode = Literal["local", "hosted"]
 START_WAIT_SECONDS = 10.0
-
-
-def choose_mode(
-    config: ServerConfig, setting: Literal["local", "hosted", "auto"], *, wire: str, is_openai: bool
-) -> Mode:
-    """Local or hosted for one server (`MCP_MODE`): hosted needs the Responses wire, OpenAI's
-    own URL (only OpenAI hosts MCP calls) and an HTTP server; stdio servers always run here."""
-    possible = config.transport == "http" and wire == "responses" and is_openai
-    if setting == "hosted" and not possible and config.transport == "http":
-        log.warning(
-            "mcp_hosted_unavailable",
-            server=config.name,
-            reason="hosted MCP needs OPENAI_WIRE_API=responses and OpenAI's own base URL",
-        )
-    return "hosted" if possible and setting in ("hosted", "auto") else "local"
 
 
 class Connectors:

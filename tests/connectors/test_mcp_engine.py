@@ -16,7 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from bots.services import Services, build_services
 from bots.settings import AppSettings as Settings
 from bots.web import build_web_app
-from core.connectors import McpConfigError, State
+from core.connectors import McpConfigError
+from core.connectors.connection import State
 from core.interactive.approvals import DENIED
 from simulator import Simulator, Text, ToolCalls
 from tests.conftest import ApprovalRecordingReply, RecordingReply, answer_approval, make_event
