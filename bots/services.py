@@ -147,6 +147,7 @@ async def build_services(settings: AppSettings) -> Services:
         openai_settings=settings.openai,
         loop=loop,
         empty_loop=ToolLoop(ToolRegistry(), tokens, max_steps=0, timeout=1),
+        tokens=tokens,
         hosted=hosted,
     )
     moderator = build_moderator(settings, moderation_client or client, model, store)
