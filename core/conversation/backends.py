@@ -8,6 +8,7 @@ tool results), with our instructions and tools.
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -116,29 +117,21 @@ class ConversationBackends:
         def proceed(r: ModelRequest, new: tuple[Message, ...]) -> ModelRequest:
             return replace(r, messages=tuple(m for m in new if m.role == "tool"))
 
+        run = functools.partial(
+            loop.run,
+            call=call,
+            proceed=proceed,
+            tools=tools,
+            ctx=ctx,
+            reply=turn.reply,
+            approvals=turn.approvals,
+        )
         try:
-            return await loop.run(
-                remote,
-                call=call,
-                proceed=proceed,
-                tools=tools,
-                ctx=ctx,
-                reply=turn.reply,
-                approvals=turn.approvals,
-            )
+            return await run(remote)
         except openai.NotFoundError:
             remote_id = await self.threads.replace(conversation, key, remote_id)
             await turn.reply.notice(RECREATED_NOTICE)
-            remote = replace(remote, conversation=remote_id)
-            return await loop.run(
-                remote,
-                call=call,
-                proceed=proceed,
-                tools=tools,
-                ctx=ctx,
-                reply=turn.reply,
-                approvals=turn.approvals,
-            )
+            return await run(replace(remote, conversation=remote_id))
 
     async def run_approved(self, call: ToolCall, event: Event, reply: Reply) -> str:
         """Run a tool call a person approved after its turn's process stopped (the resume)."""
