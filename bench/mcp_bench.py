@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from bench.common import percentile, summarize
-from core.connectors import Connectors, ServerConfig
+from core.connectors import ServerConfig
+from core.connectors.manager import Connectors
 from core.plugin import ToolContext, tool
 from core.tools import ToolRegistry, invoke
 

@@ -23,6 +23,7 @@ import structlog
 
 from bots.errors import UsageError
 from bots.settings import AppSettings
+from bots.workers import DRAIN, NOW
 from core.crypto import MIN_SECRET_KEY_LENGTH, key_problem
 
 if TYPE_CHECKING:
@@ -33,20 +34,34 @@ log = structlog.get_logger(__name__)
 
 
 class Stops:
-    """The first signal asks for a graceful stop; a second one for an immediate one."""
+    """The first SIGTERM or SIGINT asks for a graceful stop; a second one for an immediate one.
+
+    A `web` worker also takes its first process's `DRAIN` (graceful, however often) and `NOW`.
+    """
 
     def __init__(self) -> None:
         self.graceful = asyncio.Event()
         self.immediate = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        handlers = {
+            signal.SIGINT: self._signal,
+            signal.SIGTERM: self._signal,
+            DRAIN: self.graceful.set,
+            NOW: self._now,
+        }
+        for sig, handler in handlers.items():
             with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, self._signal)
+                loop.add_signal_handler(sig, handler)
 
     def _signal(self) -> None:
         if self.graceful.is_set():
             log.warning("stopping_now", reason="second signal")
             self.immediate.set()
+        self.graceful.set()
+
+    def _now(self) -> None:
+        log.warning("stopping_now", reason="the first process stops at once")
+        self.immediate.set()
         self.graceful.set()
 
 
@@ -232,8 +247,8 @@ async def run_server(
         for job in [*jobs, *chores, beating]:
             job.cancel()
         await asyncio.gather(*jobs, *chores, beating, return_exceptions=True)
-        if workers is not None:
-            await workers.stop()
+        if workers is not None:  # still running only after an immediate stop
+            await workers.stop(now=True)
         for close in closers:
             await close()
 

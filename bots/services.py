@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
 import openai
@@ -11,7 +12,7 @@ from openai import AsyncOpenAI
 
 from bots.settings import AppSettings
 from core.commands import CommandContext, Commands
-from core.connectors import Connectors, ServerConfig, choose_mode, config_path, load_config
+from core.connectors import ServerConfig, choose_mode, config_path, load_config
 from core.context.ports import Ports
 from core.context.summaries import ChannelSummaries
 from core.conversation.backends import ConversationBackends
@@ -36,6 +37,9 @@ from core.tools.catalog import ToolCatalog
 from core.tools.context import ToolContexts
 from core.tools.hosted import HostedTools
 from core.tools.loop import ToolLoop
+
+if TYPE_CHECKING:
+    from core.connectors.manager import Connectors
 
 log = structlog.get_logger(__name__)
 
@@ -149,6 +153,7 @@ async def build_services(settings: AppSettings) -> Services:
         openai_settings=settings.openai,
         loop=loop,
         empty_loop=ToolLoop(ToolRegistry(), tokens, max_steps=0, timeout=1),
+        tokens=tokens,
         hosted=hosted,
     )
     moderator = build_moderator(settings, moderation_client or client, model, store)
@@ -247,6 +252,8 @@ async def start_connectors(
         )
         for c in configs
     }
+    from core.connectors.manager import Connectors  # the mcp SDK, only with servers configured
+
     connectors = Connectors(configs, modes=modes, reserved=registry.names())
     seconds = await connectors.start()
     log.info("mcp_started", servers=len(configs), seconds=round(seconds, 3))

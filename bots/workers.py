@@ -4,6 +4,11 @@ Each process has its own event loop and database connections; the kernel spreads
 connections over them (SO_REUSEPORT), and the shared database keeps de-duplication and ordering
 correct across them. A worker that dies is restarted; when the first process ends, however it ends,
 the workers end too.
+
+The first process asks its workers to stop with signals of their own: `DRAIN` (a graceful stop)
+and `NOW`. A platform that signals every process of the dyno or container (SIGTERM to the
+group) and the first process's forwarding then add up to one graceful stop in a worker, never to
+the "second signal" that stops at once.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ log = structlog.get_logger(__name__)
 
 RESTART_DELAY = 1.0
 PR_SET_PDEATHSIG = 1
+DRAIN = signal.SIGUSR1  # from the first process: stop gracefully (repeats change nothing)
+NOW = signal.SIGUSR2  # from the first process: stop at once
 
 
 def die_with_parent() -> None:
@@ -64,10 +71,10 @@ class WebWorkers:
             log.error("web_worker_exited", worker=index, code=code, restart_in_s=RESTART_DELAY)
             await asyncio.sleep(RESTART_DELAY)
 
-    async def stop(self) -> None:
-        """Stop every worker (SIGTERM, as for the first process) and wait for them."""
+    async def stop(self, *, now: bool = False) -> None:
+        """Stop every worker (gracefully, or `now`) and wait for them."""
         self._stopping = True
         for process in list(self._processes):
             with contextlib.suppress(ProcessLookupError):
-                process.terminate()
+                process.send_signal(NOW if now else DRAIN)
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -12,7 +13,10 @@ import pytest
 from bots.services import Services, build_services
 from bots.settings import AppSettings as Settings
 from bots.settings import load_app_settings
+from core.engine import Engine
 from core.events import ConversationKey, Event, OutboundFile, Platform, User
+from core.interactive.clicks import Click, ClickResult
+from core.interactive.controls import Action, ApprovalPrompt, ControlId, Controls
 from tests.postgres import PostgresServer
 
 if TYPE_CHECKING:
@@ -48,6 +52,34 @@ class RecordingReply:
     @property
     def streamed(self) -> str:
         return "".join(self.deltas)
+
+
+class ApprovalRecordingReply(RecordingReply):
+    """A RecordingReply that also shows approval prompts (as a platform with buttons does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prompts: asyncio.Queue[ApprovalPrompt] = asyncio.Queue()
+
+    async def live(self, controls: Controls) -> None:
+        pass
+
+    async def finish_with(self, text: str, controls: Controls | None) -> None:
+        await self.finish(text)
+
+    async def ask_approval(self, prompt: ApprovalPrompt) -> None:
+        self.prompts.put_nowait(prompt)
+
+
+async def answer_approval(
+    engine: Engine, prompt: ApprovalPrompt, *, approve: bool, user: str = "u1"
+) -> ClickResult:
+    """Click Approve or Deny on a prompt, in the console conversation `make_event` uses."""
+    action = Action.APPROVE if approve else Action.DENY
+    click = Click(
+        ControlId(action, prompt.approval_id, 1), User(user), Platform.CONSOLE, "w1", "c1"
+    )
+    return await engine.interactions.click(click)
 
 
 def make_event(

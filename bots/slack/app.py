@@ -144,7 +144,13 @@ class SlackAdapter:
                 client=self.client,
             )
             owner = engine.store.processes.owner
-            auth["authorize"] = TeamAuthorize(self.workspaces, installations, rotator, owner=owner)
+            auth["authorize"] = TeamAuthorize(
+                self.workspaces,
+                installations,
+                rotator,
+                owner=owner,
+                exchange_long_lived=settings.token_rotation,
+            )
             if installer is not None:  # given, so Bolt does not build its own from the environment
                 auth.update(oauth_flow=installer.flow, oauth_settings=installer.flow.settings)
         self.app = AsyncApp(

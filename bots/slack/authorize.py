@@ -12,12 +12,17 @@ With token rotation (the installation has a refresh token), a token that expires
 claimed on the installation's row first. A process that loses the claim keeps using the current
 token, which is still valid (refreshes start long before expiry); only when it has already
 expired does it wait, briefly, for the winner's new one.
+
+When the app turns token rotation on (`SLACK_TOKEN_ROTATION`), installations made before still
+hold long-lived tokens: each is exchanged for an expiring one and a refresh token
+(`oauth.v2.exchange`) at its first use, claimed the same way, so once across processes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import structlog
 from slack_bolt.authorization import AuthorizeResult
@@ -28,7 +33,7 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 
 from bots.slack.oauth_stores import from_bolt, key_of, to_bolt
 from bots.slack.workspaces import INSTALLATION, REVOKED_ERRORS, Workspaces
-from core.store.installations import Installation, Installations
+from core.store.installations import Installation, InstallationKey, Installations
 
 log = structlog.get_logger(__name__)
 
@@ -49,12 +54,15 @@ class TeamAuthorize(AsyncAuthorize):
         *,
         owner: str,
         refresh_before: float = REFRESH_BEFORE_SECONDS,
+        exchange_long_lived: bool = False,
     ) -> None:
         self._workspaces = workspaces
         self._installations = installations
         self._rotator = rotator
         self._owner = owner
         self._refresh_before = refresh_before
+        self._exchange_long_lived = exchange_long_lived
+        self._not_exchanged: set[InstallationKey] = set()  # refused here: not asked again
 
     async def __call__(  # type: ignore[override]
         self,
@@ -94,6 +102,8 @@ class TeamAuthorize(AsyncAuthorize):
         process or another); None when its token is dead."""
         expires = installation.bot_token_expires_at
         if installation.bot_refresh_token is None or expires is None:
+            if self._exchange_long_lived and installation.key not in self._not_exchanged:
+                return await self._exchanged(installation)
             return installation
         now = time.time()
         if expires > now + self._refresh_before:
@@ -133,6 +143,47 @@ class TeamAuthorize(AsyncAuthorize):
         )
         return refreshed
 
+    async def _exchanged(self, installation: Installation) -> Installation | None:
+        """A long-lived token exchanged for an expiring one (by this process or another)."""
+        key = installation.key
+        claimed = await self._installations.claim_refresh(
+            key, expires_at=None, owner=self._owner, hold=CLAIM_SECONDS
+        )
+        if not claimed:  # another process exchanges it; the old token ends with the exchange
+            return await self._refreshed_elsewhere(installation)
+        rotator = self._rotator
+        try:
+            answer = await rotator.client.oauth_v2_exchange(
+                token=installation.bot_token or "",
+                client_id=rotator.client_id,
+                client_secret=rotator.client_secret,
+            )
+        except SlackApiError as exc:
+            await self._installations.release_refresh(key, owner=self._owner)
+            code = _error_code(exc)
+            log.error("slack_token_exchange_failed", team=key.team_id or None, error=code)
+            if code in _DEAD_REFRESH | {"invalid_token"}:
+                await self._installations.mark_revoked(key, code)
+                self._workspaces.forget(key)
+                return None
+            self._not_exchanged.add(key)  # e.g. rotation is off in the app: the token stays good
+            return installation
+        now = time.time()
+        exchanged = replace(
+            installation,
+            bot_token=str(answer["access_token"]),
+            bot_refresh_token=str(answer["refresh_token"]),
+            bot_token_expires_at=int(now) + int(answer["expires_in"]),
+        )
+        await self._installations.finish_refresh(exchanged, owner=self._owner)
+        log.info(
+            "slack_token_exchanged",
+            enterprise=key.enterprise_id or None,
+            team=key.team_id or None,
+            expires_in_s=int(answer["expires_in"]),
+        )
+        return exchanged
+
     async def _refreshed_elsewhere(self, installation: Installation) -> Installation | None:
         """Wait for the process holding the claim to store the new token (ours has expired)."""
         deadline = time.monotonic() + WAIT_FOR_REFRESH_SECONDS
@@ -148,5 +199,6 @@ class TeamAuthorize(AsyncAuthorize):
 
 
 def _error_code(error: SlackApiError) -> str:
+    """The `error` of a failed Web API answer."""
     data = getattr(error.response, "data", None)
     return str(data.get("error", "unknown")) if isinstance(data, dict) else "unknown"

@@ -56,6 +56,7 @@ class SlackSettings(SettingsGroup):
     client_secret: SecretStr | None = None
     scopes: Annotated[tuple[str, ...], NoDecode] = DEFAULT_SCOPES
     redirect_uri: str | None = None
+    token_rotation: bool = False
     follow_threads: bool = True
     ignore_bots: bool = True
     native_streaming: bool = True

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
+import structlog
+
 DEFAULT_FILE = "mcp.json"
 DEFAULT_TIMEOUT = 30.0
 SERVER_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_)){0,30}$")
@@ -37,6 +39,10 @@ _KNOWN = {
     "transport",
     "description",
 }
+
+log = structlog.get_logger(__name__)
+
+Mode = Literal["local", "hosted"]  # where a server's tools run
 
 
 class McpConfigError(Exception):
@@ -64,7 +70,7 @@ class ServerConfig:
         return "http" if self.url else "stdio"
 
     def needs_approval(self, tool: str) -> bool:
-        """Whether calling `tool` needs approval (until interactive approval: an admin)."""
+        """Whether a call of `tool` waits for a person's approval."""
         if isinstance(self.approval, frozenset):
             return tool in self.approval
         return self.approval == "always"
@@ -206,3 +212,18 @@ def mcp_secrets(setting: str | None) -> list[str]:
         return [secret for server in load_config(path) for secret in server.secrets()]
     except McpConfigError:
         return []
+
+
+def choose_mode(
+    config: ServerConfig, setting: Literal["local", "hosted", "auto"], *, wire: str, is_openai: bool
+) -> Mode:
+    """Local or hosted for one server (`MCP_MODE`): hosted needs the Responses wire, OpenAI's
+    own URL (only OpenAI hosts MCP calls) and an HTTP server; stdio servers always run here."""
+    possible = config.transport == "http" and wire == "responses" and is_openai
+    if setting == "hosted" and not possible and config.transport == "http":
+        log.warning(
+            "mcp_hosted_unavailable",
+            server=config.name,
+            reason="hosted MCP needs OPENAI_WIRE_API=responses and OpenAI's own base URL",
+        )
+    return "hosted" if possible and setting in ("hosted", "auto") else "local"

@@ -11,34 +11,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 
-from core.connectors.config import McpConfigError, ServerConfig
+from core.connectors.config import McpConfigError, Mode, ServerConfig
 from core.connectors.connection import DEFAULT_BACKOFF, Backoff, Connection, State
 from core.connectors.tools import exposed_name, offered, to_external
 from core.tools.external import ExternalTool
 
 log = structlog.get_logger(__name__)
 
-Mode = Literal["local", "hosted"]
 START_WAIT_SECONDS = 10.0
-
-
-def choose_mode(
-    config: ServerConfig, setting: Literal["local", "hosted", "auto"], *, wire: str, is_openai: bool
-) -> Mode:
-    """Local or hosted for one server (`MCP_MODE`): hosted needs the Responses wire, OpenAI's
-    own URL (only OpenAI hosts MCP calls) and an HTTP server; stdio servers always run here."""
-    possible = config.transport == "http" and wire == "responses" and is_openai
-    if setting == "hosted" and not possible and config.transport == "http":
-        log.warning(
-            "mcp_hosted_unavailable",
-            server=config.name,
-            reason="hosted MCP needs OPENAI_WIRE_API=responses and OpenAI's own base URL",
-        )
-    return "hosted" if possible and setting in ("hosted", "auto") else "local"
 
 
 class Connectors:
@@ -116,8 +100,8 @@ class Connectors:
     def hosted_entries(self, switches: Mapping[str, bool]) -> list[dict[str, Any]]:
         """OpenAI `mcp` tools for the hosted servers, minus the tools switched off here.
 
-        Until approvals can be given in the conversation, a server with any approval rule is
-        passed with `require_approval: "always"`; its approval requests are answered as denied.
+        The server's approval rule goes with it; OpenAI then asks before such a call, and a
+        person decides in the conversation (the tool loop's approval gate).
         """
         entries = []
         for name, config in self.configs.items():
@@ -127,7 +111,7 @@ class Connectors:
                 "type": "mcp",
                 "server_label": name,
                 "server_url": config.url,
-                "require_approval": "never" if config.approval == "never" else "always",
+                "require_approval": _require_approval(config),
             }
             if config.headers:
                 entry["headers"] = dict(config.headers)
@@ -163,3 +147,10 @@ class Connectors:
                 continue
             built[external.name] = external
         self._tools[name] = built
+
+
+def _require_approval(config: ServerConfig) -> Any:
+    """A server's approval rule in the shape of OpenAI's hosted `mcp` tool."""
+    if isinstance(config.approval, frozenset):
+        return {"always": {"tool_names": sorted(config.approval)}}
+    return config.approval

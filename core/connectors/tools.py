@@ -25,10 +25,6 @@ log = structlog.get_logger(__name__)
 SEPARATOR = "__"
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MAX_DESCRIPTION = 1024
-APPROVAL_NOTE = (
-    "this server's configuration requires approval for it, and until approvals can be given in "
-    "the conversation that means an admin must ask"
-)
 
 
 def exposed_name(server: str, tool: str) -> str:
@@ -62,8 +58,7 @@ def to_external(connection: Connection, tool: types.Tool) -> ExternalTool | None
         original=original,
         strict=attempt.strict,
         run=_runner(connection, tool.name),
-        admin_only=approval,
-        approval_note=APPROVAL_NOTE if approval else "",
+        approval=approval,
         timeout=config.timeout,
     )
 

@@ -7,6 +7,8 @@ tool results), with our instructions and tools.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -18,7 +20,8 @@ from core.events import Event, Reply
 from core.governance.turn_redaction import TurnRedactor
 from core.governance.usage import UsageAccounting
 from core.llm.client import ModelClient, Streamer
-from core.llm.types import Completed, Message, ModelRequest, TextDelta, ToolCall
+from core.llm.tokens import TokenCounter
+from core.llm.types import Completed, Message, ModelRequest, TextDelta, ToolCall, Usage
 from core.settings import OpenAISettings
 from core.store import Accepted
 from core.tools.catalog import ToolSet
@@ -56,6 +59,7 @@ class ConversationBackends:
         openai_settings: OpenAISettings,
         loop: ToolLoop | None,
         empty_loop: ToolLoop,
+        tokens: TokenCounter,
         hosted: HostedTools | None = None,
     ) -> None:
         self._model = model
@@ -66,6 +70,7 @@ class ConversationBackends:
         self._openai = openai_settings
         self.loop = loop
         self._empty_loop = empty_loop
+        self._tokens = tokens
         self._hosted = hosted or HostedTools(openai_settings)
 
     @property
@@ -112,29 +117,21 @@ class ConversationBackends:
         def proceed(r: ModelRequest, new: tuple[Message, ...]) -> ModelRequest:
             return replace(r, messages=tuple(m for m in new if m.role == "tool"))
 
+        run = functools.partial(
+            loop.run,
+            call=call,
+            proceed=proceed,
+            tools=tools,
+            ctx=ctx,
+            reply=turn.reply,
+            approvals=turn.approvals,
+        )
         try:
-            return await loop.run(
-                remote,
-                call=call,
-                proceed=proceed,
-                tools=tools,
-                ctx=ctx,
-                reply=turn.reply,
-                approvals=turn.approvals,
-            )
+            return await run(remote)
         except openai.NotFoundError:
             remote_id = await self.threads.replace(conversation, key, remote_id)
             await turn.reply.notice(RECREATED_NOTICE)
-            remote = replace(remote, conversation=remote_id)
-            return await loop.run(
-                remote,
-                call=call,
-                proceed=proceed,
-                tools=tools,
-                ctx=ctx,
-                reply=turn.reply,
-                approvals=turn.approvals,
-            )
+            return await run(replace(remote, conversation=remote_id))
 
     async def run_approved(self, call: ToolCall, event: Event, reply: Reply) -> str:
         """Run a tool call a person approved after its turn's process stopped (the resume)."""
@@ -148,18 +145,36 @@ class ConversationBackends:
     async def _call(
         self, request: ModelRequest, model: Streamer, turn: TurnInProgress
     ) -> Completed:
-        """Stream one model call into the reply and record its usage."""
-        async for item in model.stream(request):
-            if isinstance(item, TextDelta):
-                await turn.reply.append(item.text)
-            else:
-                await self._usage.record(
-                    item,
-                    turn.event.key,
-                    user_id=turn.event.user.id,
-                    purpose="chat",
-                    turn_id=turn.accepted.turn_id,
-                    conversation_id=turn.accepted.conversation.id,
-                )
-                return item
+        """Stream one model call into the reply and record its usage (estimated by our own
+        count when the call is cut off by a Stop or a shutdown: the tokens were still spent)."""
+        streamed: list[str] = []
+        try:
+            async for item in model.stream(request):
+                if isinstance(item, TextDelta):
+                    streamed.append(item.text)
+                    await turn.reply.append(item.text)
+                else:
+                    await self._record(item, turn)
+                    return item
+        except asyncio.CancelledError:
+            await self._record(self._cut_off(request, "".join(streamed)), turn)
+            raise
         raise RuntimeError("the model stream ended without completing")
+
+    def _cut_off(self, request: ModelRequest, streamed: str) -> Completed:
+        """What a cancelled call cost, as far as we can count it."""
+        prompt = self._tokens.count(request.instructions) + sum(
+            self._tokens.message(m) for m in request.messages
+        )
+        usage = Usage(prompt, 0, self._tokens.count(streamed))
+        return Completed(streamed, (), usage, request.model, finish_reason="cancelled")
+
+    async def _record(self, completed: Completed, turn: TurnInProgress) -> None:
+        await self._usage.record(
+            completed,
+            turn.event.key,
+            user_id=turn.event.user.id,
+            purpose="chat",
+            turn_id=turn.accepted.turn_id,
+            conversation_id=turn.accepted.conversation.id,
+        )

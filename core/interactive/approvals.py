@@ -89,30 +89,30 @@ class ApprovalGate:
         if event is not None:
             event.set()
 
-    async def ask(self, scope: ApprovalScope, call: ToolCall, tool: AnyTool) -> ToolResult | None:
-        """Persist the call, show the prompt, wait; None when approved, else the tool's result."""
+    async def ask(self, scope: ApprovalScope, call: ToolCall, name: str) -> ToolResult | None:
+        """Persist the call of the tool shown as `name`, show the prompt, wait; None when
+        approved, else what the model is told instead."""
         expires = time.time() + self.minutes * 60
         approval_id = await self._store.interactive.ask_approval(
             turn_id=scope.turn_id,
             conversation_id=scope.conversation_id,
             attempt=scope.attempt,
             call_id=call.id,
-            tool=tool.name,
+            tool=name,
             arguments=call.arguments,
             requested_by=scope.user_id,
             owner=self._store.processes.owner,
             expires_at=expires,
+            hosted_server=call.server if call.kind == "mcp_approval" else "",
         )
         self._waiting[approval_id] = asyncio.Event()
         try:
-            prompt = ApprovalPrompt(
-                approval_id, tool.name, call.arguments, scope.user_id, self.minutes
-            )
+            prompt = ApprovalPrompt(approval_id, name, call.arguments, scope.user_id, self.minutes)
             await scope.reply.ask_approval(prompt)
             status = await self._wait(approval_id, expires)
         finally:
             self._waiting.pop(approval_id, None)
-        log.info("tool_approval", tool=tool.name, approval_id=approval_id, outcome=status)
+        log.info("tool_approval", tool=name, approval_id=approval_id, outcome=status)
         return outcome_result(status)
 
     async def _wait(self, approval_id: int, expires: float) -> str:

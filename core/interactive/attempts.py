@@ -12,7 +12,7 @@ import structlog
 from core import metrics
 from core.events import Event, Reply, User
 from core.interactive.approvals import outcome_result
-from core.llm.types import ToolCall
+from core.llm.types import MCP_APPROVED, ToolCall
 from core.store import Accepted, Conversation, Step
 from core.store.interactive import Approval, TurnState
 
@@ -72,9 +72,17 @@ async def resume(engine: Engine, approval: Approval) -> asyncio.Task[TurnOutcome
         return None
     reply = port.reply_to(state.key)
     event = stored_event(state, delivery_id=f"resume:{approval.id}")
-    call = ToolCall(approval.call_id, approval.tool, approval.arguments)
     refused = outcome_result(approval.status)
-    output = refused.output if refused else await engine.backends.run_approved(call, event, reply)
+    if approval.hosted_server:  # OpenAI runs the hosted server's tool once told it is approved
+        server = approval.hosted_server
+        name = approval.tool.removeprefix(f"{server}__")
+        call = ToolCall(approval.call_id, name, approval.arguments, "mcp_approval", server)
+        output = refused.output if refused else MCP_APPROVED
+    else:
+        call = ToolCall(approval.call_id, approval.tool, approval.arguments)
+        output = (
+            refused.output if refused else await engine.backends.run_approved(call, event, reply)
+        )
     prelude = (
         Step("assistant", "", (call,)),
         Step("tool", output, tool_call_id=call.id, tokens=engine.tokens.count(output)),

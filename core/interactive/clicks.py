@@ -115,10 +115,10 @@ class Interactions:
             return ClickResult(UNKNOWN, ok=False)
         if state.status in OPEN:
             return ClickResult(STREAMING, ok=False)
-        comment = click.comment.strip() if click.comment else None
+        comment = click.comment.strip() if click.comment else ""
         await self._store.interactive.rate(state.turn_id, click.user.id, value, comment)
         metrics.FEEDBACK.labels(click.platform.value, value).inc()
-        log.info("feedback", value=value, comment=comment is not None)
+        log.info("feedback", value=value, comment=bool(comment))
         if comment:
             return ClickResult(COMMENT_SAVED, changed=True)
         return ClickResult(THANKS, offer_comment=value, changed=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 from core.llm.client import ModelClient
 from core.llm.types import (
+    MCP_APPROVED,
     Completed,
     FilePart,
     Message,
@@ -30,14 +31,13 @@ def input_items(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
         if message.role == "tool" and (
             message.answers == "mcp_approval" or message.tool_call_id in approvals
         ):
-            items.append(  # until approvals can be given in the conversation: denied
-                {
-                    "type": "mcp_approval_response",
-                    "approval_request_id": message.tool_call_id,
-                    "approve": False,
-                    "reason": message.text,
-                }
-            )
+            approve = message.text == MCP_APPROVED
+            response = {
+                "type": "mcp_approval_response",
+                "approval_request_id": message.tool_call_id,
+                "approve": approve,
+            }
+            items.append(response if approve else {**response, "reason": message.text})
             continue
         if message.role == "tool":
             output: Any = message.text

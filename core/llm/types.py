@@ -58,6 +58,10 @@ class Citation:
     title: str = ""
 
 
+# The tool message that approves a hosted MCP server's request (any other text denies it).
+MCP_APPROVED = "approved by the user"
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """One item of context. ``tool`` messages carry ``tool_call_id``; assistant ones may carry calls."""

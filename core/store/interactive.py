@@ -11,7 +11,7 @@ from core.store.text import storable
 
 APPROVAL_COLUMNS = (
     "id, turn_id, conversation_id, attempt, call_id, tool, arguments, requested_by, status, "
-    "decided_by, owner, resumed_by, created_at, expires_at"
+    "decided_by, owner, resumed_by, created_at, expires_at, hosted_server"
 )
 
 
@@ -51,6 +51,7 @@ class Approval:
     resumed_by: str
     created_at: float
     expires_at: float
+    hosted_server: str = ""  # a hosted MCP server's approval request, not a call we run
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +158,9 @@ class Interactive:
 
     # -- feedback ---------------------------------------------------------------------------
 
-    async def rate(self, turn_id: int, user_id: str, value: str, comment: str | None) -> None:
-        """Store a rating of a turn by a user; the last one wins (a comment is kept unless a new
-        one is given)."""
+    async def rate(self, turn_id: int, user_id: str, value: str, comment: str = "") -> None:
+        """Store a person's 👍 or 👎 on a turn's answer; the last one wins (an earlier comment is
+        kept unless a new one is given)."""
         await self._db.execute(
             "INSERT INTO feedback (turn_id, user_id, value, comment, created_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (turn_id, user_id) DO UPDATE SET "
@@ -170,12 +171,12 @@ class Interactive:
                 turn_id,
                 storable(user_id),
                 value,
-                storable(comment) if comment else "",
+                storable(comment),
                 time.time(),
             ),
         )
 
-    async def rating(self, turn_id: int, user_id: str) -> tuple[str, str | None] | None:
+    async def rating(self, turn_id: int, user_id: str) -> tuple[str, str] | None:
         """A user's rating of a turn: (value, comment)."""
         row = await self._db.fetchone(
             "SELECT value, comment FROM feedback WHERE turn_id = ? AND user_id = ?",
@@ -224,13 +225,14 @@ class Interactive:
         requested_by: str,
         owner: str,
         expires_at: float,
+        hosted_server: str = "",
     ) -> int:
         """Persist a pending tool call; returns its id."""
         row = await self._db.write(
             lambda tx: tx.fetchone(
                 "INSERT INTO tool_approvals (turn_id, conversation_id, attempt, call_id, tool, "
-                "arguments, requested_by, owner, created_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "arguments, requested_by, owner, created_at, expires_at, hosted_server) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     turn_id,
                     conversation_id,
@@ -242,6 +244,7 @@ class Interactive:
                     owner,
                     time.time(),
                     expires_at,
+                    hosted_server,
                 ),
             ),
             serializable=False,
@@ -297,4 +300,5 @@ def _approval(row: Row) -> Approval:
         resumed_by=row[11],
         created_at=float(row[12]),
         expires_at=float(row[13]),
+        hosted_server=row[14],
     )

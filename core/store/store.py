@@ -16,7 +16,6 @@ from core.store.db import Database, Tx
 from core.store.deliveries import Deliveries
 from core.store.erasure import Erasure
 from core.store.exports import Exports
-from core.store.feedback import FeedbackLog
 from core.store.interactive import Interactive
 from core.store.jobs import JobLeases
 from core.store.knowledge import Knowledge
@@ -60,7 +59,6 @@ class Store:
         self.knowledge = Knowledge(db)
         self.oauth_states = OAuthStates(db)
         self.interactive = Interactive(db)
-        self.feedback = FeedbackLog(db)
         self.audit = AuditLog(db)
         self.jobs = JobLeases(db, self.processes.owner)
         self.sessions = AdminSessions(db)

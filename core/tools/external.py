@@ -35,7 +35,6 @@ class ExternalTool:
     run: Runner = field(repr=False, compare=False)
     admin_only: bool = False
     approval: bool = False  # a person approves each call (the interactive approval flow)
-    approval_note: str = ""
     timeout: float | None = None
     slash: bool = True
 
@@ -83,8 +82,7 @@ async def invoke_external(
 ) -> ToolResult:
     """Run a call of an external tool; every failure becomes a clear error result."""
     if tool.admin_only and not ctx.is_admin:
-        note = f" ({tool.approval_note})" if tool.approval_note else ""
-        return ToolResult(False, f"refused: {tool.name} may only be used by workspace admins{note}")
+        return ToolResult(False, f"refused: {tool.name} may only be used by workspace admins")
     try:
         values = check_arguments(tool, arguments)
     except ValueError as exc:

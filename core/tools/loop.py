@@ -12,7 +12,7 @@ import structlog
 
 from core.events import Reply
 from core.llm.tokens import TokenCounter
-from core.llm.types import Completed, Message, ModelRequest, ToolCall, Usage
+from core.llm.types import MCP_APPROVED, Completed, Message, ModelRequest, ToolCall, Usage
 from core.plugin import ToolContext
 from core.store.records import Step
 from core.tools import ToolResult, invoke
@@ -23,10 +23,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-APPROVAL_DENIED = (
-    "denied: {tool} needs approval, and approvals cannot be given in the conversation yet, so "
-    "the call was not made; tell the user it needs approval"
-)
+NO_APPROVALS = "error: {tool} needs a person's approval, which cannot be given here"
 ModelCall = Callable[[ModelRequest], Awaitable[Completed]]
 Continue = Callable[[ModelRequest, tuple[Message, ...]], ModelRequest]
 
@@ -125,20 +122,25 @@ class ToolLoop:
         ctx: ToolContext,
         approvals: ApprovalScope | None = None,
     ) -> ToolResult:
-        if call.kind == "mcp_approval":  # a hosted MCP server asks; approvals are not built yet
-            return ToolResult(False, APPROVAL_DENIED.format(tool=f"{call.server}__{call.name}"))
+        if call.kind == "mcp_approval":  # a hosted MCP server asks before OpenAI runs its tool
+            refused = await self._approve(call, f"{call.server}__{call.name}", approvals)
+            return refused or ToolResult(True, MCP_APPROVED)
         tool = allowed.get(call.name)
         if tool is None:
             return ToolResult(False, f"error: there is no tool named {call.name!r} here")
         if self.gate is not None and self.gate.required(tool):
-            refused = (
-                await self.gate.ask(approvals, call, tool)
-                if approvals is not None
-                else ToolResult(False, "error: this tool needs a person's approval here")
-            )
+            refused = await self._approve(call, tool.name, approvals)
             if refused is not None:
                 return refused
         return await self.execute(call, tool, ctx)
+
+    async def _approve(
+        self, call: ToolCall, name: str, approvals: ApprovalScope | None
+    ) -> ToolResult | None:
+        """A person's decision on a call: None when approved, else what the model is told."""
+        if self.gate is None or approvals is None:
+            return ToolResult(False, NO_APPROVALS.format(tool=name))
+        return await self.gate.ask(approvals, call, name)
 
     async def execute(self, call: ToolCall, tool: AnyTool, ctx: ToolContext) -> ToolResult:
         """Run one tool call (already allowed and, where needed, approved)."""

@@ -78,7 +78,7 @@ async def test_quality_shows_feedback_when_there_is_some_and_failed_turns(
     assert f"<tr><td>{kind}</td><td>1</td></tr>" in page.text, "failures by kind"
     done = await admin.services.store.db.fetchone("SELECT id FROM turns WHERE status = 'done'")
     assert done is not None
-    await admin.services.store.feedback.record(done[0], "u9", "positive")
+    await admin.services.store.interactive.rate(done[0], "u9", "positive")
     page = await client.get("/admin/quality")
     assert 'id="feedback"' in page.text and "No feedback recorded yet." not in page.text
     assert "100%" in page.text

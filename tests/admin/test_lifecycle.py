@@ -77,8 +77,8 @@ async def test_erasing_a_person_removes_their_text_everywhere_and_keeps_the_acco
     assert shared is not None
     await store.pins.add(shared, "u1's pinned note", 4, "u1")
     await store.pins.add(shared, "u2's pinned note", 4, "u2")
-    await store.feedback.record(mine, "u1", "positive", "great answer, pancakes")
-    await store.feedback.record(theirs, "u2", "negative", "waffles deserve better")
+    await store.interactive.rate(mine, "u1", "positive", "great answer, pancakes")
+    await store.interactive.rate(theirs, "u2", "negative", "waffles deserve better")
     from core.store.memory import Summary
 
     await store.summaries.save(shared, Summary("u1 wants pancakes", ("pancakes",)), "m")
@@ -179,7 +179,7 @@ async def test_retention_removes_old_text_keeps_new_text_and_usage(make, sim: Si
     )
     assert conversation is not None
     await store.pins.add(conversation, "old pin", 2, "u1")
-    await store.feedback.record(old, "u1", "positive", "old comment")
+    await store.interactive.rate(old, "u1", "positive", "old comment")
     [remote_id] = await store.remote.history(conversation)
     await age(services.store.db, 40)
     await turn(services, "a fresh message about roses", channel="new")
@@ -272,9 +272,9 @@ async def test_fine_tuning_data_comes_from_liked_answers_in_openais_format(
     third = await turn(services, "thanks", thread="liked")
     disputed = await turn(services, "disputed", thread="mixed")
     await turn(services, "never rated", thread="none")
-    await store.feedback.record(second, "u1", "positive")
-    await store.feedback.record(disputed, "u1", "positive")
-    await store.feedback.record(disputed, "u2", "negative")
+    await store.interactive.rate(second, "u1", "positive")
+    await store.interactive.rate(disputed, "u1", "positive")
+    await store.interactive.rate(disputed, "u2", "negative")
     del first, third
     out = io.StringIO()
     report = await Exporter(store, services.settings).fine_tune(out, actor="tester")
@@ -301,7 +301,7 @@ async def test_erased_and_failed_turns_are_left_out_of_fine_tuning(make, sim: Si
     failed = await turn(services, "this one fails", user="u1", thread="t")
     gone = await turn(services, "erase me", user="u2", thread="t")
     for turn_id in (kept, failed, gone):
-        await store.feedback.record(turn_id, "u3", "positive")
+        await store.interactive.rate(turn_id, "u3", "positive")
     await erase_person(store, services.engine.backends.threads, "u2", actor="t")
     out = io.StringIO()
     await Exporter(store, services.settings).fine_tune(out, actor="t")

@@ -3,6 +3,7 @@ servers and their approval requests), switched per scope, and said to be unavail
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,7 @@ from bots.slack.mrkdwn import to_mrkdwn
 from core.connectors import ServerConfig, choose_mode
 from core.render.citations import link_citations
 from simulator import CodeRun, McpApproval, Simulator, Text, WebSearch
-from tests.conftest import RecordingReply, make_event
+from tests.conftest import ApprovalRecordingReply, RecordingReply, answer_approval, make_event
 from tests.connectors.conftest import HttpServer
 
 
@@ -128,7 +129,7 @@ def test_which_servers_run_hosted() -> None:
     assert choose_mode(stdio, "hosted", wire="responses", is_openai=True) == "local"
 
 
-async def test_a_hosted_mcp_server_and_its_approval_request_answered_as_denied(
+async def test_a_hosted_mcp_servers_approval_request_is_decided_by_the_asker(
     sim: Simulator,
     make_settings: Callable[..., Settings],
     mcp_config: Callable[..., str],
@@ -144,31 +145,42 @@ async def test_a_hosted_mcp_server_and_its_approval_request_answered_as_denied(
         web={"url": http_server.url, "headers": {"X-Key": "k"}, "require_approval": ["echo"]}
     )
     services = await build_services(
-        make_settings(mcp_config=config, openai_wire_api="responses", moderation_enabled=False)
+        make_settings(
+            mcp_config=config,
+            openai_wire_api="responses",
+            moderation_enabled=False,
+            tool_approval_minutes=1,  # a failing test ends in a minute, not ten
+        )
     )
     try:
-        sim.enqueue(
-            McpApproval("", server_label="web", name="echo", arguments='{"text": "hi"}'),
-            Text("That tool needs approval, which I cannot ask for here yet."),
-        )
-        reply = await _ask(services, "echo hi through the web server")
-        assert reply.final == "That tool needs approval, which I cannot ask for here yet."
-        first, second = (r.body or {} for r in sim.requests_to("responses")[-2:])
-        [mcp] = _hosted(first)
-        assert mcp["type"] == "mcp" and mcp["server_label"] == "web"
-        assert mcp["server_url"] == http_server.url and mcp["headers"] == {"X-Key": "k"}
-        assert mcp["require_approval"] == "always"
-        offered = [t["name"] for t in first["tools"] if t.get("type") == "function"]
-        assert not any(name.startswith("web__") for name in offered), "hosted, not local"
-        request = next(i for i in second["input"] if i.get("type") == "mcp_approval_request")
-        response = next(i for i in second["input"] if i.get("type") == "mcp_approval_response")
-        assert request["server_label"] == "web" and request["name"] == "echo"
-        assert response["approval_request_id"] == request["id"] and response["approve"] is False
-        assert "web__echo needs approval" in response["reason"]
-        await _ask(services, "and now?")  # the stored approval exchange goes back in order
+        for approve in (True, False):
+            sim.enqueue(
+                McpApproval("", server_label="web", name="echo", arguments='{"text": "hi"}'),
+                Text("Echoed." if approve else "You declined, so I did not."),
+            )
+            reply = ApprovalRecordingReply()
+            turn = asyncio.create_task(services.engine.handle(make_event("echo hi"), reply))
+            prompt = await asyncio.wait_for(reply.prompts.get(), 30)
+            assert prompt.tool == "web__echo" and prompt.arguments == '{"text": "hi"}'
+            assert (await answer_approval(services.engine, prompt, approve=approve)).ok
+            await asyncio.wait_for(turn, 30)
+            first, second = (r.body or {} for r in sim.requests_to("responses")[-2:])
+            [mcp] = _hosted(first)
+            assert mcp["type"] == "mcp" and mcp["server_label"] == "web"
+            assert mcp["server_url"] == http_server.url and mcp["headers"] == {"X-Key": "k"}
+            assert mcp["require_approval"] == {"always": {"tool_names": ["echo"]}}
+            offered = [t["name"] for t in first["tools"] if t.get("type") == "function"]
+            assert not any(name.startswith("web__") for name in offered), "hosted, not local"
+            request = [i for i in second["input"] if i.get("type") == "mcp_approval_request"][-1]
+            response = [i for i in second["input"] if i.get("type") == "mcp_approval_response"]
+            assert request["server_label"] == "web" and request["name"] == "echo"
+            assert response[-1]["approval_request_id"] == request["id"]
+            assert response[-1]["approve"] is approve
+            assert ("reason" in response[-1]) is not approve
+        await _ask(services, "and now?")  # the stored approval exchanges go back in order
         later = sim.requests_to("responses")[-1].body or {}
         kinds = [i.get("type") for i in later["input"]]
         assert kinds.index("mcp_approval_request") < kinds.index("mcp_approval_response")
-        assert json.dumps(later).count("mcp_approval_response") == 1
+        assert json.dumps(later).count("mcp_approval_response") == 2
     finally:
         await services.close()

@@ -4,6 +4,7 @@ engine, the simulator scripting `<server>__<tool>` calls, on both wire APIs."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -15,9 +16,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from bots.services import Services, build_services
 from bots.settings import AppSettings as Settings
 from bots.web import build_web_app
-from core.connectors import McpConfigError, State
+from core.connectors import McpConfigError
+from core.connectors.connection import State
+from core.interactive.approvals import DENIED
 from simulator import Simulator, Text, ToolCalls
-from tests.conftest import RecordingReply, make_event
+from tests.conftest import ApprovalRecordingReply, RecordingReply, answer_approval, make_event
 from tests.connectors.conftest import ROOT, HttpServer, stdio_server
 
 
@@ -164,20 +167,24 @@ async def test_a_call_that_never_answers_times_out_and_the_turn_still_answers(
         await services.close()
 
 
-async def test_require_approval_means_admins_only_until_approvals_exist(
+async def test_require_approval_waits_for_the_asker_to_approve_or_deny(
     sim: Simulator, make_settings: Callable[..., Settings], mcp_config: Callable[..., str]
 ) -> None:
     config = mcp_config(fake=stdio_server(require_approval=["add"]))
-    services = await _build(make_settings, config, admin_user_ids="boss")
+    services = await _build(make_settings, config, tool_approval_minutes=1)
     try:
-        sim.enqueue(ToolCalls.of(("fake__add", {"a": 1, "b": 1})), Text("refused"))
-        await _ask(services, "add", user="u1")
-        [refused] = _outputs(sim, "chat")
-        assert refused.startswith("refused: fake__add may only be used by workspace admins")
-        assert "requires approval" in refused
-        sim.enqueue(ToolCalls.of(("fake__add", {"a": 1, "b": 1})), Text("two"))
-        await _ask(services, "add", user="boss")
-        assert _outputs(sim, "chat") == ["2"]
+        for approve, expected in ((True, "2"), (False, DENIED)):
+            sim.enqueue(ToolCalls.of(("fake__add", {"a": 1, "b": 1})), Text("done"))
+            reply = ApprovalRecordingReply()
+            turn = asyncio.create_task(services.engine.handle(make_event("add"), reply))
+            prompt = await asyncio.wait_for(reply.prompts.get(), 30)
+            assert prompt.tool == "fake__add" and prompt.requested_by == "u1"
+            assert json.loads(prompt.arguments) == {"a": 1, "b": 1}
+            refused = await answer_approval(services.engine, prompt, approve=True, user="u2")
+            assert not refused.ok, "only the asker (or an admin) decides"
+            assert (await answer_approval(services.engine, prompt, approve=approve)).ok
+            await asyncio.wait_for(turn, 30)
+            assert reply.final == "done" and _outputs(sim, "chat") == [expected]
         sim.enqueue(ToolCalls.of(("fake__echo", {"text": "free", "shout": None})), Text("ok"))
         await _ask(services, "echo", user="u1")
         assert _outputs(sim, "chat") == ["free"], "tools not listed need no approval"

@@ -46,7 +46,7 @@ async def test_the_last_rating_wins_and_counts(services: Services) -> None:
     interactions = services.engine.interactions
     await interactions.click(_click(Action.RATE, outcome.turn_id, value="positive"))
     await interactions.click(_click(Action.RATE, outcome.turn_id, value="negative"))
-    assert await services.store.interactive.rating(outcome.turn_id, "u1") == ("negative", None)
+    assert await services.store.interactive.rating(outcome.turn_id, "u1") == ("negative", "")
     assert _metric("parley_feedback_total", platform="console", value="negative") == before + 1
     rated = await services.store.interactive.feedback_by_channel("console", "w1", 0)
     assert [(r.channel, r.positive, r.negative) for r in rated] == [("c1", 0, 1)]

@@ -249,7 +249,7 @@ class FakeSlack:
         token = token or str(args.get("token", ""))
         await self._record(Call(method, args, token=token))
         if method.startswith("oauth.v2."):
-            return self._oauth(method, args, header)
+            return self._oauth(method, args, header, token)
         if method.startswith("openid.connect."):
             return web.json_response(self._openid(method, request, args))
         if method == "apps.connections.open":
@@ -304,11 +304,11 @@ class FakeSlack:
             client_id, secret = str(args.get("client_id", "")), str(args.get("client_secret", ""))
         return (client_id, secret) == (self.client_id, self.client_secret)
 
-    def _oauth(self, method: str, args: JSON, header: str) -> web.Response:
+    def _oauth(self, method: str, args: JSON, header: str, token: str) -> web.Response:
         if not self._client_ok(args, header):
             return web.json_response({"ok": False, "error": "invalid_client_id"})
-        if method == "oauth.v2.exchange":
-            return self._exchange(str(args.get("token", "")))
+        if method == "oauth.v2.exchange":  # the token as an argument or as the Bearer header
+            return self._exchange(token)
         if args.get("grant_type") == "refresh_token":
             grant = self._refresh_tokens.pop(str(args.get("refresh_token", "")), None)
             if grant is None:

@@ -26,8 +26,9 @@ class BotProcess:
 
     @classmethod
     async def start(
-        cls, command: str, env: dict[str, str], *, cwd: Path | None = None
+        cls, command: str, env: dict[str, str], *, cwd: Path | None = None, group: bool = False
     ) -> BotProcess:
+        """Start it; with `group`, in a process group of its own (see `signal_group`)."""
         full = {
             k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "SLACK", "DISCORD"))
         }
@@ -41,6 +42,7 @@ class BotProcess:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             cwd=cwd,
+            start_new_session=group,
         )
         return cls(process)
 
@@ -99,6 +101,12 @@ class BotProcess:
         second one that stops at once. `stop` would send another SIGTERM; use `wait_exit` after."""
         if self.process.returncode is None:
             self.process.send_signal(sig)
+
+    def signal_group(self, sig: int = signal.SIGTERM) -> None:
+        """Send `sig` to its whole process group (started with `group`), as a platform that
+        stops a dyno or a container does: the process and every child it started get it."""
+        if self.process.returncode is None:
+            os.killpg(self.process.pid, sig)
 
     async def wait_exit(self, timeout: float = 30) -> int:
         """Wait for the process to end by itself (after `send_signal`), and for its last logs."""

@@ -266,6 +266,42 @@ async def test_a_due_token_is_refreshed_once_by_two_processes_on_one_database(
             await second.services.engine.drain()
 
 
+async def test_turning_rotation_on_exchanges_each_long_lived_token_once_across_processes(
+    sim: Simulator,
+    make_settings: Callable[..., AppSettings],
+    aiohttp_server_factory,
+    on_both_backends: str,
+) -> None:
+    async with open_install_rig(
+        make_settings, aiohttp_server_factory, database_url=on_both_backends
+    ) as rig:
+        assert (await rig.install(Grant(TEAM_A)))[0] == 200  # before rotation: long-lived
+        old = rig.slack.token_of("TA")
+        rotating = install_settings(
+            make_settings, rig.slack, database_url=on_both_backends, slack_token_rotation=True
+        )
+        async with (
+            open_server(rotating, aiohttp_server_factory) as first,
+            open_server(rotating, aiohttp_server_factory) as second,
+        ):
+            statuses = await asyncio.gather(
+                post_event(rig.http, first.url, TEAM_A, mention_in(TEAM_A, "one")),
+                post_event(rig.http, second.url, TEAM_A, mention_in(TEAM_A, "two")),
+            )
+            assert statuses == [200, 200]
+            await rig.slack.wait_for("chat.stopStream", count=2)
+            assert rig.slack.exchanges == 1, "one process exchanged, the other waited for it"
+            new = rig.slack.token_of("TA")
+            assert new != old
+            found = await installations(rig).find(InstallationKey("slack", "", "TA"))
+            assert found is not None and found.bot_token == new
+            assert found.bot_refresh_token and found.bot_token_expires_at
+            stops = [c.token for c in rig.slack.calls_to("chat.stopStream")]
+            assert stops == [new, new], "the exchanged (old) token is never used again"
+            await first.services.engine.drain()
+            await second.services.engine.drain()
+
+
 @pytest.mark.parametrize(
     ("secret_key", "message"),
     [(None, "SECRET_KEY is not set: "), ("short", "SECRET_KEY is shorter than 32 characters: ")],

@@ -190,6 +190,12 @@ async def test_stop_keeps_the_partial_answer_and_regenerate_waits_for_the_end(
             "WHERE m.role = 'assistant'"
         )
         assert [tuple(r) for r in stored] == [(shown, 1, "done")]
+        # The stopped call's tokens were spent: its usage is recorded, counted by us.
+        [usage] = await rig.services.store.db.fetchall(
+            "SELECT prompt_tokens, completion_tokens, cost_usd FROM usage WHERE turn_id = ?",
+            (turn_id,),
+        )
+        assert usage[0] > 0 and 0 < usage[1] < 800 and usage[2] > 0
         ids = [e["action_id"] for b in _decoded(final["blocks"]) for e in b.get("elements", [])]
         assert any(i.startswith("parley:again:") for i in ids)
         assert not any(i.startswith("parley:stop:") for i in ids)

@@ -104,7 +104,7 @@ async def fill(store: Store) -> None:
         owner="elsewhere",
         expires_at=time.time() + 600,
     )  # pending approvals: not copied
-    await store.feedback.record(first.turn_id, "u2", "positive", "spot on")
+    await store.interactive.rate(first.turn_id, "u2", "positive", "spot on")
     now = time.time()
     schedule = await store.schedules.add(
         NewSchedule("digest", key, "u1", "Ada", "daily 09:00 UTC", "0 9 * * *", "UTC", now - 60),

@@ -25,6 +25,8 @@ CREATE TABLE tool_approvals (
     call_id         TEXT    NOT NULL,
     tool            TEXT    NOT NULL,
     arguments       TEXT    NOT NULL,
+    -- set when a hosted MCP server asked (OpenAI runs the call once approved): its label
+    hosted_server   TEXT    NOT NULL DEFAULT '',
     requested_by    TEXT    NOT NULL,
     status          TEXT    NOT NULL DEFAULT 'pending'
                     CHECK (status IN ('pending', 'approved', 'denied', 'expired')),
