@@ -601,17 +601,19 @@ class SlackAdapter:
             args["cursor"] = cursor
         if since is not None:
             args["oldest"] = f"{since.timestamp():.6f}"
+        client = await self.workspaces.ensure(key.workspace)
         try:
             if key.thread != MAIN_THREAD:
-                answer = await self.client.conversations_replies(ts=key.thread, **args)
+                answer = await client.conversations_replies(ts=key.thread, **args)
             else:
-                answer = await self.client.conversations_history(**args)
+                answer = await client.conversations_history(**args)
         except SlackApiError as exc:
             raise _history_error(exc) from None
         except NETWORK_ERRORS as exc:
             raise HistoryUnavailable(f"Slack is unreachable ({type(exc).__name__})") from None
         data = answer.data if isinstance(answer.data, dict) else {}
-        names = {uid: (await self._user(uid)).name for uid in convert.history_users(data)}
+        team = key.workspace
+        names = {uid: (await self._user(uid, team)).name for uid in convert.history_users(data)}
         team_url = await self._team_url(key.workspace)
         return convert.history_page(data, names, channel=key.channel, team_url=team_url)
 
@@ -619,7 +621,7 @@ class SlackAdapter:
         """The workspace's URL (auth.test's `url`), for permalinks; "" when Slack won't say."""
         if team not in self._team_urls:
             try:
-                auth = await self.client.auth_test()
+                auth = await (await self.workspaces.ensure(team)).auth_test()
             except (SlackApiError, *NETWORK_ERRORS) as exc:
                 log.warning("slack_call_failed", method="auth.test", error=type(exc).__name__)
                 return ""
@@ -628,8 +630,9 @@ class SlackAdapter:
 
     async def access(self, key: ConversationKey, user_id: str) -> ChannelAccess:
         """Whether the bot can read the channel, whether it is private, whether the user is in it."""
+        client = await self.workspaces.ensure(key.workspace)
         try:
-            info = await self.client.conversations_info(channel=key.channel)
+            info = await client.conversations_info(channel=key.channel)
         except SlackApiError as exc:
             if _slack_error(exc) in {"channel_not_found", "not_in_channel"}:
                 return ChannelAccess(readable=False, private=False, member=False)
@@ -641,13 +644,14 @@ class SlackAdapter:
             return convert.channel_access(channel, member=channel.get("user") == user_id)
         if channel.get("is_member") is not True:  # the bot is not in it: nothing to read
             return convert.channel_access(channel, member=False)
-        return convert.channel_access(channel, member=await self._is_member(key.channel, user_id))
+        member = await self._is_member(client, key.channel, user_id)
+        return convert.channel_access(channel, member=member)
 
-    async def _is_member(self, channel: str, user_id: str) -> bool:
+    async def _is_member(self, client: AsyncWebClient, channel: str, user_id: str) -> bool:
         cursor = None
         for _ in range(MEMBER_PAGES):
             try:
-                page = await self.client.conversations_members(
+                page = await client.conversations_members(
                     channel=channel, limit=1000, **({"cursor": cursor} if cursor else {})
                 )
             except SlackApiError as exc:

@@ -13,6 +13,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from bots.settings import AppSettings
+from core.events import MAIN_THREAD, ConversationKey, Platform
 from core.store.installations import InstallationKey, Installations
 from simulator import Simulator
 from tests.fakes.slack import Grant, Workspace
@@ -95,6 +96,22 @@ async def test_two_workspaces_are_installed_and_each_answered_with_its_own_token
     # No call went out with another team's token or with none at all.
     replies = [c for c in rig.slack.calls if c.method.startswith(("chat.", "users."))]
     assert all(c.token in (token_a, token_b) for c in replies)
+
+
+async def test_history_and_access_read_with_the_workspaces_own_token(rig: InstallRig) -> None:
+    """The history tools, /summarize and digests read a channel as its own workspace's bot."""
+    assert (await rig.install(Grant(TEAM_A)))[0] == 200
+    rig.slack.channels["C1"] = {"id": "C1", "is_member": True, "is_private": False}
+    rig.slack.members["C1"] = ["UA1"]
+    rig.slack.history["C1"] = [{"ts": "1.000001", "user": "UA1", "text": "the plan is set"}]
+    key = ConversationKey(Platform.SLACK, "TA", "C1", MAIN_THREAD)
+    adapter = rig.server.adapter
+    access = await adapter.access(key, "UA1")
+    page = await adapter.history(key)
+    assert access.readable and access.member
+    assert [m.text for m in page.messages] == ["the plan is set"]
+    reads = [c for c in rig.slack.calls if c.method.startswith(("conversations.", "auth.test"))]
+    assert reads and {c.token for c in reads} == {rig.slack.token_of("TA")}
 
 
 async def test_an_event_for_a_team_without_an_installation_is_acked_and_logged_once(
