@@ -9,12 +9,14 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 JSON = dict[str, Any]
 ADMINISTRATOR = str(1 << 3)
+DISCORD_EPOCH_MS = 1_420_070_400_000  # snowflakes count milliseconds from 2015-01-01
 
 
 @dataclass
@@ -75,7 +77,9 @@ class FakeDiscord:
         return self.base.replace("http://", "ws://") + "/gateway"
 
     def snowflake(self) -> int:
-        return next(self._ids)
+        """A new id that, like Discord's, carries the time it was made (messages' `created_at`)."""
+        millis = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        return (millis << 22) | (next(self._ids) & 0x3FFFFF)
 
     async def __aenter__(self) -> FakeDiscord:
         app = web.Application()
@@ -184,7 +188,7 @@ class FakeDiscord:
             "channel_id": str(channel_id),
             "author": author,
             "content": content,
-            "timestamp": "2026-11-24T12:00:00+00:00",
+            "timestamp": datetime.now(UTC).isoformat(),
             "edited_timestamp": None,
             "tts": False,
             "mention_everyone": False,
