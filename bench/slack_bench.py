@@ -392,11 +392,13 @@ async def overload(repeats: int) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
     for processes in (1, 2):
         for rate in (200, 300):
-            runs = [
-                await run_once(0.0, rate * OVERLOAD_SECONDS, float(rate), 1024, processes)
-                for _ in range(repeats)
-            ]
             where = f"0 s model, {rate} ev/s for {OVERLOAD_SECONDS} s, {processes} proc"
+            runs = []
+            for _ in range(repeats):
+                runs.append(
+                    await run_once(0.0, rate * OVERLOAD_SECONDS, float(rate), 1024, processes)
+                )
+                print(f"{where}: {runs[-1]}", file=sys.stderr, flush=True)
             clean = sum(r.exactly_once for r in runs)
             outcome = (
                 f"{clean}/{len(runs)} runs; missing {sum(r.missing for r in runs)}, "
