@@ -254,7 +254,9 @@ async def _serve(
         from bots.preflight import preflight
 
         await preflight(services, settings, role=role)
-        await run_server(services, http=http, connections=connections, reuse_port=reuse_port)
+        await run_server(
+            services, http=http, connections=connections, reuse_port=reuse_port, role=role
+        )
 
     await _with_services(settings, body)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from core.interactive.controls import ApprovalPrompt, Controls
 from core.unicode import clean_text
@@ -132,6 +134,39 @@ class Event:
     def thread(self) -> str:
         return self.key.thread
 
+    def to_json(self) -> str:
+        """The event as stored with its turn, so any process can run the turn (attachments
+        without their bytes: they are downloaded again through the platform's port)."""
+        return json.dumps(
+            {
+                "key": str(self.key),
+                "user": [self.user.id, self.user.name, self.user.is_bot, self.user.is_admin],
+                "text": self.text,
+                "delivery_id": self.delivery_id,
+                "addressed": self.addressed,
+                "attachments": [[a.name, a.mime_type, a.size, a.url] for a in self.attachments],
+                "received_at": self.received_at.timestamp(),
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Event:
+        """Inverse of `to_json`."""
+        data = json.loads(text)
+        user_id, name, is_bot, is_admin = data["user"]
+        return cls(
+            key=ConversationKey.parse(data["key"]),
+            user=User(user_id, name, is_bot, is_admin),
+            text=data["text"],
+            delivery_id=data["delivery_id"],
+            addressed=data["addressed"],
+            attachments=tuple(
+                Attachment(name, mime, size, url) for name, mime, size, url in data["attachments"]
+            ),
+            received_at=datetime.fromtimestamp(data["received_at"], UTC),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class OutboundFile:
@@ -222,10 +257,29 @@ class InteractiveReply(Protocol):
 
 
 @runtime_checkable
+class Addressable(Protocol):
+    """A Reply that can be rebuilt in another process: its turn can wait in the database's queue
+    and be run by any process with the platform's port.
+
+    ``address`` says where it answers, as JSON-able values that the platform's
+    ``PlatformPort.reply_to(key, address)`` turns back into the same reply; ``on_shown`` asks to
+    be told, once, the platform's id of the first message the reply shows before it finishes
+    (a re-run after a crash replaces that message).
+    """
+
+    def address(self) -> dict[str, Any]: ...
+
+    def on_shown(self, callback: Callable[[str], None]) -> None: ...
+
+
+@runtime_checkable
 class PlatformPort(Protocol):
     """What the engine may ask of a platform without an event in hand; each adapter registers one.
 
-    ``reply_to`` answers into a conversation (after a restart, for a recovered turn);
+    ``reply_to`` answers into a conversation (after a restart, for a recovered turn); with the
+    ``address`` of an `Addressable` reply it rebuilds that reply (a queued turn run here), and
+    with ``replacing``, the id of a message a crashed run left half-shown, the reply replaces
+    that message;
     ``download`` fetches an attachment's bytes with the platform's credentials; ``history``
     reads a channel (``key.thread`` is ``MAIN_THREAD``) or a thread, newest page first;
     ``access`` says what a user and the bot may do with a channel. Both raise
@@ -234,7 +288,13 @@ class PlatformPort(Protocol):
 
     platform: Platform
 
-    def reply_to(self, key: ConversationKey) -> Reply: ...
+    def reply_to(
+        self,
+        key: ConversationKey,
+        address: Mapping[str, Any] | None = None,
+        *,
+        replacing: str = "",
+    ) -> Reply: ...
 
     async def download(self, attachment: Attachment) -> bytes: ...
 

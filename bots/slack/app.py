@@ -6,7 +6,7 @@ import asyncio
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -39,11 +39,11 @@ from bots.slack.convert import Target
 from bots.slack.install import SlackInstaller
 from bots.slack.interactions import SlackControls
 from bots.slack.mrkdwn import to_mrkdwn
-from bots.slack.reply import SlackSink, explain, make_reply
+from bots.slack.reply import SlackSink, explain, make_reply, replacing_reply
 from bots.slack.settings import SlackSettings
 from bots.slack.workspaces import EnsuredReply, RevocationWatcher, Workspaces
 from core.commands import CommandResult, split_command
-from core.engine import STORE_FAILURE_MESSAGE, Engine
+from core.engine import STORE_FAILURE_MESSAGE, Engine, Submission
 from core.events import (
     MAIN_THREAD,
     Attachment,
@@ -382,15 +382,26 @@ class SlackAdapter:
     async def _ignore(self) -> None:
         return None
 
-    def reply_to(self, key: ConversationKey) -> Reply:
-        """A reply into a conversation with no message to answer (after a restart)."""
-        target = convert.target_for(key)
+    def reply_to(
+        self,
+        key: ConversationKey,
+        address: Mapping[str, Any] | None = None,
+        *,
+        replacing: str = "",
+    ) -> Reply:
+        """A reply into a conversation: with no message to answer (after a restart), or, with
+        `address`, the reply of a queued turn as its accepting process described it; with
+        `replacing`, it rewrites the message a crashed run of the turn left half-shown."""
+        target = convert.target_for(key) if address is None else convert.target_from(address)
 
         def build(client: AsyncWebClient) -> Reply:
+            if replacing:
+                return replacing_reply(client, target, replacing)
             native, unsupported = self._settings.native_streaming, self._no_stream
             return make_reply(client, target, native=native, unsupported=unsupported)
 
-        return EnsuredReply(build, key.workspace, self.workspaces)
+        stored = None if address is None else convert.address_of(target)
+        return EnsuredReply(build, key.workspace, self.workspaces, stored)
 
     async def _handle(
         self, body: dict[str, Any], event: dict[str, Any], *, addressed: bool
@@ -416,7 +427,18 @@ class SlackAdapter:
             # `@bot /tool …`: nothing to store first, and it may run for long: ack now.
             self._spawn(self._in_message_command(ours, reply, target), command=f"/{command[0]}")
             return
-        await self._engine.receive(ours, reply)
+        received = await self._engine.receive(ours, reply)
+        self._tell_if_queued(received.submission, target)
+
+    def _tell_if_queued(self, submission: Submission | None, target: Target) -> None:
+        """A message stored to wait behind others (the server is at capacity) gets a status
+        saying so, off the acknowledgement's path: the assistant thread's status where there is
+        one, else an ephemeral note to the sender. One queued only to keep a conversation's
+        order, or for a turn runner to pick up at once, gets nothing."""
+        if submission is None or not submission.queued or not submission.waiting:
+            return
+        client = self.workspaces.client(target.team)
+        self._spawn(SlackSink(client, target).queued(), method="queued status")
 
     async def _in_message_command(self, ours: Event, reply: Reply, target: Target) -> None:
         try:
@@ -554,7 +576,7 @@ class SlackAdapter:
             native=self._settings.native_streaming,
             unsupported=self._no_stream,
         )
-        await self._engine.submit(event, reply)
+        self._tell_if_queued(await self._engine.submit(event, reply), target)
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
         detail = (

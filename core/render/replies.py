@@ -121,10 +121,19 @@ class ModeratedReply:
         self._pending = ""
 
     async def check_final(self, text: str) -> bool:
-        """Moderate the whole final text (what is left unchecked); False when it is blocked."""
+        """Moderate the whole final text (what is left unchecked); False when it is blocked.
+
+        A reply none of which was released yet (shorter than one step) is checked without being
+        appended: `finish` shows it whole, so the platform gets it in one message.
+        """
         if self.blocked:
             return False
-        if self._pending or not self._released:
+        if not self._released:
+            verdict = await self._moderator.check(
+                text, key=self._key, user_id=self._user_id, direction="output"
+            )
+            self.blocked = verdict.blocked
+        elif self._pending:
             self._pending = text[len(self._released) :]
             await self._release()
         return not self.blocked
