@@ -199,7 +199,10 @@ class Engine:
         """
         slot = self._serial.reserve(event.key)  # before any await: keeps arrival order
         address = reply.address() if isinstance(reply, Addressable) else None
-        here = address is None or (self.runs_turns and self.capacity.room() > 0)
+        # Without a runner claiming here (a test, the console), a turn that may run here does.
+        here = address is None or (
+            self.runs_turns and (not self.runner.active or self.capacity.room() > 0)
+        )
         if here:
             self.capacity.take()
         try:

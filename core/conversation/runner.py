@@ -45,6 +45,7 @@ class TurnRunner:
         self._batch = batch
         self._wake = asyncio.Event()
         self._hint = True  # turns may be waiting (start by looking)
+        self.active = False  # `run` is claiming: turns without room here may wait for it
 
     def poke(self) -> None:
         """Something may be claimable now (a turn was queued, or one of ours ended)."""
@@ -54,6 +55,7 @@ class TurnRunner:
     async def run(self, until: asyncio.Event) -> None:
         """Claim and start queued turns until `until` is set."""
         stop: asyncio.Future[Any] = asyncio.ensure_future(until.wait())
+        self.active = True
         try:
             while not until.is_set():
                 try:
@@ -64,6 +66,7 @@ class TurnRunner:
                 if not until.is_set():
                     await self._sleep(stop)
         finally:
+            self.active = False
             stop.cancel()
 
     async def _step(self) -> None:
