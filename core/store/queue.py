@@ -46,7 +46,7 @@ class QueuedTurn:
     event: str  # `Event.to_json()`
     reply_to: str  # the reply's address as JSON
     reply_ref: str  # the message a crashed run showed first ('' for none)
-    runs: int  # times started, this one included
+    runs: int  # times started, this one included (more than 1: a re-run after a crash)
     attempt: int
 
 

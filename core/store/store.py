@@ -150,8 +150,8 @@ class Store:
             )
             row = await tx.fetchone(
                 "INSERT INTO turns (conversation_id, user_message_id, delivery_id, status, "
-                "created_at, user_key, owner, event, reply_to) "
-                "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING id",
+                "created_at, user_key, owner, event, reply_to, runs) "
+                "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     conversation.id,
                     message_id,
@@ -161,6 +161,7 @@ class Store:
                     "" if queued else owner,
                     event.to_json(),
                     reply_to,
+                    0 if queued else 1,  # times started: a claim counts the next
                 ),
             )
             assert row is not None
