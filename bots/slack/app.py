@@ -57,7 +57,7 @@ from core.events import (
     User,
 )
 from core.logging import silence
-from core.store import StoreError
+from core.store import QueueFull, StoreError
 from core.store.installations import Installations
 
 log = structlog.get_logger(__name__)
@@ -579,6 +579,9 @@ class SlackAdapter:
         self._tell_if_queued(await self._engine.submit(event, reply), target)
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        if isinstance(error, QueueFull):  # load shedding, not a fault: Slack delivers it again
+            log.warning("slack_event_refused", reason=str(error), event_id=body.get("event_id"))
+            return
         detail = (
             explain(error)
             if isinstance(error, SlackApiError)
