@@ -75,6 +75,7 @@ REJECTED_TOKEN = {"invalid_auth", "not_authed", "account_inactive", "token_revok
 ANY = re.compile("")  # Bolt listener constraint that matches every id
 NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 MEMBER_PAGES = 10  # conversations.members pages read to find a user (1,000 members each)
+QUEUED_NOTICE_SECONDS = 3.0  # a message still waiting in the queue this long is told so
 
 
 def _quiet_bolt_token_warning() -> None:
@@ -431,14 +432,22 @@ class SlackAdapter:
         self._tell_if_queued(received.submission, target)
 
     def _tell_if_queued(self, submission: Submission | None, target: Target) -> None:
-        """A message stored to wait behind others (the server is at capacity) gets a status
-        saying so, off the acknowledgement's path: the assistant thread's status where there is
-        one, else an ephemeral note to the sender. One queued only to keep a conversation's
-        order, or for a turn runner to pick up at once, gets nothing."""
-        if submission is None or not submission.queued or not submission.waiting:
+        """A message stored to wait behind others gets a status saying so once it has waited
+        QUEUED_NOTICE_SECONDS without being started (the assistant thread's status where there
+        is one, else an ephemeral note to the sender): one answered soon, such as a turn queued
+        only to keep its conversation's order, gets none, and an overloaded server does not
+        spend a Web API call on every message it queues."""
+        if submission is None or not submission.queued or submission.turn_id is None:
             return
-        client = self.workspaces.client(target.team)
-        self._spawn(SlackSink(client, target).queued(), method="queued status")
+        turn_id = submission.turn_id
+
+        async def tell() -> None:
+            await asyncio.sleep(QUEUED_NOTICE_SECONDS)
+            turn = await self._engine.store.turns.get(turn_id)
+            if turn is not None and turn.status == "queued":
+                await SlackSink(self.workspaces.client(target.team), target).queued()
+
+        self._spawn(tell(), method="queued status")
 
     async def _in_message_command(self, ours: Event, reply: Reply, target: Target) -> None:
         try:

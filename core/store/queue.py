@@ -20,6 +20,7 @@ from core.store.records import Conversation
 UNCLAIMED = (
     "SELECT COUNT(*) FROM (SELECT 1 FROM turns WHERE status = 'queued' AND owner = '' LIMIT ?) q"
 )
+OLDEST_UNCLAIMED = "SELECT MIN(id) FROM turns WHERE status = 'queued' AND owner = ''"
 # The claimable turns of some platforms, oldest first: queued, unclaimed, and the first open turn
 # of their conversation. `{lock}` is PostgreSQL's row lock, empty on SQLite.
 CLAIMABLE = (

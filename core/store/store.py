@@ -26,7 +26,7 @@ from core.store.moderation import ModerationLog
 from core.store.oauth_states import OAuthStates
 from core.store.overrides import ScopedSettings
 from core.store.processes import Processes, new_owner
-from core.store.queue import UNCLAIMED, TurnQueue
+from core.store.queue import OLDEST_UNCLAIMED, UNCLAIMED, TurnQueue
 from core.store.records import Accepted, Conversation, Step
 from core.store.redactions import Redactions
 from core.store.remote import RemoteConversations, VectorStores
@@ -41,6 +41,30 @@ from core.store.usage import RELEASE, UsageLog
 OPEN_OWNERS = (
     "SELECT DISTINCT owner FROM turns WHERE conversation_id = ? AND status IN ('queued', 'running')"
 )
+
+
+async def _waiting(tx: Tx, limit: int | None) -> int:
+    """How many turns wait unclaimed, at most; raises `QueueFull` at `limit`.
+
+    The ids between the oldest waiting turn and the newest turn bound the count from above, at
+    the cost of two index look-ups; only a bound past the limit is checked by counting (up to
+    the limit: at a long queue, counting it for every event would cost what the queue grows by).
+    """
+    row = await tx.fetchone(OLDEST_UNCLAIMED)
+    if row is None or row[0] is None:
+        return 0
+    newest = await tx.fetchone("SELECT MAX(id) FROM turns")
+    waiting = int(newest[0]) - int(row[0]) + 1 if newest is not None else 1
+    if limit is None or waiting < limit:
+        return waiting
+    counted = await tx.fetchone(UNCLAIMED, (limit,))
+    waiting = int(counted[0]) if counted else 0
+    if waiting >= limit:
+        raise QueueFull(
+            f"{waiting} turns are queued (TURN_QUEUE_LIMIT={limit}); the event is refused so the "
+            "platform delivers it again later"
+        )
+    return waiting
 
 
 class Store:
@@ -129,15 +153,7 @@ class Store:
             owners = {str(row[0]) for row in await tx.fetchall(OPEN_OWNERS, (conversation.id,))}
             elsewhere = bool(owners - {owner})
             queued = reply_to is not None and (elsewhere or not run_here)
-            waiting = 0
-            if queued:
-                row = await tx.fetchone(UNCLAIMED, (queue_limit or 1_000_000,))
-                waiting = int(row[0]) if row else 0
-                if queue_limit is not None and waiting >= queue_limit:
-                    raise QueueFull(
-                        f"{waiting} turns are queued (TURN_QUEUE_LIMIT={queue_limit}); the "
-                        "event is refused so the platform delivers it again later"
-                    )
+            waiting = await _waiting(tx, queue_limit) if queued else 0
             message_id = await messages.insert(
                 tx,
                 conversation,
