@@ -32,7 +32,7 @@ from core.conversation.recovery import INTERRUPTED, Recovery
 from core.conversation.runner import TurnRunner
 from core.conversation.serial import KeyedSerializer, Slot
 from core.conversation.summarizer import Summarizer
-from core.events import Addressable, ConversationKey, Event, PlatformPort, Reply
+from core.events import ConversationKey, Event, PlatformPort, Reply, address_of
 from core.governance.budgets import Budgets, Refusal
 from core.governance.moderation import (
     INPUT_BLOCKED,
@@ -198,7 +198,7 @@ class Engine:
         redeliver) instead of losing it.
         """
         slot = self._serial.reserve(event.key)  # before any await: keeps arrival order
-        address = reply.address() if isinstance(reply, Addressable) else None
+        address = address_of(reply)
         # Without a runner claiming here (a test, the console), a turn that may run here does.
         here = address is None or (
             self.runs_turns and (not self.runner.active or self.capacity.room() > 0)
@@ -273,8 +273,9 @@ class Engine:
 
     def _watch_shown(self, reply: Reply, turn_id: int) -> None:
         """Record the first message an addressable reply shows (a re-run replaces it)."""
-        if isinstance(reply, Addressable):
-            reply.on_shown(lambda ref: self._write(self.store.queue.shown(turn_id, ref)))
+        watch = getattr(reply, "on_shown", None)
+        if callable(watch):
+            watch(lambda ref: self._write(self.store.queue.shown(turn_id, ref)))
 
     def _write(self, work: Coroutine[Any, Any, None]) -> None:
         """Run a bookkeeping write beside the turn (logged if it fails)."""
@@ -396,7 +397,7 @@ class Engine:
                 # its place in line: that one goes first, this one waits in the queue.
                 if (
                     accepted.after_own
-                    and isinstance(reply, Addressable)
+                    and address_of(reply) is not None
                     and await self.store.turns.earlier_open(
                         accepted.conversation.id, accepted.turn_id
                     )

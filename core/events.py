@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 from core.interactive.controls import ApprovalPrompt, Controls
 from core.unicode import clean_text
@@ -270,6 +270,24 @@ class Addressable(Protocol):
     def address(self) -> dict[str, Any]: ...
 
     def on_shown(self, callback: Callable[[str], None]) -> None: ...
+
+
+def address_of(reply: object) -> dict[str, Any] | None:
+    """The reply's address when it is `Addressable`, else None.
+
+    Attribute look-ups rather than `isinstance` with the protocol: a runtime protocol check walks
+    the class's members on every call (tens of microseconds), on the path of every event.
+    """
+    address = getattr(reply, "address", None)
+    return address() if callable(address) else None
+
+
+def is_interactive(reply: object) -> TypeGuard[InteractiveReply]:
+    """Whether the reply is an `InteractiveReply` (checked as `address_of` checks)."""
+    return all(callable(getattr(reply, name, None)) for name in INTERACTIVE)
+
+
+INTERACTIVE = ("live", "finish_with", "ask_approval")
 
 
 @runtime_checkable

@@ -25,7 +25,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
-from core.events import InteractiveReply, OutboundFile, Reply
+from core.events import OutboundFile, Reply, is_interactive
 from core.interactive.controls import ApprovalPrompt, Controls
 from core.store.installations import Installation, InstallationKey, Installations
 
@@ -302,19 +302,19 @@ class EnsuredReply:
 
     async def live(self, controls: Controls) -> None:
         inner = await self._inner()
-        if isinstance(inner, InteractiveReply):
+        if is_interactive(inner):
             await inner.live(controls)
 
     async def finish_with(self, text: str, controls: Controls | None) -> None:
         inner = await self._inner()
-        if isinstance(inner, InteractiveReply):
+        if is_interactive(inner):
             await inner.finish_with(text, controls)
         else:
             await inner.finish(text)
 
     async def ask_approval(self, prompt: ApprovalPrompt) -> None:
         inner = await self._inner()
-        if isinstance(inner, InteractiveReply):
+        if is_interactive(inner):
             await inner.ask_approval(prompt)
         else:
             await inner.notice(prompt.text)

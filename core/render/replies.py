@@ -7,7 +7,7 @@ from collections.abc import Awaitable
 
 import structlog
 
-from core.events import ConversationKey, InteractiveReply, OutboundFile, Reply
+from core.events import ConversationKey, OutboundFile, Reply, is_interactive
 from core.governance.moderation import Moderator
 from core.interactive.controls import ApprovalPrompt, Controls
 from core.llm.types import Completed
@@ -47,19 +47,19 @@ class SafeReply:
 
     async def live(self, controls: Controls) -> None:
         """Offer Stop while streaming, where the platform has buttons."""
-        if isinstance(self._reply, InteractiveReply):
+        if is_interactive(self._reply):
             await _quietly("live", self._reply.live(controls))
 
     async def finish_with(self, text: str, controls: Controls | None) -> None:
         """Finish with the reply's controls, where the platform has buttons."""
-        if controls is not None and isinstance(self._reply, InteractiveReply):
+        if controls is not None and is_interactive(self._reply):
             await _quietly("finish", self._reply.finish_with(text, controls))
         else:
             await self.finish(text)
 
     async def ask_approval(self, prompt: ApprovalPrompt) -> None:
         """Show a tool call waiting for approval (as a notice where there are no buttons)."""
-        if isinstance(self._reply, InteractiveReply):
+        if is_interactive(self._reply):
             await _quietly("approval", self._reply.ask_approval(prompt))
         else:
             await self.notice(prompt.text)
