@@ -1,5 +1,5 @@
 """Events/s and ack latency through `POST /slack/events` of a real `web` process; the load
-generator runs in a third process, the fake Slack and the simulator in this one.
+generator and the simulator run in processes of their own, the fake Slack in this one.
 
 Every run also checks the outcome: each event answered exactly once in the fake Slack, and no
 error logged by the server (its stderr, JSON lines, is kept in a file), and measures the CPU time
@@ -27,8 +27,8 @@ from typing import IO, Any
 import aiohttp
 
 from bench.common import percentile, summarize
+from bench.peers import simulator
 from bots.slack.reply import QUEUED_NOTICE
-from simulator import Simulator
 from tests.fakes.slack import FakeSlack, sign
 
 SECRET = "bench-secret"
@@ -226,8 +226,7 @@ async def run_once(
     """`total` mentions at `rate`/s (None: open loop, `concurrency` in flight) to a `web`
     server of `processes` processes (WEB_CONCURRENCY) on `database_url` (None: a new SQLite
     file)."""
-    async with FakeSlack() as slack, Simulator(latency=latency, chunk_size=64) as sim:
-        sim.record = False
+    async with FakeSlack() as slack, simulator(latency, chunk_size=64) as sim:
         with tempfile.TemporaryDirectory() as folder:
             env = {
                 "OPENAI_API_KEY": "sk-bench",

@@ -76,6 +76,7 @@ ANY = re.compile("")  # Bolt listener constraint that matches every id
 NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 MEMBER_PAGES = 10  # conversations.members pages read to find a user (1,000 members each)
 QUEUED_NOTICE_SECONDS = 3.0  # a message still waiting in the queue this long is told so
+QUEUED_NOTICES_PER_SECOND = 20  # at most, per process
 
 
 def _quiet_bolt_token_warning() -> None:
@@ -165,6 +166,7 @@ class SlackAdapter:
         self._no_stream: set[str] = set()
         self._bot_user_id = ""
         self._tasks: set[asyncio.Task[None]] = set()  # background commands (kept referenced)
+        self._queued_told = -float("inf")  # when the last queued note was sent
         self.controls = SlackControls(engine, self.client, user_of=self._user, spawn=self._spawn)
         self._register()
 
@@ -434,9 +436,9 @@ class SlackAdapter:
     def _tell_if_queued(self, submission: Submission | None, target: Target) -> None:
         """A message stored to wait behind others gets a status saying so once it has waited
         QUEUED_NOTICE_SECONDS without being started (the assistant thread's status where there
-        is one, else an ephemeral note to the sender): one answered soon, such as a turn queued
-        only to keep its conversation's order, gets none, and an overloaded server does not
-        spend a Web API call on every message it queues."""
+        is one, else an ephemeral note to the sender), at most QUEUED_NOTICES_PER_SECOND: one
+        answered soon, such as a turn queued only to keep its conversation's order, gets none,
+        and an overloaded server does not spend a Web API call on every message it queues."""
         if submission is None or not submission.queued or submission.turn_id is None:
             return
         turn_id = submission.turn_id
@@ -444,8 +446,13 @@ class SlackAdapter:
         async def tell() -> None:
             await asyncio.sleep(QUEUED_NOTICE_SECONDS)
             turn = await self._engine.store.turns.get(turn_id)
-            if turn is not None and turn.status == "queued":
-                await SlackSink(self.workspaces.client(target.team), target).queued()
+            if turn is None or turn.status != "queued":
+                return
+            now = time.monotonic()
+            if now - self._queued_told < 1 / QUEUED_NOTICES_PER_SECOND:
+                return  # past capacity, a Web API call per queued message would add to the wait
+            self._queued_told = now
+            await SlackSink(self.workspaces.client(target.team), target).queued()
 
         self._spawn(tell(), method="queued status")
 
