@@ -63,6 +63,7 @@ STORE_FAILURE_MESSAGE = (
     "I couldn't save your message because my database is unavailable. Please send it again in a "
     "moment."
 )
+CLAIMS_REMEMBERED = 50_000  # queued turns this process remembers having taken
 EMPTY_MESSAGE_HINT = "Mention me with a question, for example: @bot what's our holiday policy?"
 
 
@@ -159,6 +160,7 @@ class Engine:
         self._serial = KeyedSerializer()
         self._tasks: set[asyncio.Task[TurnOutcome]] = set()
         self._writes: set[asyncio.Task[None]] = set()  # bookkeeping written beside the turns
+        self._claimed: dict[int, None] = {}  # turns this process took from the queue, newest last
         self._interrupting = False  # the shutdown deadline passed: cancelled turns are closed
 
     # -- entry points ---------------------------------------------------------------------
@@ -263,6 +265,9 @@ class Engine:
         if not turn.reply_ref:
             self._watch_shown(reply, turn.turn_id)
         accepted = Accepted(turn.conversation, turn.message_id, turn.turn_id)
+        self._claimed[turn.turn_id] = None
+        if len(self._claimed) > CLAIMS_REMEMBERED:
+            del self._claimed[next(iter(self._claimed))]
         if turn.runs > 1:
             log.info("turn_rerun", turn_id=turn.turn_id, runs=turn.runs, replacing=turn.reply_ref)
         self.capacity.take()
@@ -270,6 +275,11 @@ class Engine:
         task = asyncio.create_task(self._run(slot, event, reply, accepted, attempt=turn.attempt))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def claimed_here(self, turn_id: int) -> bool:
+        """Whether this process took the turn from the queue (recently): it is no longer
+        waiting, without a look at the database."""
+        return turn_id in self._claimed
 
     def _watch_shown(self, reply: Reply, turn_id: int) -> None:
         """Record the first message an addressable reply shows (a re-run replaces it)."""

@@ -109,6 +109,7 @@ class Event:
     addressed: bool = True
     attachments: tuple[Attachment, ...] = ()
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    starts_thread: bool = False  # the first message of its thread: nothing earlier to read there
 
     def __post_init__(self) -> None:
         # Lone surrogates and NUL become U+FFFD (core/unicode.py), so neither the store nor the
@@ -146,6 +147,7 @@ class Event:
                 "addressed": self.addressed,
                 "attachments": [[a.name, a.mime_type, a.size, a.url] for a in self.attachments],
                 "received_at": self.received_at.timestamp(),
+                "starts_thread": self.starts_thread,
             },
             ensure_ascii=False,
         )
@@ -165,6 +167,7 @@ class Event:
                 Attachment(name, mime, size, url) for name, mime, size, url in data["attachments"]
             ),
             received_at=datetime.fromtimestamp(data["received_at"], UTC),
+            starts_thread=bool(data.get("starts_thread")),
         )
 
 

@@ -469,6 +469,8 @@ class SlackAdapter:
 
         async def tell() -> None:
             await asyncio.sleep(QUEUED_NOTICE_SECONDS)
+            if self._engine.claimed_here(turn_id):
+                return
             turn = await self._engine.store.turns.get(turn_id)
             if turn is None or turn.status != "queued":
                 return

@@ -139,6 +139,7 @@ def to_event(
         addressed=addressed,
         attachments=attachments(event),
         received_at=received,
+        starts_thread=_text_or_none(event.get("thread_ts")) in (None, event.get("ts")),
     )
 
 

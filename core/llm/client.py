@@ -13,7 +13,7 @@ import structlog
 from tenacity import RetryCallState
 
 from core.llm.errors import StreamInterrupted, classify
-from core.llm.retry import RetryPolicy, retrying
+from core.llm.retry import RetryPolicy, call_with_retries
 from core.llm.types import Completed, ModelRequest, StreamEvent, TextDelta
 
 log = structlog.get_logger(__name__)
@@ -71,17 +71,18 @@ class ModelClient(ABC):
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         """Stream a call, retrying transient failures until the first event arrives."""
-        events: AsyncGenerator[StreamEvent, None] | None = None
-        first: StreamEvent | None = None
-        async for attempt in retrying(self.policy, sleep=self._sleep, on_retry=_log_retry):
-            with attempt:
-                events = self._stream_once(request)
-                try:
-                    first = await anext(events)
-                except BaseException:
-                    await events.aclose()
-                    raise
-        assert events is not None and first is not None
+
+        async def start() -> tuple[AsyncGenerator[StreamEvent, None], StreamEvent]:
+            events = self._stream_once(request)
+            try:
+                return events, await anext(events)
+            except BaseException:
+                await events.aclose()
+                raise
+
+        events, first = await call_with_retries(
+            self.policy, start, sleep=self._sleep, on_retry=_log_retry
+        )
         yield first
         shown = isinstance(first, TextDelta)
         try:
