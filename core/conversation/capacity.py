@@ -3,23 +3,28 @@
 Acknowledging a platform's event shares the event loop with the turns being run. A turn waiting
 for the model costs nothing, so the count alone (`MAX_CONCURRENT_TURNS`) can be high; turns that
 compute (a zero-latency model, a burst of finishing streams) fill the loop's queue of ready
-callbacks, and every acknowledgement then waits behind them. So new turns start only while the
-loop runs its callbacks on time: past `lag_limit` of measured lateness, they wait in the queue.
+callbacks, and every acknowledgement then waits behind them. So how many turns may run follows
+the loop's measured lateness: past `lag_limit`, new turns wait in the queue until it is on time.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 SAMPLE_SECONDS = 0.005  # how often the loop's lateness is measured
 SMOOTHING = 0.3  # weight of the newest sample in the running lateness
+BACK_OFF = 0.8  # late: the limit falls to this share of the turns running
+GROWTH = 1.1  # on time: the limit grows by this factor (plus one) per sample
 
 
 class LoopLag:
-    """The event loop's lateness: how long after their time callbacks run, smoothed."""
+    """The event loop's lateness: how long after their time callbacks run, smoothed; each
+    sample is also handed to `on_sample`."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_sample: Callable[[float], None] = lambda late: None) -> None:
         self.seconds = 0.0
+        self._on_sample = on_sample
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._due = 0.0
@@ -45,24 +50,37 @@ class LoopLag:
         assert self._loop is not None
         late = max(self._loop.time() - self._due, 0.0)
         self.seconds += SMOOTHING * (late - self.seconds)
+        self._on_sample(self.seconds)
         self._schedule()
 
 
 class Capacity:
-    """Turns running in this process, against `limit`, and the loop's lateness."""
+    """Turns running in this process, against a limit that follows the loop's lateness.
+
+    The limit starts at `limit` and is also the ceiling. Each time the loop is measured late by
+    more than `lag_limit`, it falls to a fraction of the turns running now (new turns wait, the
+    running ones finish); while the loop is on time it grows again, by a tenth each sample, so a
+    burst of turns that only wait for the model reaches the ceiling within a fraction of a
+    second.
+    """
 
     def __init__(self, limit: int, *, lag_limit: float = 0.004) -> None:
         self.limit = limit
         self.lag_limit = lag_limit
         self.running = 0
-        self.lag = LoopLag()
+        self.allowed = float(limit)
+        self.lag = LoopLag(self._adapt)
+
+    def _adapt(self, late: float) -> None:
+        if late > self.lag_limit:
+            self.allowed = max(min(self.allowed, self.running * BACK_OFF), 1.0)
+        elif late < self.lag_limit / 2:
+            self.allowed = min(self.allowed * GROWTH + 1, float(self.limit))
 
     def room(self) -> int:
-        """How many more turns may start now (0 while the loop is late)."""
+        """How many more turns may start now."""
         self.lag.start()
-        if self.lag.seconds > self.lag_limit:
-            return 0
-        return max(self.limit - self.running, 0)
+        return max(int(self.allowed) - self.running, 0)
 
     def take(self) -> None:
         """A turn starts here."""
