@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -205,6 +206,7 @@ async def run_server(
             background.append(retention.run(stops.graceful))
     if connections and slack and settings.slack.app_token:
         intake.append(until(stops.graceful, slack.socket_mode()))
+    freeze_startup_objects()
     beating = asyncio.ensure_future(engine.recovery.run(drained))
     if engine.runs_turns:  # queued turns are claimed until the stop begins
         background.append(engine.runner.run(stops.graceful))
@@ -246,6 +248,15 @@ async def run_server(
             await workers.stop()
         for close in closers:
             await close()
+
+
+def freeze_startup_objects() -> None:
+    """Hide what start-up built (modules, SDK clients, settings, token tables, plugins: about
+    200,000 objects) from the garbage collector: a full collection then looks only at what the
+    running server made since. Measured on `web`: full collections of 200-300 ms, which every
+    Slack acknowledgement arriving meanwhile waited for, became a few milliseconds."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _commands_drained(slack: SlackAdapter, timeout: float) -> None:
