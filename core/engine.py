@@ -47,7 +47,7 @@ from core.interactive.approvals import ApprovalGate, ApprovalScope
 from core.interactive.clicks import Interactions
 from core.interactive.controls import STOPPED_MARK, Controls
 from core.interactive.stopping import Shown, Stopped, StopSwitch
-from core.llm.client import ModelClient
+from core.llm.client import MODEL_WAIT, ModelClient
 from core.llm.errors import classify
 from core.llm.model_check import check_models
 from core.llm.tokens import TokenCounter
@@ -401,6 +401,7 @@ class Engine:
         attempt: int = 1,
         prelude: tuple[Step, ...] = (),
     ) -> TurnOutcome:
+        MODEL_WAIT.set(self.capacity.waiting)  # this task's own context: this turn only
         try:
             async with slot:
                 # This process claimed an earlier turn of the conversation after this one took

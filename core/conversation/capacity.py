@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 SAMPLE_SECONDS = 0.005  # how often the loop's lateness is measured
 SMOOTHING = 0.3  # weight of the newest sample in the running lateness
-BACK_OFF = 0.8  # late: the limit falls to this share of the turns running
-GROWTH = 1.1  # on time: the limit grows by this factor (plus one) per sample
+BACK_OFF = 0.7  # late: busy turns allowed fall to this share of those busy
+START_BUSY = 16  # busy turns allowed at start
 
 
 class LoopLag:
@@ -55,37 +55,45 @@ class LoopLag:
 
 
 class Capacity:
-    """Turns running in this process, against a limit that follows the loop's lateness.
+    """Turns in this process: all of them against `limit`, and the busy ones (not waiting for
+    the model) against a number that follows the loop's lateness.
 
-    The limit starts at `limit` and is also the ceiling. Each time the loop is measured late by
-    more than `lag_limit`, it falls to a fraction of the turns running now (new turns wait, the
-    running ones finish); while the loop is on time it grows again, by a tenth each sample, so a
-    burst of turns that only wait for the model reaches the ceiling within a fraction of a
-    second.
+    Each time the loop is measured later than `lag_limit`, the number of busy turns allowed
+    falls to a share of those busy now; while the loop is on time it grows by one per sample.
+    A turn waiting for the model's first token is not busy (`waiting`), so a burst of turns
+    against a slow model starts at once, up to `limit`, while turns that compute are let in only
+    as fast as the loop keeps up.
     """
 
     def __init__(self, limit: int, *, lag_limit: float = 0.004) -> None:
         self.limit = limit
         self.lag_limit = lag_limit
-        self.running = 0
-        self.allowed = float(limit)
+        self.total = 0  # turns in this process
+        self.busy = 0  # of which not waiting for the model
+        self.allowed = float(min(limit, START_BUSY))
         self.lag = LoopLag(self._adapt)
 
     def _adapt(self, late: float) -> None:
         if late > self.lag_limit:
-            self.allowed = max(min(self.allowed, self.running * BACK_OFF), 1.0)
+            self.allowed = max(min(self.allowed, self.busy * BACK_OFF), 1.0)
         elif late < self.lag_limit / 2:
-            self.allowed = min(self.allowed * GROWTH + 1, float(self.limit))
+            self.allowed = min(self.allowed + 1, float(self.limit))
 
     def room(self) -> int:
         """How many more turns may start now."""
         self.lag.start()
-        return max(int(self.allowed) - self.running, 0)
+        return max(min(int(self.allowed) - self.busy, self.limit - self.total), 0)
 
     def take(self) -> None:
         """A turn starts here."""
-        self.running += 1
+        self.total += 1
+        self.busy += 1
 
     def give(self) -> None:
         """A turn ended (or did not start after all)."""
-        self.running -= 1
+        self.total -= 1
+        self.busy -= 1
+
+    def waiting(self, started: bool) -> None:
+        """A turn starts (True) or stops (False) waiting for the model."""
+        self.busy += -1 if started else 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -80,9 +81,16 @@ class ModelClient(ABC):
                 await events.aclose()
                 raise
 
-        events, first = await call_with_retries(
-            self.policy, start, sleep=self._sleep, on_retry=_log_retry
-        )
+        waiting = MODEL_WAIT.get()
+        if waiting is not None:
+            waiting(True)
+        try:
+            events, first = await call_with_retries(
+                self.policy, start, sleep=self._sleep, on_retry=_log_retry
+            )
+        finally:
+            if waiting is not None:
+                waiting(False)
         yield first
         shown = isinstance(first, TextDelta)
         try:
@@ -112,6 +120,11 @@ class ModelClient(ABC):
         if isinstance(raw, int | float):
             return datetime.fromtimestamp(raw, UTC).date()
         return date.fromisoformat(str(raw)[:10])
+
+
+# Set for a turn's task by whoever runs it (the engine): told when a call starts waiting for the
+# model's first event (True) and when it stops (False).
+MODEL_WAIT: ContextVar[Callable[[bool], None] | None] = ContextVar("model_wait", default=None)
 
 
 def _log_retry(state: RetryCallState) -> None:
