@@ -30,11 +30,16 @@ async def _tokens(repeats: int) -> Rows:
     return tokens_bench.run(repeats)
 
 
+async def _slack(repeats: int) -> Rows:
+    return await slack_bench.run(repeats) + await slack_bench.overload(repeats)
+
+
 BENCHES: dict[str, Callable[[int], Awaitable[Rows]]] = {
     "engine": engine_bench.run,
     "memory": memory_bench.run,
     "tokens": _tokens,
-    "slack": slack_bench.run,
+    "slack": _slack,
+    "overload": slack_bench.overload,
     "discord": discord_bench.run,
     "capacity": capacity_bench.run,
     "postgres": postgres_bench.run,

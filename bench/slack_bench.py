@@ -1,8 +1,9 @@
 """Events/s and ack latency through `POST /slack/events` of a real `web` process; the load
-generator runs in a third process, the fake Slack and the simulator in this one.
+generator and the simulator run in processes of their own, the fake Slack in this one.
 
 Every run also checks the outcome: each event answered exactly once in the fake Slack, and no
-error logged by the server (its stderr, JSON lines, is kept in a file).
+error logged by the server (its stderr, JSON lines, is kept in a file), and measures the CPU time
+the server's processes spent per answered turn (from /proc/<pid>/stat).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from typing import IO, Any
 import aiohttp
 
 from bench.common import percentile, summarize
-from simulator import Simulator
+from bench.peers import simulator
+from bots.slack.reply import QUEUED_NOTICE
 from tests.fakes.slack import FakeSlack, sign
 
 SECRET = "bench-secret"
@@ -34,6 +36,11 @@ STALL_S = 15.0  # no new reply for this long: the missing ones are not coming
 SETTLE_S = 1.0  # after the last reply, time for late duplicates to show before the server stops
 REDELIVERIES = 3  # Slack's retries of an event not acknowledged with a 2xx
 ERROR_LEVELS = {"error", "critical", "exception"}
+OVERLOAD_SECONDS = 10  # how long each offered rate of the overload rows is kept up
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Ephemeral messages that are no failure: the Stop offer beside a streamed reply, and the note
+# that a message waits in the queue.
+EXPECTED_NOTICES = {"Writing the answer…", QUEUED_NOTICE}
 
 
 def _payload(i: int) -> bytes:
@@ -120,6 +127,32 @@ def _generator(
     out.put(asyncio.run(_generate(url, total, rate, concurrency)))
 
 
+def _tree(root: int) -> list[int]:
+    """`root` and every process descending from it (the WEB_CONCURRENCY workers)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+    found, frontier = [root], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of `root` and its descendants, as the kernel counts them."""
+    total = 0
+    for pid in _tree(root):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / CLOCK_TICKS
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -162,6 +195,8 @@ class Result:
     acked_per_s: float
     ack_p50_ms: float
     ack_p99_ms: float
+    ack_max_ms: float
+    acks_over_1s: int  # first deliveries acknowledged after more than a second
     turns_per_s: float
     reply_p50_ms: float
     reply_p99_ms: float
@@ -169,9 +204,10 @@ class Result:
     missing: int  # events with no reply
     duplicates: int  # replies beyond the first to an event
     failed_acks: int  # deliveries (first or redelivered) not acknowledged with a 200
-    notices: int  # ephemeral notices (e.g. "something went wrong") instead of a reply
+    notices: int  # ephemeral notices (e.g. "something went wrong"), other than EXPECTED_NOTICES
     errors: int  # error lines the server logged
     first_error: str  # the first of them, shortened; "" if none
+    cpu_ms_per_turn: float  # CPU of every server process, per answered turn
 
     @property
     def exactly_once(self) -> bool:
@@ -190,8 +226,7 @@ async def run_once(
     """`total` mentions at `rate`/s (None: open loop, `concurrency` in flight) to a `web`
     server of `processes` processes (WEB_CONCURRENCY) on `database_url` (None: a new SQLite
     file)."""
-    async with FakeSlack() as slack, Simulator(latency=latency, chunk_size=64) as sim:
-        sim.record = False
+    async with FakeSlack() as slack, simulator(latency, chunk_size=64) as sim:
         with tempfile.TemporaryDirectory() as folder:
             env = {
                 "OPENAI_API_KEY": "sk-bench",
@@ -212,38 +247,47 @@ async def run_once(
                 url = f"http://127.0.0.1:{port}/slack/events"
                 args = (url, total, rate, concurrency, queue)
                 process = context.Process(target=_generator, args=args)
+                cpu_before = cpu_seconds(server.pid)
                 started = time.monotonic()
                 process.start()
                 latencies, sent, failed = await _outcome(process, queue)
                 acked = time.monotonic() - started
                 await _wait_for_replies(slack, set(sent))
                 done = time.monotonic() - started
+                cpu = cpu_seconds(server.pid) - cpu_before
                 await asyncio.to_thread(process.join)
                 await asyncio.sleep(SETTLE_S)
             finally:
                 server.terminate()
                 await server.wait()
             errors = _logged_errors(log_path.read_text(errors="replace"))
-    finished = slack.calls_to("chat.stopStream")
-    replies = [call.at - sent[slack.messages[call.args["ts"]]["thread_ts"]] for call in finished]
+    finished = _finished(slack)
+    replies = [at - sent[ts] for ts, at in finished if ts in sent]
     answers = _answers(slack)
     answered = sum(1 for ts in sent if answers[ts])
     if answered < total:  # the stall that ended the wait is no part of the run
-        done = max((call.at for call in finished), default=math.nan) - started
+        done = max((at for _, at in finished), default=math.nan) - started
     return Result(
         total / acked,
         percentile(latencies, 50) * 1000,
         percentile(latencies, 99) * 1000,
+        max(latencies) * 1000,
+        sum(1 for latency in latencies if latency > 1.0),
         answered / done,
         percentile(replies or [math.nan], 50) * 1000,
         percentile(replies or [math.nan], 99) * 1000,
-        max((call.at for call in finished), default=math.nan) - min(sent.values()),
+        max((at for _, at in finished), default=math.nan) - min(sent.values()),
         missing=total - answered,
         duplicates=sum(count - 1 for ts, count in answers.items() if ts in sent and count > 1),
         failed_acks=failed,
-        notices=len(slack.calls_to("chat.postEphemeral")),
+        notices=sum(
+            1
+            for call in slack.calls_to("chat.postEphemeral")
+            if call.args.get("text") not in EXPECTED_NOTICES
+        ),
         errors=len(errors),
         first_error=errors[0] if errors else "",
+        cpu_ms_per_turn=cpu * 1000 / max(answered, 1),
     )
 
 
@@ -261,25 +305,35 @@ async def _outcome(process: Any, results: Any) -> tuple[list[float], dict[str, f
 
 
 async def _wait_for_replies(slack: FakeSlack, events: set[str]) -> None:
-    """Until every one of `events` (their ts) has a reply, or none came for STALL_S."""
-    seen = -1
+    """Until every one of `events` (their ts) has a reply, or none came for STALL_S (looked at
+    every 50 ms: a check after every call would cost this process, which serves the fake Slack,
+    time that grows with the square of the calls)."""
+    seen, quiet_since = -1, time.monotonic()
     while True:
-        count = len(slack.calls_to("chat.stopStream"))
-        if count == seen or (count >= len(events) and events <= set(_answers(slack))):
+        answers = _answers(slack)
+        if events <= set(answers):
             return
-        seen = count
-        with contextlib.suppress(TimeoutError):
-            await slack.wait_for("chat.stopStream", max(len(events), count + 1), STALL_S)
+        count = sum(answers.values())
+        if count != seen:
+            seen, quiet_since = count, time.monotonic()
+        elif time.monotonic() - quiet_since > STALL_S:
+            return
+        await asyncio.sleep(0.05)
+
+
+def _finished(slack: FakeSlack) -> list[tuple[str, float]]:
+    """(thread ts, when) of every finished reply: a stopped stream or a message posted whole."""
+    streamed = [
+        (slack.messages.get(call.args["ts"], {}).get("thread_ts"), call.at)
+        for call in slack.calls_to("chat.stopStream")
+    ]
+    posted = [(call.args.get("thread_ts"), call.at) for call in slack.calls_to("chat.postMessage")]
+    return [(ts, at) for ts, at in (*streamed, *posted) if ts]
 
 
 def _answers(slack: FakeSlack) -> Counter[str]:
     """Finished replies per thread (the ts of the event they answer): streamed or posted."""
-    streamed = (
-        slack.messages.get(call.args["ts"], {}).get("thread_ts")
-        for call in slack.calls_to("chat.stopStream")
-    )
-    posted = (call.args.get("thread_ts") for call in slack.calls_to("chat.postMessage"))
-    return Counter(ts for ts in (*streamed, *posted) if ts)
+    return Counter(ts for ts, _ in _finished(slack))
 
 
 def _logged_errors(log: str) -> list[str]:
@@ -336,6 +390,48 @@ async def run(repeats: int) -> list[tuple[str, str, str]]:
     rows.append(
         ("Slack 1,000 conversations at once, 2 s model: wall s", _s(burst, "wall_s"), "<= 3")
     )
+    return rows
+
+
+async def overload(repeats: int) -> list[tuple[str, str, str]]:
+    """Rows at 200 and 300 events/s offered (0 s model) to one and two `web` processes: acks,
+    replies/s, exactly-once and the CPU the server's processes spent per answered turn."""
+    rows: list[tuple[str, str, str]] = []
+    for processes in (1, 2):
+        for rate in (200, 300):
+            where = f"0 s model, {rate} ev/s for {OVERLOAD_SECONDS} s, {processes} proc"
+            runs = []
+            for _ in range(repeats):
+                runs.append(
+                    await run_once(0.0, rate * OVERLOAD_SECONDS, float(rate), 1024, processes)
+                )
+                print(f"{where}: {runs[-1]}", file=sys.stderr, flush=True)
+            clean = sum(r.exactly_once for r in runs)
+            outcome = (
+                f"{clean}/{len(runs)} runs; missing {sum(r.missing for r in runs)}, "
+                f"dup {sum(r.duplicates for r in runs)}, non-200 {sum(r.failed_acks for r in runs)}"
+                f", errors {sum(r.errors for r in runs)}"
+            )
+            for r in runs:
+                if r.first_error:
+                    print(f"{where}: {r.errors} errors, first: {r.first_error}", file=sys.stderr)
+            rows += [
+                (f"Slack ack p50 ms ({where})", _s(runs, "ack_p50_ms"), ""),
+                (f"Slack ack p99 ms ({where})", _s(runs, "ack_p99_ms"), "< 25"),
+                (f"Slack ack max ms ({where})", _s(runs, "ack_max_ms"), "< 1000"),
+                (f"Slack acks over 1 s ({where})", _s(runs, "acks_over_1s"), "0"),
+                (
+                    f"Slack replies/s ({where})",
+                    _s(runs, "turns_per_s"),
+                    ">= 295" if processes == 2 and rate == 300 else "",
+                ),
+                (f"  answered exactly once ({where})", outcome, "all runs"),
+                (
+                    f"Slack CPU ms per turn, all processes ({where})",
+                    _s(runs, "cpu_ms_per_turn"),
+                    "<= 3.5",
+                ),
+            ]
     return rows
 
 

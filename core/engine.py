@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import structlog
 
@@ -20,14 +23,16 @@ from core.commands import CommandResult, Commands, split_command
 from core.context.backfill import ThreadBackfill
 from core.context.ports import Ports
 from core.conversation.backends import ConversationBackends, TurnInProgress
+from core.conversation.capacity import Capacity
 from core.conversation.files import fit, with_files
 from core.conversation.media import Media, with_images
 from core.conversation.memory import Context, Memory
 from core.conversation.overrides import TurnConfig, choose_model, resolve_config
 from core.conversation.recovery import INTERRUPTED, Recovery
+from core.conversation.runner import TurnRunner
 from core.conversation.serial import KeyedSerializer, Slot
 from core.conversation.summarizer import Summarizer
-from core.events import ConversationKey, Event, PlatformPort, Reply
+from core.events import ConversationKey, Event, PlatformPort, Reply, address_of
 from core.governance.budgets import Budgets, Refusal
 from core.governance.moderation import (
     INPUT_BLOCKED,
@@ -42,7 +47,7 @@ from core.interactive.approvals import ApprovalGate, ApprovalScope
 from core.interactive.clicks import Interactions
 from core.interactive.controls import STOPPED_MARK, Controls
 from core.interactive.stopping import Shown, Stopped, StopSwitch
-from core.llm.client import ModelClient
+from core.llm.client import MODEL_WAIT, ModelClient
 from core.llm.errors import classify
 from core.llm.model_check import check_models
 from core.llm.tokens import TokenCounter
@@ -50,6 +55,7 @@ from core.llm.types import Completed, Message, ModelRequest, Usage
 from core.render.replies import ModeratedReply, SafeReply, mark_confidence
 from core.settings import Settings
 from core.store import Accepted, Conversation, Step, Store, StoreError
+from core.store.queue import QueuedTurn
 
 log = structlog.get_logger(__name__)
 
@@ -57,15 +63,19 @@ STORE_FAILURE_MESSAGE = (
     "I couldn't save your message because my database is unavailable. Please send it again in a "
     "moment."
 )
+CLAIMS_REMEMBERED = 50_000  # queued turns this process remembers having taken
 EMPTY_MESSAGE_HINT = "Mention me with a question, for example: @bot what's our holiday policy?"
 
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """What `Engine.submit` did with an event: a new turn, or nothing for a redelivery."""
+    """What `Engine.submit` did with an event: a new turn (running here, or `queued` in the
+    database for any process to run, behind `waiting` others), or nothing for a redelivery."""
 
     turn_id: int | None
     task: asyncio.Task[TurnOutcome] | None = None
+    queued: bool = False
+    waiting: int = 0
 
     @property
     def duplicate(self) -> bool:
@@ -133,7 +143,15 @@ class Engine:
             tokens=tokens,
             on_usage=self._record_summary_usage,
         )
-        self.recovery = Recovery(store, tokens, stale_after=settings.store.recovery_stale_seconds)
+        self.capacity = Capacity(settings.turns.max_concurrent)
+        self.runs_turns = True  # False in a process that only stores events (TURN_RUNNERS)
+        self.runner = TurnRunner(store.queue, self.capacity, self._start_stored, self._claims)
+        self.recovery = Recovery(
+            store,
+            tokens,
+            stale_after=settings.store.recovery_stale_seconds,
+            on_requeued=self.runner.poke,
+        )
         self.gate = gate  # tool calls waiting for a person's approval
         self.stops = StopSwitch(store)
         self.interactions = Interactions(self)  # clicks on reply controls and approvals
@@ -141,6 +159,8 @@ class Engine:
         self.backfill = backfill or ThreadBackfill(self.ports, tokens)
         self._serial = KeyedSerializer()
         self._tasks: set[asyncio.Task[TurnOutcome]] = set()
+        self._writes: set[asyncio.Task[None]] = set()  # bookkeeping written beside the turns
+        self._claimed: dict[int, None] = {}  # turns this process took from the queue, newest last
         self._interrupting = False  # the shutdown deadline passed: cancelled turns are closed
 
     # -- entry points ---------------------------------------------------------------------
@@ -171,11 +191,22 @@ class Engine:
     async def submit(self, event: Event, reply: Reply) -> Submission:
         """Persist the event and schedule its turn; returns once the message is stored.
 
-        A redelivered event (same platform delivery id) stores nothing and returns a duplicate.
-        Raises `StoreError` when the message could not be stored, so the adapter can refuse the
-        delivery (the platform will redeliver) instead of losing it.
+        The turn starts here when this process runs turns and has room for it (see
+        `Capacity`); otherwise, when the reply can be rebuilt elsewhere (`Addressable`), it waits
+        in the database's queue for any process to claim (`Submission.queued`). A redelivered
+        event (same platform delivery id) stores nothing and returns a duplicate. Raises
+        `StoreError` when the message could not be stored (`QueueFull` when the queue is at
+        `TURN_QUEUE_LIMIT`), so the adapter can refuse the delivery (the platform will
+        redeliver) instead of losing it.
         """
         slot = self._serial.reserve(event.key)  # before any await: keeps arrival order
+        address = address_of(reply)
+        # Without a runner claiming here (a test, the console), a turn that may run here does.
+        here = address is None or (
+            self.runs_turns and (not self.runner.active or self.capacity.room() > 0)
+        )
+        if here:
+            self.capacity.take()
         try:
             accepted = await self.store.accept(
                 event,
@@ -186,19 +217,88 @@ class Engine:
                     {"name": a.name, "mime_type": a.mime_type, "size": a.size}
                     for a in event.attachments
                 ],
+                reply_to=None if address is None else json.dumps(address),
+                run_here=here,
+                queue_limit=self.settings.turns.queue_limit,
             )
         except BaseException:
             slot.release()
+            if here:
+                self.capacity.give()
             raise
-        if accepted is None:
+        if accepted is None or accepted.queued:
             slot.release()
+            if here:
+                self.capacity.give()
+        if accepted is None:
             metrics.DUPLICATES.labels(event.platform.value).inc()
             log.info("duplicate_delivery", platform=event.platform, delivery_id=event.delivery_id)
             return Submission(None)
+        if accepted.queued:
+            metrics.QUEUED.labels(event.platform.value).inc()
+            log.info("turn_queued", turn_id=accepted.turn_id, waiting=accepted.waiting)
+            if self.runs_turns:
+                self.runner.poke()
+            return Submission(accepted.turn_id, queued=True, waiting=accepted.waiting)
+        self._watch_shown(reply, accepted.turn_id)
         task = asyncio.create_task(self._run(slot, event, reply, accepted))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return Submission(accepted.turn_id, task)
+
+    def _claims(self) -> list[str]:
+        """The platforms whose queued turns this process claims."""
+        return self.ports.names() if self.runs_turns else []
+
+    def _start_stored(self, turn: QueuedTurn) -> None:
+        """Run a turn claimed from the queue: its event and reply rebuilt from what was stored."""
+        try:
+            event = Event.from_json(turn.event)
+            port = self.ports.get(event.platform)
+            if port is None:
+                raise LookupError(f"no {event.platform} adapter in this process")
+            reply = port.reply_to(event.key, json.loads(turn.reply_to), replacing=turn.reply_ref)
+        except Exception as exc:  # a row no process can run: close it rather than loop on it
+            log.error("queued_turn_unreadable", turn_id=turn.turn_id, error=f"{exc!r:.300}")
+            self._write(self.store.turns.mark_failed(turn.turn_id, f"unreadable: {exc!r:.200}"))
+            return
+        if not turn.reply_ref:
+            self._watch_shown(reply, turn.turn_id)
+        accepted = Accepted(turn.conversation, turn.message_id, turn.turn_id)
+        self._claimed[turn.turn_id] = None
+        if len(self._claimed) > CLAIMS_REMEMBERED:
+            del self._claimed[next(iter(self._claimed))]
+        if turn.runs > 1:
+            log.info("turn_rerun", turn_id=turn.turn_id, runs=turn.runs, replacing=turn.reply_ref)
+        self.capacity.take()
+        slot = self._serial.reserve(event.key)
+        task = asyncio.create_task(self._run(slot, event, reply, accepted, attempt=turn.attempt))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def claimed_here(self, turn_id: int) -> bool:
+        """Whether this process took the turn from the queue (recently): it is no longer
+        waiting, without a look at the database."""
+        return turn_id in self._claimed
+
+    def _watch_shown(self, reply: Reply, turn_id: int) -> None:
+        """Record the first message an addressable reply shows (a re-run replaces it)."""
+        watch = getattr(reply, "on_shown", None)
+        if callable(watch):
+            watch(lambda ref: self._write(self.store.queue.shown(turn_id, ref)))
+
+    def _write(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run a bookkeeping write beside the turn (logged if it fails)."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except StoreError as exc:
+                log.error("turn_bookkeeping_failed", error=str(exc))
+
+        task = asyncio.create_task(guarded())
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
 
     async def handle(self, event: Event, reply: Reply) -> TurnOutcome | None:
         """Submit an event and wait for its turn to end (None for a redelivery).
@@ -212,7 +312,7 @@ class Engine:
             with contextlib.suppress(Exception):
                 await reply.notice(STORE_FAILURE_MESSAGE)
             return None
-        if submission.task is None:
+        if submission.task is None:  # a redelivery, or queued (answered by whoever runs it)
             return None
         return await submission.task
 
@@ -228,6 +328,7 @@ class Engine:
         """Run a stored turn again (a new attempt, or a resume after an approval), in order
         with the conversation's other turns; `prelude` are steps already taken (a tool call and
         its result) that the model continues from."""
+        self.capacity.take()
         slot = self._serial.reserve(event.key)
         task = asyncio.create_task(
             self._run(slot, event, reply, accepted, attempt=attempt, prelude=prelude)
@@ -300,27 +401,44 @@ class Engine:
         attempt: int = 1,
         prelude: tuple[Step, ...] = (),
     ) -> TurnOutcome:
-        async with slot:
-            if accepted.behind_others:  # an earlier turn of this conversation runs elsewhere
-                await self.store.turns.wait_for_earlier(
-                    accepted.conversation.id, accepted.turn_id, self.store.processes.owner
-                )
-            with structlog.contextvars.bound_contextvars(
-                conversation=str(event.key),
-                turn_id=accepted.turn_id,
-                delivery_id=event.delivery_id,
-            ):
-                started = time.perf_counter()
-                try:
-                    outcome = await self._turn(event, reply, accepted, attempt, prelude)
-                except asyncio.CancelledError:
-                    if not self._interrupting:
-                        raise
-                    outcome = await self._interrupt(reply, accepted)
-                platform = event.platform.value
-                metrics.TURNS.labels(platform, outcome.status).inc()
-                metrics.TURN_SECONDS.labels(platform).observe(time.perf_counter() - started)
-                return outcome
+        MODEL_WAIT.set(self.capacity.waiting)  # this task's own context: this turn only
+        try:
+            async with slot:
+                # This process claimed an earlier turn of the conversation after this one took
+                # its place in line: that one goes first, this one waits in the queue.
+                if (
+                    accepted.after_own
+                    and address_of(reply) is not None
+                    and await self.store.turns.earlier_open(
+                        accepted.conversation.id, accepted.turn_id
+                    )
+                ):
+                    await self.store.queue.give_back(accepted.turn_id)
+                    self.runner.poke()
+                    return TurnOutcome(accepted.turn_id, "queued", "")
+                if accepted.behind_others:  # an earlier turn of this conversation runs elsewhere
+                    await self.store.turns.wait_for_earlier(
+                        accepted.conversation.id, accepted.turn_id, self.store.processes.owner
+                    )
+                with structlog.contextvars.bound_contextvars(
+                    conversation=str(event.key),
+                    turn_id=accepted.turn_id,
+                    delivery_id=event.delivery_id,
+                ):
+                    started = time.perf_counter()
+                    try:
+                        outcome = await self._turn(event, reply, accepted, attempt, prelude)
+                    except asyncio.CancelledError:
+                        if not self._interrupting:
+                            raise
+                        outcome = await self._interrupt(reply, accepted)
+                    platform = event.platform.value
+                    metrics.TURNS.labels(platform, outcome.status).inc()
+                    metrics.TURN_SECONDS.labels(platform).observe(time.perf_counter() - started)
+                    return outcome
+        finally:
+            self.capacity.give()
+            self.runner.poke()
 
     async def _turn(
         self,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 from core.interactive.controls import ApprovalPrompt, Controls
 from core.unicode import clean_text
@@ -107,6 +109,7 @@ class Event:
     addressed: bool = True
     attachments: tuple[Attachment, ...] = ()
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    starts_thread: bool = False  # the first message of its thread: nothing earlier to read there
 
     def __post_init__(self) -> None:
         # Lone surrogates and NUL become U+FFFD (core/unicode.py), so neither the store nor the
@@ -131,6 +134,41 @@ class Event:
     @property
     def thread(self) -> str:
         return self.key.thread
+
+    def to_json(self) -> str:
+        """The event as stored with its turn, so any process can run the turn (attachments
+        without their bytes: they are downloaded again through the platform's port)."""
+        return json.dumps(
+            {
+                "key": str(self.key),
+                "user": [self.user.id, self.user.name, self.user.is_bot, self.user.is_admin],
+                "text": self.text,
+                "delivery_id": self.delivery_id,
+                "addressed": self.addressed,
+                "attachments": [[a.name, a.mime_type, a.size, a.url] for a in self.attachments],
+                "received_at": self.received_at.timestamp(),
+                "starts_thread": self.starts_thread,
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Event:
+        """Inverse of `to_json`."""
+        data = json.loads(text)
+        user_id, name, is_bot, is_admin = data["user"]
+        return cls(
+            key=ConversationKey.parse(data["key"]),
+            user=User(user_id, name, is_bot, is_admin),
+            text=data["text"],
+            delivery_id=data["delivery_id"],
+            addressed=data["addressed"],
+            attachments=tuple(
+                Attachment(name, mime, size, url) for name, mime, size, url in data["attachments"]
+            ),
+            received_at=datetime.fromtimestamp(data["received_at"], UTC),
+            starts_thread=bool(data.get("starts_thread")),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,10 +264,47 @@ class InteractiveReply(Protocol):
 
 
 @runtime_checkable
+class Addressable(Protocol):
+    """A Reply that can be rebuilt in another process: its turn can wait in the database's queue
+    and be run by any process with the platform's port.
+
+    ``address`` says where it answers, as JSON-able values that the platform's
+    ``PlatformPort.reply_to(key, address)`` turns back into the same reply; ``on_shown`` asks to
+    be told, once, the platform's id of the first message the reply shows before it finishes
+    (a re-run after a crash replaces that message).
+    """
+
+    def address(self) -> dict[str, Any]: ...
+
+    def on_shown(self, callback: Callable[[str], None]) -> None: ...
+
+
+def address_of(reply: object) -> dict[str, Any] | None:
+    """The reply's address when it is `Addressable`, else None.
+
+    Attribute look-ups rather than `isinstance` with the protocol: a runtime protocol check walks
+    the class's members on every call (tens of microseconds), on the path of every event.
+    """
+    address = getattr(reply, "address", None)
+    return address() if callable(address) else None
+
+
+def is_interactive(reply: object) -> TypeGuard[InteractiveReply]:
+    """Whether the reply is an `InteractiveReply` (checked as `address_of` checks)."""
+    return all(callable(getattr(reply, name, None)) for name in INTERACTIVE)
+
+
+INTERACTIVE = ("live", "finish_with", "ask_approval")
+
+
+@runtime_checkable
 class PlatformPort(Protocol):
     """What the engine may ask of a platform without an event in hand; each adapter registers one.
 
-    ``reply_to`` answers into a conversation (after a restart, for a recovered turn);
+    ``reply_to`` answers into a conversation (after a restart, for a recovered turn); with the
+    ``address`` of an `Addressable` reply it rebuilds that reply (a queued turn run here), and
+    with ``replacing``, the id of a message a crashed run left half-shown, the reply replaces
+    that message;
     ``download`` fetches an attachment's bytes with the platform's credentials; ``history``
     reads a channel (``key.thread`` is ``MAIN_THREAD``) or a thread, newest page first;
     ``access`` says what a user and the bot may do with a channel. Both raise
@@ -238,7 +313,13 @@ class PlatformPort(Protocol):
 
     platform: Platform
 
-    def reply_to(self, key: ConversationKey) -> Reply: ...
+    def reply_to(
+        self,
+        key: ConversationKey,
+        address: Mapping[str, Any] | None = None,
+        *,
+        replacing: str = "",
+    ) -> Reply: ...
 
     async def download(self, attachment: Attachment) -> bytes: ...
 

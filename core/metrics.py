@@ -28,6 +28,14 @@ TURN_SECONDS = Histogram(
     ["platform"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120),
 )
+QUEUED = Counter(
+    "parley_turns_queued", "Turns stored to wait for capacity in the queue", ["platform"]
+)
+REQUEUED = Counter(
+    "parley_turns_requeued",
+    "Unfinished turns of stopped processes queued to run again",
+    ["platform"],
+)
 DUPLICATES = Counter("parley_duplicate_deliveries", "Redelivered events ignored", ["platform"])
 MODEL_ERRORS = Counter("parley_model_errors", "Model calls that failed for good", ["kind"])
 MODEL_RETRIES = Counter("parley_model_retries", "Model and moderation calls retried")

@@ -360,6 +360,30 @@ class StoreSettings(SettingsGroup):
         )
 
 
+class TurnSettings(SettingsGroup):
+    """How many turns a process runs at once, how many may wait, and which processes run them."""
+
+    max_concurrent: int = Field(
+        1000, ge=1, le=100_000, validation_alias=env("MAX_CONCURRENT_TURNS")
+    )
+    queue_limit: int = Field(5000, ge=1, validation_alias=env("TURN_QUEUE_LIMIT"))
+    runners: Annotated[frozenset[Literal["web", "worker"]], NoDecode] = Field(
+        default=frozenset({"web", "worker"}), validation_alias=env("TURN_RUNNERS")
+    )
+
+    @field_validator("runners", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        parts = split_list(value.lower() if isinstance(value, str) else value)
+        if isinstance(parts, list) and not parts:
+            raise ValueError("name at least one of web, worker")
+        return parts
+
+    def runs_turns(self, role: str) -> bool:
+        """Whether a process of this role (`web`, `worker`, or `run` for both) runs turns."""
+        return role not in ("web", "worker") or role in self.runners
+
+
 class ServerSettings(SettingsGroup):
     """The HTTP server's port and processes."""
 
@@ -447,6 +471,7 @@ class Settings(BaseModel):
     schedules: ScheduleSettings
     connectors: ConnectorSettings
     store: StoreSettings
+    turns: TurnSettings
     server: ServerSettings
     log: LogSettings
     access: AccessSettings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -238,8 +238,16 @@ class DiscordAdapter:
 
     # -- the engine's port ----------------------------------------------------------------
 
-    def reply_to(self, key: ConversationKey) -> Reply:
-        """A reply into a conversation with no message to answer (after a restart)."""
+    def reply_to(
+        self,
+        key: ConversationKey,
+        address: Mapping[str, Any] | None = None,
+        *,
+        replacing: str = "",
+    ) -> Reply:
+        """A reply into a conversation with no message to answer (after a restart). Discord's
+        replies are not `Addressable`, so its turns run where they arrive: `address` and
+        `replacing` never come."""
         return channel_reply(self.client.get_partial_messageable(int(key.channel)), 0)
 
     async def download(self, attachment: Attachment) -> bytes:

@@ -6,7 +6,7 @@ import asyncio
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -39,11 +39,11 @@ from bots.slack.convert import Target
 from bots.slack.install import SlackInstaller
 from bots.slack.interactions import SlackControls
 from bots.slack.mrkdwn import to_mrkdwn
-from bots.slack.reply import SlackSink, explain, make_reply
+from bots.slack.reply import SlackSink, explain, make_reply, replacing_reply
 from bots.slack.settings import SlackSettings
 from bots.slack.workspaces import EnsuredReply, RevocationWatcher, Workspaces
 from core.commands import CommandResult, split_command
-from core.engine import STORE_FAILURE_MESSAGE, Engine
+from core.engine import STORE_FAILURE_MESSAGE, Engine, Submission
 from core.events import (
     MAIN_THREAD,
     Attachment,
@@ -57,7 +57,7 @@ from core.events import (
     User,
 )
 from core.logging import silence
-from core.store import StoreError
+from core.store import QueueFull, StoreError
 from core.store.installations import Installations
 
 log = structlog.get_logger(__name__)
@@ -75,6 +75,8 @@ REJECTED_TOKEN = {"invalid_auth", "not_authed", "account_inactive", "token_revok
 ANY = re.compile("")  # Bolt listener constraint that matches every id
 NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 MEMBER_PAGES = 10  # conversations.members pages read to find a user (1,000 members each)
+QUEUED_NOTICE_SECONDS = 3.0  # a message still waiting in the queue this long is told so
+QUEUED_NOTICES_PER_SECOND = 20  # at most, per process
 
 
 def _quiet_bolt_token_warning() -> None:
@@ -170,7 +172,9 @@ class SlackAdapter:
         self._team_urls: dict[str, str] = {}  # workspace -> its URL, for permalinks
         self._no_stream: set[str] = set()
         self._bot_user_id = ""
+        self._bot_id = ""  # the bot's own `bot_id` (its messages come back as events)
         self._tasks: set[asyncio.Task[None]] = set()  # background commands (kept referenced)
+        self._queued_told = -float("inf")  # when the last queued note was sent
         self.controls = SlackControls(engine, self.client, user_of=self._user, spawn=self._spawn)
         self._register()
 
@@ -220,6 +224,9 @@ class SlackAdapter:
             raw = await request.read()
             try:
                 intake.verify(self._verifier, raw, request)
+                direct = None if self.workspaces.multi else intake.direct_event(raw, request)
+                if direct is not None:
+                    return await self._answer_directly(*direct)
                 bolt_request = intake.parse(raw, request)
             except intake.Rejected as rejected:
                 log.warning("slack_request_rejected", reason=str(rejected), length=len(raw))
@@ -234,6 +241,24 @@ class SlackAdapter:
         web_app.router.add_post("/slack/events", slack_events)
         if self.installer is not None:
             self.installer.install(web_app)
+
+    async def _answer_directly(self, body: dict[str, Any], event: dict[str, Any]) -> web.Response:
+        """A message or a mention, verified and checked by the front door, handed to its
+        listener without Bolt's dispatch: its middleware chain, listener matching, argument
+        injection and per-request client were a tenth of the CPU of a whole turn, and for these
+        events (with one workspace's token) they decide nothing the listeners do not decide
+        again themselves (the bot's own messages, other bots, subtypes). What Bolt would answer
+        is kept: 200 once the message is stored; 500 when storing failed (or the queue is
+        full), so Slack delivers the event again. Every other request goes through Bolt."""
+        try:
+            if event.get("type") == "app_mention":
+                await self._on_mention(body, event)
+            elif not (event.get("bot_id") and event.get("bot_id") == self._bot_id):
+                await self._on_message(body, event)
+        except Exception as exc:
+            await self._on_error(exc, body)
+            return web.json_response({"error": "the event could not be stored"}, status=500)
+        return web.Response(status=200)
 
     async def drain(self) -> None:
         """Wait for every background command to end."""
@@ -277,6 +302,7 @@ class SlackAdapter:
                 f"({type(exc).__name__}: {_one_line(exc)}): check the URL and the network"
             ) from None
         self._bot_user_id = str(auth.get("user_id") or "")
+        self._bot_id = str(auth.get("bot_id") or "")
         log.info("slack_token_verified", team=auth.get("team_id"), bot_user=self._bot_user_id)
 
     async def socket_mode(self) -> None:
@@ -300,6 +326,7 @@ class SlackAdapter:
         if not self._bot_user_id:
             auth = await self.client.auth_test()
             self._bot_user_id = str(auth["user_id"])
+            self._bot_id = str(auth.get("bot_id") or "")
         return self._bot_user_id
 
     # -- listeners ------------------------------------------------------------------------
@@ -389,15 +416,26 @@ class SlackAdapter:
     async def _ignore(self) -> None:
         return None
 
-    def reply_to(self, key: ConversationKey) -> Reply:
-        """A reply into a conversation with no message to answer (after a restart)."""
-        target = convert.target_for(key)
+    def reply_to(
+        self,
+        key: ConversationKey,
+        address: Mapping[str, Any] | None = None,
+        *,
+        replacing: str = "",
+    ) -> Reply:
+        """A reply into a conversation: with no message to answer (after a restart), or, with
+        `address`, the reply of a queued turn as its accepting process described it; with
+        `replacing`, it rewrites the message a crashed run of the turn left half-shown."""
+        target = convert.target_for(key) if address is None else convert.target_from(address)
 
         def build(client: AsyncWebClient) -> Reply:
+            if replacing:
+                return replacing_reply(client, target, replacing)
             native, unsupported = self._settings.native_streaming, self._no_stream
             return make_reply(client, target, native=native, unsupported=unsupported)
 
-        return EnsuredReply(build, key.workspace, self.workspaces)
+        stored = None if address is None else convert.address_of(target)
+        return EnsuredReply(build, key.workspace, self.workspaces, stored)
 
     async def _handle(
         self, body: dict[str, Any], event: dict[str, Any], *, addressed: bool
@@ -423,7 +461,33 @@ class SlackAdapter:
             # `@bot /tool …`: nothing to store first, and it may run for long: ack now.
             self._spawn(self._in_message_command(ours, reply, target), command=f"/{command[0]}")
             return
-        await self._engine.receive(ours, reply)
+        received = await self._engine.receive(ours, reply)
+        self._tell_if_queued(received.submission, target)
+
+    def _tell_if_queued(self, submission: Submission | None, target: Target) -> None:
+        """A message stored to wait behind others gets a status saying so once it has waited
+        QUEUED_NOTICE_SECONDS without being started (the assistant thread's status where there
+        is one, else an ephemeral note to the sender), at most QUEUED_NOTICES_PER_SECOND: one
+        answered soon, such as a turn queued only to keep its conversation's order, gets none,
+        and an overloaded server does not spend a Web API call on every message it queues."""
+        if submission is None or not submission.queued or submission.turn_id is None:
+            return
+        turn_id = submission.turn_id
+
+        async def tell() -> None:
+            await asyncio.sleep(QUEUED_NOTICE_SECONDS)
+            if self._engine.claimed_here(turn_id):
+                return
+            turn = await self._engine.store.turns.get(turn_id)
+            if turn is None or turn.status != "queued":
+                return
+            now = time.monotonic()
+            if now - self._queued_told < 1 / QUEUED_NOTICES_PER_SECOND:
+                return  # past capacity, a Web API call per queued message would add to the wait
+            self._queued_told = now
+            await SlackSink(self.workspaces.client(target.team), target).queued()
+
+        self._spawn(tell(), method="queued status")
 
     async def _in_message_command(self, ours: Event, reply: Reply, target: Target) -> None:
         try:
@@ -561,9 +625,12 @@ class SlackAdapter:
             native=self._settings.native_streaming,
             unsupported=self._no_stream,
         )
-        await self._engine.submit(event, reply)
+        self._tell_if_queued(await self._engine.submit(event, reply), target)
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        if isinstance(error, QueueFull):  # load shedding, not a fault: Slack delivers it again
+            log.warning("slack_event_refused", reason=str(error), event_id=body.get("event_id"))
+            return
         detail = (
             explain(error)
             if isinstance(error, SlackApiError)

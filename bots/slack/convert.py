@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,28 @@ class Target:
     user: str
     team: str
     assistant_thread: bool = False
+
+
+def address_of(target: Target) -> dict[str, Any]:
+    """A reply's target as stored with its turn (JSON), for any process to answer it."""
+    return {
+        "channel": target.channel,
+        "thread_ts": target.thread_ts,
+        "user": target.user,
+        "team": target.team,
+        "assistant_thread": target.assistant_thread,
+    }
+
+
+def target_from(address: Mapping[str, Any]) -> Target:
+    """Inverse of `address_of`."""
+    return Target(
+        str(address["channel"]),
+        address.get("thread_ts") or None,
+        str(address.get("user") or ""),
+        str(address.get("team") or ""),
+        bool(address.get("assistant_thread")),
+    )
 
 
 def team_of(body: dict[str, Any]) -> str:
@@ -116,6 +139,7 @@ def to_event(
         addressed=addressed,
         attachments=attachments(event),
         received_at=received,
+        starts_thread=_text_or_none(event.get("thread_ts")) in (None, event.get("ts")),
     )
 
 

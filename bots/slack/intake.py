@@ -11,6 +11,7 @@ signature again and dispatches as usual. Socket Mode envelopes are checked with 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -99,6 +100,30 @@ def parse(raw: bytes, request: web.Request) -> AsyncBoltRequest:
     if reason is not None:
         raise Rejected(400, reason)
     return bolt
+
+
+DIRECT_EVENTS = ("app_mention", "message")
+
+
+def direct_event(raw: bytes, request: web.Request) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """For a verified Events API callback of a message or a mention: (body, event), which the
+    adapter answers without Bolt's dispatch; None for anything else (Bolt routes it).
+    `Rejected(400)` when such a body has the wrong shape."""
+    if not raw.startswith(b"{") or b'"event_callback"' not in raw:
+        return None
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise Rejected(400, "malformed request body (JSONDecodeError)") from None
+    if not isinstance(body, dict) or body.get("type") != "event_callback":
+        return None
+    event = body.get("event")
+    if not isinstance(event, dict) or event.get("type") not in DIRECT_EVENTS:
+        return None
+    reason = problem(body)
+    if reason is not None:
+        raise Rejected(400, reason)
+    return body, event
 
 
 def problem(body: Any) -> str | None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bots.slack.blocks import approval_blocks, control_blocks, message_blocks
-from bots.slack.convert import Target
+from bots.slack.convert import Target, address_of
 from bots.slack.mrkdwn import to_mrkdwn
 from core.events import OutboundFile
 from core.interactive.controls import ApprovalPrompt, Controls
@@ -31,6 +33,9 @@ FIXES = {
     "ratelimited": "Slack is rate limiting this workspace; replies will be slower",
 }
 
+
+QUEUED_STATUS = "is busy: your message is queued and will be answered in order…"
+QUEUED_NOTICE = "I'm busy right now: your message is queued, and I'll answer it in order."
 
 # Errors about the token (revoked, wrong), which say nothing of what the workspace supports.
 TOKEN_ERRORS = ("invalid_auth:", "token_revoked:", "account_inactive:", "not_authed:")
@@ -117,6 +122,17 @@ class SlackSink:
             thread_ts=self._target.thread_ts,
         )
 
+    async def queued(self) -> None:
+        """Say that the message waits in line: the assistant thread's status, else a notice."""
+        if self._target.assistant_thread and self._target.thread_ts:
+            await self._client.assistant_threads_setStatus(
+                channel_id=self._target.channel,
+                thread_ts=self._target.thread_ts,
+                status=QUEUED_STATUS,
+            )
+        elif self._target.user:
+            await self.notice(QUEUED_NOTICE)
+
     async def upload(self, file: OutboundFile) -> None:
         await self._client.files_upload_v2(
             channel=self._target.channel,
@@ -130,8 +146,10 @@ class SlackSink:
 class NativeStreamReply:
     """Slack's AI streaming (chat.startStream / appendStream / stopStream) in a thread.
 
-    Deltas are coalesced and appended at most every `interval` seconds. If the workspace does not
-    support streaming, the reply falls back to posting and updating one message.
+    Deltas are coalesced and appended at most every `interval` seconds. A reply that is whole
+    before anything was streamed (a short answer, held back until moderation passed it) is
+    posted in one `chat.postMessage`, not started and stopped as a stream. If the workspace does
+    not support streaming, the reply falls back to posting and updating one message.
     """
 
     def __init__(
@@ -153,12 +171,23 @@ class NativeStreamReply:
         self._fallback: EditingReply | None = None
         self._live: Controls | None = None
         self._offer: asyncio.Task[None] | None = None  # the ephemeral Stop, posted meanwhile
+        self._on_shown: Callable[[str], None] | None = None
+
+    def address(self) -> dict[str, Any]:
+        """Where this reply answers (`SlackAdapter.reply_to` builds it again from this)."""
+        return address_of(self._target)
+
+    def on_shown(self, callback: Callable[[str], None]) -> None:
+        """Be told the ts of the stream (or first message) once something is shown."""
+        self._on_shown = callback
 
     def _fall_back(self) -> EditingReply:
         if self._fallback is None:
             self._fallback = editing_reply(self._client, self._target)
             if self._live is not None:
                 self._fallback.show_live(self._live)
+            if self._on_shown is not None and self._ts is None:
+                self._fallback.on_shown(self._on_shown)
         return self._fallback
 
     async def live(self, controls: Controls) -> None:
@@ -214,6 +243,8 @@ class NativeStreamReply:
                 await self._fall_back().append(self._streamed + chunk)
                 return
             self._ts = str(response["ts"])
+            if self._on_shown is not None:
+                self._on_shown(self._ts)
             if self._live is not None and self._target.user:  # off the stream's path
                 self._offer = asyncio.create_task(self._offer_stop())
         else:
@@ -229,10 +260,14 @@ class NativeStreamReply:
         """Stop the stream; the controls go in chat.stopStream's blocks, at the bottom of the
         finished message (feedback through Slack's own feedback buttons)."""
         blocks = control_blocks(controls) if controls is not None else None
+        if self._fallback is None and self._ts is None:
+            # Nothing streamed yet: the whole answer goes out as posted messages (one, unless
+            # it is long), which is one Web API call where a stream takes two.
+            self._buffer = ""
+            await editing_reply(self._client, self._target).finish_with(text, controls)
+            return
         if self._fallback is None and text.startswith(self._streamed):
             self._buffer = text[len(self._streamed) :]
-            if self._ts is None:
-                await self._flush()
             if self._fallback is None and self._ts is not None:
                 rest, self._buffer = self._buffer, ""
                 await self._client.chat_stopStream(
@@ -260,16 +295,53 @@ class NativeStreamReply:
         await SlackSink(self._client, self._target).upload(file)
 
 
+class SlackEditingReply(EditingReply):
+    """A post-and-update reply that says where it answers; with `stopping`, the ts of a stream
+    a crashed run left open, that stream is stopped first (its message is then rewritten, as
+    `existing`)."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        target: Target,
+        *,
+        existing: str | None = None,
+        stopping: str | None = None,
+    ) -> None:
+        super().__init__(SlackSink(client, target), limit=MESSAGE_LIMIT, existing=existing)
+        self._client = client
+        self._target = target
+        self._stopping = stopping
+
+    def address(self) -> dict[str, Any]:
+        return address_of(self._target)
+
+    async def begin(self) -> None:
+        if self._stopping is not None:
+            stream, self._stopping = self._stopping, None
+            try:  # a message posted whole, or a stream Slack closed already, refuses: fine
+                await self._client.chat_stopStream(channel=self._target.channel, ts=stream)
+            except (SlackApiError, OSError, TimeoutError) as exc:
+                log.info("slack_stream_not_stopped", ts=stream, error=str(exc)[:200])
+        await super().begin()
+
+
 def editing_reply(
     client: AsyncWebClient, target: Target, *, existing: str | None = None
-) -> EditingReply:
+) -> SlackEditingReply:
     """One message posted (or, with `existing`, that message) and updated ~1/s."""
-    return EditingReply(SlackSink(client, target), limit=MESSAGE_LIMIT, existing=existing)
+    return SlackEditingReply(client, target, existing=existing)
+
+
+def replacing_reply(client: AsyncWebClient, target: Target, ts: str) -> SlackEditingReply:
+    """The reply of a turn run again after a crash: the message the crashed run had half
+    shown (`ts`, a stream or a posted message) is stopped and rewritten with the new answer."""
+    return SlackEditingReply(client, target, existing=ts, stopping=ts)
 
 
 def make_reply(
     client: AsyncWebClient, target: Target, *, native: bool, unsupported: set[str]
-) -> NativeStreamReply | EditingReply:
+) -> NativeStreamReply | SlackEditingReply:
     """Native streaming in threads of workspaces that support it, else post + update."""
     if native and target.thread_ts and target.team not in unsupported:
         return NativeStreamReply(client, target, unsupported=unsupported)

@@ -25,7 +25,8 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
-from core.events import OutboundFile, Reply
+from core.events import OutboundFile, Reply, is_interactive
+from core.interactive.controls import ApprovalPrompt, Controls
 from core.store.installations import Installation, InstallationKey, Installations
 
 log = structlog.get_logger(__name__)
@@ -250,18 +251,39 @@ def _bearer(headers: Mapping[str, str | list[str]]) -> str:
 
 class EnsuredReply:
     """A reply into a team this process may not have served yet: the team's installation is
-    loaded before the first call (replies after a restart, recovered turns)."""
+    loaded before the first call (replies after a restart, recovered and queued turns).
 
-    def __init__(self, make: Callable[[AsyncWebClient], Reply], team: str, ws: Workspaces) -> None:
+    With `address` it is `Addressable` (and rebuilt from it elsewhere); the controls, approvals
+    and `on_shown` of the reply it wraps pass through.
+    """
+
+    def __init__(
+        self,
+        make: Callable[[AsyncWebClient], Reply],
+        team: str,
+        ws: Workspaces,
+        address: dict[str, Any] | None = None,
+    ) -> None:
         self._make = make
         self._team = team
         self._workspaces = ws
         self._reply: Reply | None = None
+        self._address = address
+        self._on_shown: Callable[[str], None] | None = None
 
     async def _inner(self) -> Reply:
         if self._reply is None:
             self._reply = self._make(await self._workspaces.ensure(self._team))
+            watch = getattr(self._reply, "on_shown", None)
+            if self._on_shown is not None and watch is not None:
+                watch(self._on_shown)
         return self._reply
+
+    def address(self) -> dict[str, Any]:
+        return dict(self._address or {})
+
+    def on_shown(self, callback: Callable[[str], None]) -> None:
+        self._on_shown = callback
 
     async def begin(self) -> None:
         await (await self._inner()).begin()
@@ -277,3 +299,22 @@ class EnsuredReply:
 
     async def upload(self, file: OutboundFile) -> None:
         await (await self._inner()).upload(file)
+
+    async def live(self, controls: Controls) -> None:
+        inner = await self._inner()
+        if is_interactive(inner):
+            await inner.live(controls)
+
+    async def finish_with(self, text: str, controls: Controls | None) -> None:
+        inner = await self._inner()
+        if is_interactive(inner):
+            await inner.finish_with(text, controls)
+        else:
+            await inner.finish(text)
+
+    async def ask_approval(self, prompt: ApprovalPrompt) -> None:
+        inner = await self._inner()
+        if is_interactive(inner):
+            await inner.ask_approval(prompt)
+        else:
+            await inner.notice(prompt.text)

@@ -33,8 +33,14 @@ class ThreadBackfill:
     ) -> tuple[Message, ...]:
         """`messages` with the thread's earlier messages before this turn's, when the
         conversation is new (only this turn's message) and in a thread of a platform with
-        history; otherwise unchanged. A failed read is logged and skipped."""
-        if event.key.thread == MAIN_THREAD or len(messages) != 1 or messages[0].role != "user":
+        history that this message did not start; otherwise unchanged. A failed read is logged
+        and skipped."""
+        if (
+            event.starts_thread
+            or event.key.thread == MAIN_THREAD
+            or len(messages) != 1
+            or messages[0].role != "user"
+        ):
             return messages
         port = self._ports.get(event.platform)
         if port is None:

@@ -17,3 +17,7 @@ class Ports:
 
     def get(self, platform: Platform | str) -> PlatformPort | None:
         return self._ports.get(platform.value if isinstance(platform, Platform) else platform)
+
+    def names(self) -> list[str]:
+        """The platforms with a port here."""
+        return list(self._ports)

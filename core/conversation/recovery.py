@@ -1,22 +1,26 @@
-"""Closing the turns a stopped process left unfinished: once each, with a clear message.
+"""The turns a stopped process left unfinished: run again elsewhere, or closed once each.
 
-The rule: a turn whose process stopped (kill -9, crash, power loss) before it finished is marked
-`interrupted` by the next process that serves its platform, which tells the user in the
-conversation to ask again and stores that message as the turn's answer. The claim is one database
-transaction, so exactly one process claims each turn, and it is made before the message is posted:
-a crash between the two loses the notice, never posts it twice. The user's message stays stored.
+The rule: a turn whose process stopped (kill -9, crash, power loss) before it finished is taken by
+the next process that serves its platform, in one database transaction, so exactly one process
+takes each turn. It goes back to the queue, and whichever process has room runs it again (a reply
+it had half-shown is replaced). A turn that cannot be run again (see
+`Processes.claim_orphans`) is marked `interrupted` instead, and the user is told in the
+conversation to ask again, with that message stored as the turn's answer; the claim is made
+before the message is posted: a crash between the two loses the notice, never posts it twice.
+The user's message stays stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 import structlog
 
 from core.events import Platform, PlatformPort
 from core.llm.tokens import TokenCounter
-from core.metrics import TURNS
+from core.metrics import REQUEUED, TURNS
 from core.render.replies import SafeReply
 from core.store import Step, Store, StoreError
 
@@ -31,10 +35,18 @@ INTERRUPTED = (
 class Recovery:
     """Heartbeats for this process, and the closing of other processes' orphaned turns."""
 
-    def __init__(self, store: Store, tokens: TokenCounter, *, stale_after: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        tokens: TokenCounter,
+        *,
+        stale_after: float,
+        on_requeued: Callable[[], None] = lambda: None,
+    ) -> None:
         self._store = store
         self._tokens = tokens
         self._stale_after = stale_after
+        self._on_requeued = on_requeued
         self._ports: dict[Platform, PlatformPort] = {}
 
     async def watch(self, port: PlatformPort) -> int:
@@ -44,9 +56,20 @@ class Recovery:
         return await self.recover(port.platform)
 
     async def recover(self, platform: Platform) -> int:
-        """Close the platform's turns of stopped processes; returns how many."""
+        """Queue again (or close) the platform's turns of stopped processes; returns how many."""
         make_reply = self._ports[platform].reply_to
-        orphans = await self._store.processes.claim_orphans(platform, stale_after=self._stale_after)
+        taken = await self._store.processes.claim_orphans(platform, stale_after=self._stale_after)
+        requeued = [orphan for orphan in taken if orphan.requeued]
+        if requeued:
+            REQUEUED.labels(platform.value).inc(len(requeued))
+            log.warning(
+                "turns_requeued",
+                platform=platform.value,
+                count=len(requeued),
+                running=sum(o.was_running for o in requeued),
+            )
+            self._on_requeued()
+        orphans = [orphan for orphan in taken if not orphan.requeued]
         for orphan in orphans:
             TURNS.labels(platform.value, "interrupted").inc()
             await SafeReply(make_reply(orphan.key)).finish(INTERRUPTED)
@@ -64,7 +87,7 @@ class Recovery:
                 count=len(orphans),
                 running=sum(o.was_running for o in orphans),
             )
-        return len(orphans)
+        return len(taken)
 
     async def run(self, until: asyncio.Event) -> None:
         """Beat and look for orphans every third of the stale time, until `until` is set.

@@ -37,7 +37,9 @@ CATEGORIES = (
 )
 _RANK = {"allow": 0, "flag": 1, "block": 2}
 BATCH_SIZE = 32  # texts per moderation request when many turns are moderated at once
-MAX_IN_FLIGHT = 4  # moderation requests outstanding before new texts wait to share one
+# Moderation requests outstanding before new texts wait to share the next one: a lone text goes
+# at once, and under load every text of the turns in between travels in one request.
+MAX_IN_FLIGHT = 2
 
 INPUT_BLOCKED = (
     "I can't help with that message: it appears to go against the usage policy ({categories}). "

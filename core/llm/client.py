@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -13,7 +14,7 @@ import structlog
 from tenacity import RetryCallState
 
 from core.llm.errors import StreamInterrupted, classify
-from core.llm.retry import RetryPolicy, retrying
+from core.llm.retry import RetryPolicy, call_with_retries
 from core.llm.types import Completed, ModelRequest, StreamEvent, TextDelta
 
 log = structlog.get_logger(__name__)
@@ -71,17 +72,25 @@ class ModelClient(ABC):
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         """Stream a call, retrying transient failures until the first event arrives."""
-        events: AsyncGenerator[StreamEvent, None] | None = None
-        first: StreamEvent | None = None
-        async for attempt in retrying(self.policy, sleep=self._sleep, on_retry=_log_retry):
-            with attempt:
-                events = self._stream_once(request)
-                try:
-                    first = await anext(events)
-                except BaseException:
-                    await events.aclose()
-                    raise
-        assert events is not None and first is not None
+
+        async def start() -> tuple[AsyncGenerator[StreamEvent, None], StreamEvent]:
+            events = self._stream_once(request)
+            try:
+                return events, await anext(events)
+            except BaseException:
+                await events.aclose()
+                raise
+
+        waiting = MODEL_WAIT.get()
+        if waiting is not None:
+            waiting(True)
+        try:
+            events, first = await call_with_retries(
+                self.policy, start, sleep=self._sleep, on_retry=_log_retry
+            )
+        finally:
+            if waiting is not None:
+                waiting(False)
         yield first
         shown = isinstance(first, TextDelta)
         try:
@@ -111,6 +120,11 @@ class ModelClient(ABC):
         if isinstance(raw, int | float):
             return datetime.fromtimestamp(raw, UTC).date()
         return date.fromisoformat(str(raw)[:10])
+
+
+# Set for a turn's task by whoever runs it (the engine): told when a call starts waiting for the
+# model's first event (True) and when it stops (False).
+MODEL_WAIT: ContextVar[Callable[[bool], None] | None] = ContextVar("model_wait", default=None)
 
 
 def _log_retry(state: RetryCallState) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -79,13 +80,15 @@ class _Waiter:
 
 
 class _StopOnBudget(stop_base):
-    """Stop when the next wait would cross the total time budget."""
+    """Stop when the next wait would cross the total time budget (`spent`: seconds used before
+    the controller started)."""
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    def __init__(self, policy: RetryPolicy, spent: float = 0.0) -> None:
         self._policy = policy
+        self._spent = spent
 
     def __call__(self, state: RetryCallState) -> bool:
-        elapsed = state.seconds_since_start or 0.0
+        elapsed = (state.seconds_since_start or 0.0) + self._spent
         upcoming = state.upcoming_sleep or 0.0
         return elapsed + upcoming > self._policy.max_seconds
 
@@ -95,8 +98,10 @@ def retrying(
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     on_retry: Callable[[RetryCallState], None] | None = None,
+    spent: float = 0.0,
 ) -> AsyncRetrying:
-    """A tenacity controller for one model call under `policy`."""
+    """A tenacity controller for one model call under `policy` (`spent`: seconds of the time
+    budget already used)."""
 
     def before_sleep(state: RetryCallState) -> None:
         # Imported here: core.llm loads before a multi-process server has chosen where its
@@ -110,7 +115,7 @@ def retrying(
     return AsyncRetrying(
         retry=retry_if_exception(is_retryable),
         wait=_Waiter(policy),
-        stop=stop_after_attempt(policy.attempts) | _StopOnBudget(policy),
+        stop=stop_after_attempt(policy.attempts) | _StopOnBudget(policy, spent),
         sleep=sleep,
         before_sleep=before_sleep,
         reraise=True,
@@ -124,9 +129,27 @@ async def call_with_retries(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     on_retry: Callable[[RetryCallState], None] | None = None,
 ) -> T:
-    """Await `fn()` under the policy, re-raising the last error when it gives up."""
+    """Await `fn()` under the policy, re-raising the last error when it gives up.
+
+    The first attempt runs without tenacity (setting up its controller cost more than a
+    moderation request's own work); only a retryable failure starts the controller, which takes
+    that failure as its first attempt, so waits, attempts and the time budget are as if it had
+    run them all.
+    """
+    started = time.monotonic()
+    try:
+        return await fn()
+    except Exception as exc:
+        if not is_retryable(exc) or policy.attempts <= 1:
+            raise
+        first: BaseException | None = exc
+    spent = time.monotonic() - started
 
     async def attempt() -> T:  # a coroutine function, so tenacity awaits each attempt
+        nonlocal first
+        if first is not None:
+            failed, first = first, None
+            raise failed
         return await fn()
 
-    return await retrying(policy, sleep=sleep, on_retry=on_retry)(attempt)
+    return await retrying(policy, sleep=sleep, on_retry=on_retry, spent=spent)(attempt)

@@ -7,7 +7,7 @@ from collections.abc import Awaitable
 
 import structlog
 
-from core.events import ConversationKey, InteractiveReply, OutboundFile, Reply
+from core.events import ConversationKey, OutboundFile, Reply, is_interactive
 from core.governance.moderation import Moderator
 from core.interactive.controls import ApprovalPrompt, Controls
 from core.llm.types import Completed
@@ -47,19 +47,19 @@ class SafeReply:
 
     async def live(self, controls: Controls) -> None:
         """Offer Stop while streaming, where the platform has buttons."""
-        if isinstance(self._reply, InteractiveReply):
+        if is_interactive(self._reply):
             await _quietly("live", self._reply.live(controls))
 
     async def finish_with(self, text: str, controls: Controls | None) -> None:
         """Finish with the reply's controls, where the platform has buttons."""
-        if controls is not None and isinstance(self._reply, InteractiveReply):
+        if controls is not None and is_interactive(self._reply):
             await _quietly("finish", self._reply.finish_with(text, controls))
         else:
             await self.finish(text)
 
     async def ask_approval(self, prompt: ApprovalPrompt) -> None:
         """Show a tool call waiting for approval (as a notice where there are no buttons)."""
-        if isinstance(self._reply, InteractiveReply):
+        if is_interactive(self._reply):
             await _quietly("approval", self._reply.ask_approval(prompt))
         else:
             await self.notice(prompt.text)
@@ -121,10 +121,19 @@ class ModeratedReply:
         self._pending = ""
 
     async def check_final(self, text: str) -> bool:
-        """Moderate the whole final text (what is left unchecked); False when it is blocked."""
+        """Moderate the whole final text (what is left unchecked); False when it is blocked.
+
+        A reply none of which was released yet (shorter than one step) is checked without being
+        appended: `finish` shows it whole, so the platform gets it in one message.
+        """
         if self.blocked:
             return False
-        if self._pending or not self._released:
+        if not self._released:
+            verdict = await self._moderator.check(
+                text, key=self._key, user_id=self._user_id, direction="output"
+            )
+            self.blocked = verdict.blocked
+        elif self._pending:
             self._pending = text[len(self._released) :]
             await self._release()
         return not self.blocked

@@ -77,11 +77,16 @@ class EditingReply:
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._finished = False
+        self._on_shown: Callable[[str], None] | None = None
 
     @property
     def message_ids(self) -> list[str]:
         """Ids of the messages this reply posted, in order."""
         return [message_id for message_id, _ in self._posted]
+
+    def on_shown(self, callback: Callable[[str], None]) -> None:
+        """Be told the id of the first message posted before the reply finished."""
+        self._on_shown = callback
 
     async def begin(self) -> None:
         await self._sink.typing()
@@ -158,6 +163,9 @@ class EditingReply:
                 else:
                     message_id = await self._sink.post(chunk, **self._extra(marked))
                     self._posted.append((message_id, chunk))
+                    if self._on_shown is not None and not final:
+                        self._on_shown(message_id)
+                        self._on_shown = None
                 if marked:
                     self._marked = message_id
             if final:

@@ -21,6 +21,10 @@ class StoreError(Exception):
     """The database cannot be used; the message says why and what to do."""
 
 
+class QueueFull(StoreError):
+    """The turn queue holds `TURN_QUEUE_LIMIT` turns: the event is refused, to be delivered again."""
+
+
 class SchemaTooNew(StoreError):
     """The database was migrated by a newer version of the server."""
 
@@ -117,8 +121,11 @@ class Database(abc.ABC):
         """The rows of a read, fetched a few at a time: stop early and the rest is never read."""
 
     @abc.abstractmethod
-    async def write(self, work: Work[T], *, serializable: bool = True) -> T:
+    async def write(self, work: Work[T], *, serializable: bool = True, urgent: bool = False) -> T:
         """Run `work` as one transaction that commits when it returns and rolls back if it raises.
+
+        `urgent` writes (storing an incoming event, which its acknowledgement waits for) go
+        before the others waiting for SQLite's one writer; PostgreSQL runs writes side by side.
 
         By default write transactions behave as if they ran one at a time (as on SQLite), so `work`
         may read, decide and write without races; it may be run again when the database asks to

@@ -154,7 +154,7 @@ class PostgresDatabase(Database):
                 return
             offset, size = offset + size, min(size * 4, 1024)
 
-    async def write(self, work: Work[T], *, serializable: bool = True) -> T:
+    async def write(self, work: Work[T], *, serializable: bool = True, urgent: bool = False) -> T:
         isolation = "serializable" if serializable else "read_committed"
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from core.events import ConversationKey, Platform
 from core.store.db import Database, Tx
 from core.store.records import Conversation
+from core.store.usage import RELEASE
 
 
 def new_owner() -> str:
@@ -43,14 +44,19 @@ class ProcessRow:
     seen_at: float
 
 
+MAX_RUNS = 3  # a turn started this often without finishing is not tried again
+PENDING_APPROVAL = "SELECT 1 FROM tool_approvals WHERE turn_id = ? AND status = 'pending'"
+
+
 @dataclass(frozen=True, slots=True)
 class Orphan:
-    """A turn whose process stopped before finishing it."""
+    """A turn whose process stopped before finishing it: queued again (`requeued`), or closed."""
 
     turn_id: int
     conversation: Conversation
     key: ConversationKey
     was_running: bool
+    requeued: bool = False
 
 
 class Processes:
@@ -97,44 +103,59 @@ class Processes:
         alive: Callable[[str], bool | None] = pid_alive,
         notice_within: float = 86_400,
     ) -> list[Orphan]:
-        """Mark the platform's unfinished turns of stopped processes `interrupted`, in one
-        transaction (so each is claimed by exactly one process), and return them.
+        """Take the platform's unfinished turns of stopped processes, in one transaction (so each
+        is taken by exactly one process), and return them.
 
         A process has stopped when it has not beaten for `stale_after` seconds, or at once when it
-        ran on this host and its pid is gone. Turns older than `notice_within` seconds are closed
-        without being returned: nobody is waiting for an answer to a day-old message any more.
+        ran on this host and its pid is gone. Its turns go back to the queue unclaimed, for any
+        process to run again (`requeued`; a half-shown reply is replaced then), unless they
+        cannot be re-run: stored before turns carried their event, started `MAX_RUNS` times,
+        a regenerated attempt, or waiting for a tool approval (which resumes them) — those are
+        marked `interrupted` and returned for the notice. Turns older than `notice_within` seconds
+        are closed without being returned: nobody is waiting for an answer to a day-old message.
         """
         now = time.time()
 
         async def claim(tx: Tx) -> list[Orphan]:
             rows = await tx.fetchall(
                 "SELECT t.id, t.status, t.owner, c.id, c.key, c.epoch, c.workspace, c.channel, "
-                "c.thread, p.seen_at, t.created_at "
+                "c.thread, p.seen_at, t.created_at, t.event IS NOT NULL AND t.reply_to IS NOT "
+                "NULL, t.runs, t.attempt "
                 "FROM turns t JOIN conversations c ON c.id = t.conversation_id "
                 "LEFT JOIN processes p ON p.owner = t.owner "
                 "WHERE t.status IN ('queued', 'running') AND c.platform = ? AND t.owner != ? "
-                "ORDER BY t.id",
+                "AND t.owner != '' ORDER BY t.id",
                 (platform.value, self.owner),
             )
-            orphans, closed = [], []
+            orphans: list[Orphan] = []
+            closed: list[int] = []
+            requeued: list[int] = []
             gone = set()
             for row in rows:
                 turn_id, status, owner, cid, key, epoch, workspace, channel, thread, seen, made = (
-                    row
+                    tuple(row)[:11]
                 )
                 stopped = seen is None or seen < now - stale_after or alive(owner) is False
                 if not stopped:
                     continue
                 gone.add(owner)
-                closed.append(turn_id)
                 if made < now - notice_within:
+                    closed.append(turn_id)
                     continue
+                rerun = (
+                    bool(row[11])
+                    and int(row[12]) < MAX_RUNS
+                    and int(row[13]) == 1
+                    and await tx.fetchone(PENDING_APPROVAL, (turn_id,)) is None
+                )
+                (requeued if rerun else closed).append(turn_id)
                 orphans.append(
                     Orphan(
                         turn_id,
                         Conversation(cid, key, epoch),
                         ConversationKey(platform, workspace, channel, thread),
                         status == "running",
+                        requeued=rerun,
                     )
                 )
             await tx.executemany(
@@ -142,6 +163,12 @@ class Processes:
                 "finished_at = ? WHERE id = ? AND status IN ('queued', 'running')",
                 [(now, turn_id) for turn_id in closed],
             )
+            await tx.executemany(
+                "UPDATE turns SET status = 'queued', owner = '' WHERE id = ? "
+                "AND status IN ('queued', 'running')",
+                [(turn_id,) for turn_id in requeued],
+            )
+            await tx.executemany(RELEASE, [(turn_id,) for turn_id in requeued])
             await tx.executemany(
                 "DELETE FROM processes WHERE owner = ?", [(owner,) for owner in gone if owner]
             )

@@ -26,6 +26,9 @@ class Accepted:
     message_id: int
     turn_id: int
     behind_others: bool = False  # another process has an earlier turn of this conversation open
+    queued: bool = False  # stored unclaimed: any process with free capacity will run it
+    waiting: int = 0  # with `queued`: turns that were already waiting unclaimed
+    after_own: bool = False  # this process had an earlier turn of the conversation open
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from core.store.audit import AuditLog
 from core.store.browse import Browse
 from core.store.connect import connect
 from core.store.conversations import Conversations
-from core.store.db import Database, Tx
+from core.store.db import Database, QueueFull, Tx
 from core.store.deliveries import Deliveries
 from core.store.erasure import Erasure
 from core.store.exports import Exports
@@ -25,6 +25,7 @@ from core.store.moderation import ModerationLog
 from core.store.oauth_states import OAuthStates
 from core.store.overrides import ScopedSettings
 from core.store.processes import Processes, new_owner
+from core.store.queue import OLDEST_UNCLAIMED, UNCLAIMED, TurnQueue
 from core.store.records import Accepted, Conversation, Step
 from core.store.redactions import Redactions
 from core.store.remote import RemoteConversations, VectorStores
@@ -33,8 +34,37 @@ from core.store.schedules import Schedules
 from core.store.sessions import AdminSessions
 from core.store.spacing import Spacing
 from core.store.text import storable
-from core.store.turns import EARLIER_ELSEWHERE, Turns, user_key
+from core.store.turns import Turns, user_key
 from core.store.usage import RELEASE, UsageLog
+
+# Who holds the open turns of a conversation ('' for turns waiting unclaimed).
+OPEN_OWNERS = (
+    "SELECT DISTINCT owner FROM turns WHERE conversation_id = ? AND status IN ('queued', 'running')"
+)
+
+
+async def _waiting(tx: Tx, limit: int | None) -> int:
+    """How many turns wait unclaimed, at most; raises `QueueFull` at `limit`.
+
+    The ids between the oldest waiting turn and the newest turn bound the count from above, at
+    the cost of two index look-ups; only a bound past the limit is checked by counting (up to
+    the limit: at a long queue, counting it for every event would cost what the queue grows by).
+    """
+    row = await tx.fetchone(OLDEST_UNCLAIMED)
+    if row is None or row[0] is None:
+        return 0
+    newest = await tx.fetchone("SELECT MAX(id) FROM turns")
+    waiting = int(newest[0]) - int(row[0]) + 1 if newest is not None else 1
+    if limit is None or waiting < limit:
+        return waiting
+    counted = await tx.fetchone(UNCLAIMED, (limit,))
+    waiting = int(counted[0]) if counted else 0
+    if waiting >= limit:
+        raise QueueFull(
+            f"{waiting} turns are queued (TURN_QUEUE_LIMIT={limit}); the event is refused so the "
+            "platform delivers it again later"
+        )
+    return waiting
 
 
 class Store:
@@ -46,6 +76,7 @@ class Store:
         self.conversations = Conversations(db)
         self.messages = Messages(db)
         self.turns = Turns(db)
+        self.queue = TurnQueue(db, self.processes.owner)
         self.deliveries = Deliveries(db)
         self.usage = UsageLog(db)
         self.summaries = Summaries(db)
@@ -94,14 +125,24 @@ class Store:
         tokens: int,
         delivery_ttl: float,
         attachments: Sequence[dict[str, object]] = (),
+        reply_to: str | None = None,
+        run_here: bool = True,
+        queue_limit: int | None = None,
     ) -> Accepted | None:
         """Claim the delivery and store the user's message and a queued turn, atomically.
 
         Returns None when the delivery was seen before (a redelivery), and then writes nothing.
-        Turn ids grow in acceptance order within a conversation (the upsert locks its row), and
-        `Accepted.behind_others` says whether another process still has an earlier turn of it open.
+        Turn ids grow in acceptance order within a conversation (the upsert locks its row).
+
+        The turn is this process's to run when `run_here` and no earlier open turn of the
+        conversation belongs to another process or waits unclaimed. Otherwise, when the reply can
+        be rebuilt elsewhere (`reply_to`, its address as JSON), it waits in the queue unclaimed
+        (`Accepted.queued`) for any process to claim; past `queue_limit` unclaimed turns,
+        `QueueFull` is raised and nothing is written. A turn that must run here although another
+        process has an earlier one open comes back `behind_others`.
         """
         now = time.time()
+        owner = self.processes.owner
 
         async def store(tx: Tx) -> Accepted | None:
             if not await deliveries.claim(
@@ -109,6 +150,10 @@ class Store:
             ):
                 return None
             conversation = await conversations.upsert(tx, event.key, now)
+            owners = {str(row[0]) for row in await tx.fetchall(OPEN_OWNERS, (conversation.id,))}
+            elsewhere = bool(owners - {owner})
+            queued = reply_to is not None and (elsewhere or not run_here)
+            waiting = await _waiting(tx, queue_limit) if queued else 0
             message_id = await messages.insert(
                 tx,
                 conversation,
@@ -121,27 +166,37 @@ class Store:
             )
             row = await tx.fetchone(
                 "INSERT INTO turns (conversation_id, user_message_id, delivery_id, status, "
-                "created_at, user_key, owner) VALUES (?, ?, ?, 'queued', ?, ?, ?) RETURNING id",
+                "created_at, user_key, owner, event, reply_to, runs) "
+                "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     conversation.id,
                     message_id,
                     event.delivery_id,
                     now,
                     user_key(event),
-                    self.processes.owner,
+                    "" if queued else owner,
+                    event.to_json(),
+                    reply_to,
+                    0 if queued else 1,  # times started: a claim counts the next
                 ),
             )
             assert row is not None
             turn_id = int(row[0])
             await tx.execute("UPDATE messages SET turn_id = ? WHERE id = ?", (turn_id, message_id))
-            owner = self.processes.owner
-            behind = await tx.fetchone(EARLIER_ELSEWHERE, (conversation.id, turn_id, owner))
-            return Accepted(conversation, message_id, turn_id, behind_others=behind is not None)
+            return Accepted(
+                conversation,
+                message_id,
+                turn_id,
+                behind_others=elsewhere and not queued,
+                queued=queued,
+                waiting=waiting,
+                after_own=owner in owners,
+            )
 
         # Read committed suffices: the delivery's unique key makes the claim once-only, and the
         # conversation row stays locked from the upsert to the commit, so turns of one
         # conversation are numbered in order and the check for earlier ones sees them all.
-        return await self.db.write(store, serializable=False)
+        return await self.db.write(store, serializable=False, urgent=True)
 
     async def finish_turn(
         self,

@@ -90,6 +90,15 @@ class Turns:
         )
         return int(row[0]) if row else 0
 
+    async def earlier_open(self, conversation_id: int, turn_id: int) -> bool:
+        """Whether an earlier turn of the conversation is still queued or running."""
+        row = await self._db.fetchone(
+            "SELECT 1 FROM turns WHERE conversation_id = ? AND id < ? "
+            "AND status IN ('queued', 'running') LIMIT 1",
+            (conversation_id, turn_id),
+        )
+        return row is not None
+
     async def wait_for_earlier(
         self, conversation_id: int, turn_id: int, owner: str, *, poll: float = 0.02
     ) -> None:

@@ -155,7 +155,7 @@ async def test_a_dead_model_server_gets_every_user_an_answer(
     ) as rig:
         for i in range(3):
             await rig.event(mention(f"hello {i}", ts=f"30{i}.000001"))
-        await rig.slack.wait_for("chat.stopStream", count=3, timeout=30)
+        await rig.slack.wait_for("chat.postMessage", count=3, timeout=30)  # notices: one post each
         await rig.services.engine.drain()
         texts = [m["text"] for m in rig.slack.messages.values()]
         assert len(texts) == 3 and all("try again" in t.lower() for t in texts), texts
@@ -190,7 +190,7 @@ async def test_model_timeouts_are_retried_a_bounded_number_of_times_then_answere
             sim.enqueue(Text("too late", delay=5))
         started = time.monotonic()
         await rig.event(mention("anyone home?"))
-        await rig.slack.wait_for("chat.stopStream", timeout=30)
+        await rig.slack.wait_for("chat.postMessage", timeout=30)
         await rig.services.engine.drain()
         assert time.monotonic() - started < 4.5, "bounded: three attempts of 0.3 s, not a hang"
         assert sim.attempts["chat"] == 3

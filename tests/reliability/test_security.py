@@ -53,11 +53,11 @@ async def test_no_configured_secret_reaches_logs_errors_or_the_database(
         stream = io.StringIO()
         configure_logging("debug", "json", secrets, stream=stream)
         await rig.event(mention("hello"))
-        await rig.slack.wait_for("chat.stopStream")
+        await rig.slack.wait_for("chat.postMessage")  # short answers are posted whole
         sim.fail_next("chat", Fail(401, code="invalid_api_key", message="Incorrect API key"))
         await rig.event(mention("this one fails", ts="101.000001"))
-        await rig.slack.wait_for("chat.stopStream", count=2)
-        rig.slack.fail_next("chat.startStream", "invalid_auth")
+        await rig.slack.wait_for("chat.postMessage", count=2)
+        rig.slack.fail_next("chat.postMessage", "invalid_auth")
         await rig.event(mention("slack refuses", ts="102.000001"))
         forged = await rig.post(b'{"type": "event_callback"}', sign("wrong-secret", b"{}"))
         assert forged.status == 401
