@@ -12,30 +12,30 @@ import contextlib
 import json
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 from core import metrics
-from core.access import is_admin
 from core.commands import CommandResult, Commands, split_command
 from core.context.backfill import ThreadBackfill
 from core.context.ports import Ports
 from core.conversation.backends import ConversationBackends, TurnInProgress
 from core.conversation.capacity import Capacity
+from core.conversation.endings import TurnEndings, TurnOutcome
 from core.conversation.files import fit, with_files
+from core.conversation.inputs import TurnInputs
 from core.conversation.media import Media, with_images
 from core.conversation.memory import Context, Memory
 from core.conversation.overrides import TurnConfig, choose_model, resolve_config
-from core.conversation.recovery import INTERRUPTED, Recovery
+from core.conversation.recovery import Recovery
 from core.conversation.runner import TurnRunner
 from core.conversation.serial import KeyedSerializer, Slot
 from core.conversation.summarizer import Summarizer
 from core.events import ConversationKey, Event, PlatformPort, Reply, address_of
-from core.governance.budgets import Budgets, Refusal
+from core.governance.budgets import Budgets
 from core.governance.moderation import (
-    INPUT_BLOCKED,
     OUTPUT_BLOCKED,
     UNAVAILABLE,
     ModerationUnavailable,
@@ -45,14 +45,13 @@ from core.governance.turn_redaction import TurnRedactor
 from core.governance.usage import UsageAccounting
 from core.interactive.approvals import ApprovalGate, ApprovalScope
 from core.interactive.clicks import Interactions
-from core.interactive.controls import STOPPED_MARK, Controls
+from core.interactive.controls import Controls
 from core.interactive.stopping import Shown, Stopped, StopSwitch
 from core.llm.client import MODEL_WAIT, ModelClient
-from core.llm.errors import classify
 from core.llm.model_check import check_models
 from core.llm.tokens import TokenCounter
-from core.llm.types import Completed, Message, ModelRequest, Usage
-from core.render.replies import ModeratedReply, SafeReply, mark_confidence
+from core.llm.types import Completed, Message, ModelRequest
+from core.render.replies import SafeReply, mark_confidence
 from core.settings import Settings
 from core.store import Accepted, Conversation, Step, Store, StoreError
 from core.store.queue import QueuedTurn
@@ -92,16 +91,6 @@ class Received:
     @property
     def ignored(self) -> bool:
         return self.submission is None and self.command is None
-
-
-@dataclass(frozen=True, slots=True)
-class TurnOutcome:
-    """How a turn ended."""
-
-    turn_id: int
-    status: str
-    text: str
-    usage: Usage = field(default_factory=Usage)
 
 
 class Engine:
@@ -156,6 +145,8 @@ class Engine:
         self.stops = StopSwitch(store)
         self.interactions = Interactions(self)  # clicks on reply controls and approvals
         self.ports = ports or Ports()  # shared with the tool contexts (history tools)
+        self.inputs = TurnInputs(settings, store, tokens, media, moderator, self.ports)
+        self.endings = TurnEndings(store, tokens)
         self.backfill = backfill or ThreadBackfill(self.ports, tokens)
         self._serial = KeyedSerializer()
         self._tasks: set[asyncio.Task[TurnOutcome]] = set()
@@ -431,7 +422,7 @@ class Engine:
                     except asyncio.CancelledError:
                         if not self._interrupting:
                             raise
-                        outcome = await self._interrupt(reply, accepted)
+                        outcome = await self.endings.interrupted(reply, accepted)
                     platform = event.platform.value
                     metrics.TURNS.labels(platform, outcome.status).inc()
                     metrics.TURN_SECONDS.labels(platform).observe(time.perf_counter() - started)
@@ -457,16 +448,16 @@ class Engine:
             config = await resolve_config(self.settings, self.store, event.key)
             if config.reply_controls:
                 await reply.live(Controls(accepted.turn_id, attempt, finished=False))
-            event = await self._prepare_media(event, reply, accepted)
+            event = await self.inputs.media(event, reply, accepted)
             if self.settings.redaction.enabled:
                 redactor = TurnRedactor(await self.store.redactions.get(accepted.conversation))
-                event = await self._redact_input(event, accepted, redactor)
+                event = await self.inputs.redact(event, accepted, redactor)
             refusal = await self.budgets.check_rate(event, accepted.turn_id)
             if refusal is not None:
-                return await self._refuse(reply, accepted, refusal.reason, refusal.message)
+                return await self.endings.refused(reply, accepted, refusal.reason, refusal.message)
             # Input moderation runs while the context is read; nothing is sent to the model
             # before its verdict.
-            verdict = asyncio.ensure_future(self._moderate_input(event))
+            verdict = asyncio.ensure_future(self.inputs.moderate(event))
             try:
                 model = choose_model(config, event, self.settings.models)
                 await self.store.turns.mark_running(accepted.turn_id, model)
@@ -483,7 +474,7 @@ class Engine:
                 for note in documents.notes:
                     await reply.notice(note)
                 spend = None
-                if not self._exempt(event):
+                if not self.inputs.exempt(event):
                     added = messages[: len(messages) - len(context.messages)]
                     prompt = context.tokens + sum(self.tokens.count(m.text) for m in added)
                     prompt += documents.tokens
@@ -496,7 +487,7 @@ class Engine:
                 raise
             refusal = await verdict or spend
             if refusal is not None:
-                return await self._refuse(reply, accepted, refusal.reason, refusal.message)
+                return await self.endings.refused(reply, accepted, refusal.reason, refusal.message)
             request = ModelRequest(
                 model=model,
                 instructions=context.instructions,
@@ -508,7 +499,7 @@ class Engine:
                 user=f"{event.platform}:{event.workspace}:{event.user.id}",
             )
             shown = redactor.reply(tracked) if redactor else tracked
-            guard = self._guard(shown, event)
+            guard = self.inputs.guard(shown, event)
             approvals = ApprovalScope(
                 accepted.turn_id, accepted.conversation.id, attempt, event.user.id, reply
             )
@@ -530,11 +521,13 @@ class Engine:
         except asyncio.CancelledError:
             raise
         except Stopped:
-            return await self._stopped(reply, accepted, tracked.text, attempt)
+            return await self.endings.stopped(reply, accepted, tracked.text, attempt)
         except ModerationUnavailable:
-            return await self._refuse(reply, accepted, "moderation_unavailable", UNAVAILABLE)
+            return await self.endings.refused(
+                reply, accepted, "moderation_unavailable", UNAVAILABLE
+            )
         except Exception as exc:
-            return await self._fail(exc, reply, accepted)
+            return await self.endings.failed(exc, reply, accepted)
         await self.store.finish_turn(
             accepted.turn_id, accepted.conversation, steps=steps, error=note
         )
@@ -549,111 +542,6 @@ class Engine:
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return TurnOutcome(accepted.turn_id, "done", text, answer.usage)
-
-    async def _prepare_media(self, event: Event, reply: Reply, accepted: Accepted) -> Event:
-        """Download attachments, transcribe clips (the transcript becomes the message text)."""
-        if not event.attachments:
-            return event
-        port = self.ports.get(event.platform)
-        prepared = await self.media.prepare(event, port.download if port else None)
-        for notice in prepared.notices:
-            await reply.notice(notice)
-        if prepared.transcript:
-            await reply.notice(f"Transcript: {prepared.transcript}")
-            text = prepared.event.text
-            await self.store.messages.update_text(
-                accepted.message_id, text, self.tokens.count(text)
-            )
-        return prepared.event
-
-    async def _redact_input(
-        self, event: Event, accepted: Accepted, redactor: TurnRedactor
-    ) -> Event:
-        """The user's text as it may leave for moderation and the model; stored as configured."""
-        redacted = redactor.text(event.text)
-        if redacted == event.text:
-            return event
-        if self.settings.redaction.store == "redacted":
-            await self.store.messages.update_text(
-                accepted.message_id, redacted, self.tokens.count(redacted)
-            )
-        return replace(event, text=redacted)
-
-    async def _moderate_input(self, event: Event) -> Refusal | None:
-        images = [a for a in event.attachments if a.kind == "image" and a.data is not None]
-        verdict = await self.moderator.check(
-            event.text, key=event.key, user_id=event.user.id, direction="input", images=images
-        )
-        if not verdict.blocked:
-            return None
-        categories = ", ".join(verdict.categories)
-        return Refusal("input_blocked", INPUT_BLOCKED.format(categories=categories), 0.0)
-
-    def _guard(self, reply: Reply, event: Event) -> ModeratedReply | None:
-        if not self.moderator.enabled:
-            return None
-        return ModeratedReply(
-            reply,
-            self.moderator,
-            key=event.key,
-            user_id=event.user.id,
-            every=self.settings.moderation.output_chars,
-        )
-
-    def _exempt(self, event: Event) -> bool:
-        return self.settings.budgets.admins_exempt and is_admin(
-            event.user, self.settings.access.admin_user_ids
-        )
-
-    async def _interrupt(self, reply: Reply, accepted: Accepted) -> TurnOutcome:
-        """Close a turn the shutdown deadline cut short: once, with the interrupted notice."""
-        step = Step("assistant", INTERRUPTED, tokens=self.tokens.count(INTERRUPTED))
-        closed = await self.store.finish_turn(
-            accepted.turn_id,
-            accepted.conversation,
-            steps=[step],
-            status="interrupted",
-            error="shutdown deadline passed",
-            only_open=True,
-        )
-        if closed:
-            await SafeReply(reply).finish(INTERRUPTED)
-        return TurnOutcome(accepted.turn_id, "interrupted", INTERRUPTED)
-
-    async def _stopped(
-        self, reply: SafeReply, accepted: Accepted, partial: str, attempt: int
-    ) -> TurnOutcome:
-        """A person stopped the reply: what was shown is kept as the answer, marked stopped."""
-        log.info("turn_stopped", shown_chars=len(partial))
-        kept = partial.strip()
-        steps = [Step("assistant", kept, tokens=self.tokens.count(kept))] if kept else []
-        await self.store.finish_turn(
-            accepted.turn_id, accepted.conversation, steps=steps, error="stopped"
-        )
-        await self.store.interactive.mark_stopped(accepted.turn_id)
-        text = f"{kept}\n\n{STOPPED_MARK}" if kept else STOPPED_MARK
-        await reply.finish_with(text, Controls(accepted.turn_id, attempt, stopped=True))
-        return TurnOutcome(accepted.turn_id, "stopped", text)
-
-    async def _refuse(
-        self, reply: Reply, accepted: Accepted, reason: str, message: str
-    ) -> TurnOutcome:
-        """End a turn without calling the model (limits, moderation): the user is told why."""
-        log.info("turn_refused", reason=reason)
-        await reply.finish(message)
-        await self.store.turns.mark_failed(accepted.turn_id, reason)
-        return TurnOutcome(accepted.turn_id, "refused", message)
-
-    async def _fail(self, exc: Exception, reply: Reply, accepted: Accepted) -> TurnOutcome:
-        failure = classify(exc)
-        metrics.MODEL_ERRORS.labels(failure.kind).inc()
-        log.error("turn_failed", kind=failure.kind, error=failure.operator_message)
-        await reply.finish(failure.user_message)
-        try:
-            await self.store.turns.mark_failed(accepted.turn_id, f"{failure.kind}: {exc}")
-        except StoreError as store_exc:
-            log.error("turn_status_not_stored", error=str(store_exc))
-        return TurnOutcome(accepted.turn_id, "failed", failure.user_message)
 
     def _maybe_summarize(
         self, accepted: Accepted, config: TurnConfig, context: Context, done: Completed
