@@ -20,18 +20,24 @@ def _sent(sim: Simulator) -> str:
     return " ".join(str(r.body) for r in sim.requests)
 
 
+TAIL = "I will tell you once it is done, later today or tomorrow morning."
+
+
 @pytest.mark.parametrize("stored", ["original", "redacted"])
 async def test_values_leave_as_placeholders_and_come_back_restored(
     sim: Simulator, make_settings: Callable[..., Settings], stored: str
 ) -> None:
-    services = await build_services(make_settings(redact_enabled=True, redact_store=stored))
+    # Output moderation releases streamed text every 50 characters, so this reply streams
+    # (a reply shorter than one step is shown whole by `finish`).
+    settings = make_settings(redact_enabled=True, redact_store=stored, moderation_output_chars=50)
+    services = await build_services(settings)
     try:
-        sim.enqueue(Text("I will write to [EMAIL_1] and never store [CARD_1]."))
+        sim.enqueue(Text("I will write to [EMAIL_1] and never store [CARD_1]. " + TAIL))
         first = RecordingReply()
         await services.engine.handle(
             make_event(f"Mail {EMAIL} about card {CARD}, thanks", delivery_id="d1"), first
         )
-        assert first.final == f"I will write to {EMAIL} and never store {CARD}."
+        assert first.final == f"I will write to {EMAIL} and never store {CARD}. {TAIL}"
         assert "".join(first.deltas).startswith(f"I will write to {EMAIL}")
         second = RecordingReply()
         await services.engine.handle(make_event(f"Is {EMAIL} right?", delivery_id="d2"), second)
