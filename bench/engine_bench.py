@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 
 from bench.common import TimedReply, engine, percentile, summarize
 from core.events import ConversationKey, Event, Platform, User
+from core.llm.client import ModelClient
+from core.llm.types import ModelRequest, StreamEvent
 
 
 def _event(conversation: int, turn: int) -> Event:
@@ -19,21 +22,31 @@ def _event(conversation: int, turn: int) -> Event:
 
 
 async def overhead(turns: int = 300, *, moderation: bool = True) -> tuple[float, float]:
-    """p50/p99 ms of (event in -> request out) + (last token -> reply finished)."""
+    """p50/p99 ms of (event in -> chat request out) + (last token -> reply finished)."""
     async with engine(record=True, moderation_enabled=moderation) as (services, sim):
         samples = []
+        streamed: list[float] = []  # when the model's stream ended (its last token)
+        cls = type(services.model)  # every call goes through it, however the turn holds it
+        stream = cls.stream
+
+        async def timed(self: ModelClient, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+            async for event in stream(self, request):
+                streamed.append(time.monotonic())  # the last one: the stream's end
+                yield event
+
+        cls.stream = timed  # type: ignore[method-assign]
         for i in range(turns):
             reply = TimedReply()
             started = time.monotonic()
             await services.engine.handle(_event(i % 20, i), reply)
-            request_out = (await sim.requests())[-1]["at"]  # the simulator's clock is the same
+            chats = [r for r in await sim.requests() if r["path"].endswith("/chat/completions")]
+            request_out = chats[-1]["at"]  # the simulator's clock is the same
             await sim.admin("reset")
             before = (request_out - started) * 1000
-            # A reply shown whole (shorter than one output-moderation step) gets no append: its
-            # end is timed from the request (the model answers at once).
-            last = reply.last_append or request_out
-            after = (reply.finished - last) * 1000
+            # A short reply is shown whole at `finish` (nothing appended): from the last token.
+            after = (reply.finished - streamed[-1]) * 1000
             samples.append(before + after)
+        cls.stream = stream  # type: ignore[method-assign]
         return percentile(samples, 50), percentile(samples, 99)
 
 
