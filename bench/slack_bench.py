@@ -215,6 +215,15 @@ class Result:
         return not any((self.missing, self.duplicates, self.failed_acks, self.notices, self.errors))
 
 
+async def _start_worker(env: dict[str, str], log: IO[bytes]) -> asyncio.subprocess.Process:
+    """`python -m bots worker`, which runs the turns the `web` process stored (TURN_RUNNERS)."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "SLACK", "DISCORD"))}
+    full.update(env, LOG_LEVEL="warning", LOG_FORMAT="json")
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bots", "worker", env=full, stderr=log
+    )
+
+
 async def run_once(
     latency: float,
     total: int,
@@ -222,10 +231,13 @@ async def run_once(
     concurrency: int = 64,
     processes: int = 1,
     database_url: str | None = None,
+    *,
+    workers: int = 0,
 ) -> Result:
     """`total` mentions at `rate`/s (None: open loop, `concurrency` in flight) to a `web`
     server of `processes` processes (WEB_CONCURRENCY) on `database_url` (None: a new SQLite
-    file)."""
+    file). With `workers`, the web process only stores events (`TURN_RUNNERS=worker`) and that
+    many `worker` processes run the turns."""
     async with FakeSlack() as slack, simulator(latency, chunk_size=64) as sim:
         with tempfile.TemporaryDirectory() as folder:
             env = {
@@ -237,9 +249,13 @@ async def run_once(
                 "SLACK_SIGNING_SECRET": SECRET,
                 "SLACK_API_URL": slack.api_url,
             }
+            if workers:
+                env["TURN_RUNNERS"] = "worker"
             port = _free_port()
             log_path = Path(folder) / "server.log"
             with log_path.open("wb") as log:
+                # The workers first: they start while the web process does.
+                runners = [await _start_worker(env, log) for _ in range(workers)]
                 server = await _start_server(env, port, processes, log)
             try:
                 context = multiprocessing.get_context("spawn")
@@ -247,19 +263,22 @@ async def run_once(
                 url = f"http://127.0.0.1:{port}/slack/events"
                 args = (url, total, rate, concurrency, queue)
                 process = context.Process(target=_generator, args=args)
-                cpu_before = cpu_seconds(server.pid)
+                pids = [server.pid, *(runner.pid for runner in runners)]
+                cpu_before = sum(map(cpu_seconds, pids))
                 started = time.monotonic()
                 process.start()
                 latencies, sent, failed = await _outcome(process, queue)
                 acked = time.monotonic() - started
                 await _wait_for_replies(slack, set(sent))
                 done = time.monotonic() - started
-                cpu = cpu_seconds(server.pid) - cpu_before
+                cpu = sum(map(cpu_seconds, pids)) - cpu_before
                 await asyncio.to_thread(process.join)
                 await asyncio.sleep(SETTLE_S)
             finally:
-                server.terminate()
-                await server.wait()
+                for process in (server, *runners):
+                    process.terminate()
+                for process in (server, *runners):
+                    await process.wait()
             errors = _logged_errors(log_path.read_text(errors="replace"))
     finished = _finished(slack)
     replies = [at - sent[ts] for ts, at in finished if ts in sent]

@@ -32,6 +32,12 @@ _PRAGMAS = (
 
 T = TypeVar("T")
 
+# Waiting for another process's write lock: SQLite's own busy handler sleeps up to 100 ms between
+# tries (so a lock held for one millisecond could cost a waiter a tenth of a second); this one
+# tries again within a millisecond or two, up to the busy timeout.
+LOCK_RETRY_FIRST = 0.0002
+LOCK_RETRY_MAX = 0.002
+
 
 class SqliteTx:
     """A write transaction's statements on the writer's own thread: they never suspend."""
@@ -173,13 +179,17 @@ class SqliteDatabase(Database):
         return conn
 
     def _connect_writer(self) -> sqlite3.Connection:
-        """The writer connection, made on (and only ever used from) the writer's thread."""
+        """The writer connection, made on (and only ever used from) the writer's thread.
+
+        Its busy timeout is short: waiting for another process's write lock is `_begin`'s job.
+        """
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
             for pragma in _PRAGMAS:
                 conn.execute(pragma)
+            conn.execute("PRAGMA busy_timeout=0")
         except BaseException:
             conn.close()
             raise
@@ -207,16 +217,14 @@ class SqliteDatabase(Database):
         return conn
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
-        try:
-            async with self._open(self._reader).execute(sql, tuple(params)) as cursor:
-                return await cursor.fetchone()
-        except sqlite3.Error as exc:
-            raise _explain(exc, self.path) from None
+        # Every caller's query yields at most one row (a key, an aggregate or LIMIT 1).
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        # One trip to the reader's thread (a cursor would make three: execute, fetch, close).
         try:
-            async with self._open(self._reader).execute(sql, tuple(params)) as cursor:
-                return list(await cursor.fetchall())
+            return list(await self._open(self._reader).execute_fetchall(sql, tuple(params)))
         except sqlite3.Error as exc:
             raise _explain(exc, self.path) from None
 
@@ -243,7 +251,7 @@ class SqliteDatabase(Database):
             raise StoreError("the database is not open")
 
         def run() -> T:
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
             try:
                 result = run_to_completion(work(SqliteTx(conn)))
                 conn.execute("COMMIT")
@@ -258,6 +266,21 @@ class SqliteDatabase(Database):
         except sqlite3.Error as exc:
             raise _explain(exc, self.path) from None
 
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """`BEGIN IMMEDIATE`, retried promptly while another process holds the write lock, until
+        the busy timeout has passed (then SQLite's "database is locked" error is raised)."""
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        pause = LOCK_RETRY_FIRST
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, LOCK_RETRY_MAX)
+
     async def schema_version(self) -> int:
         row = await self.fetchone(
             "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
@@ -268,18 +291,13 @@ class SqliteDatabase(Database):
         return int(row[0]) if row else 0
 
     async def _create_migrations_table(self) -> None:
-        conn = self._writer
-        if conn is None:
-            raise StoreError("the database is not open")
-        try:
-            await self._on_writer_thread(
-                lambda: conn.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
-                )
+        async def create(tx: Tx) -> None:
+            await tx.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
             )
-        except sqlite3.DatabaseError as exc:
-            raise _explain(exc, self.path) from None
+
+        await self.write(create)
 
     async def _apply_migration(self, version: int, name: str, sql: str) -> bool:
         async def apply(tx: Tx) -> bool:
@@ -311,6 +329,14 @@ def _statements(script: str) -> list[str]:
     ):
         statements.append(pending.strip())
     return statements
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    """Whether SQLite refused because another connection holds a lock."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _explain(exc: sqlite3.Error, path: Path) -> StoreError:
