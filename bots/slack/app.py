@@ -169,6 +169,7 @@ class SlackAdapter:
         )
         _quiet_bolt_missing_installation_error()
         self._users: dict[str, tuple[float, User]] = {}
+        self._user_lookups: dict[str, asyncio.Future[User]] = {}  # users.info calls on their way
         self._team_urls: dict[str, str] = {}  # workspace -> its URL, for permalinks
         self._no_stream: set[str] = set()
         self._bot_user_id = ""
@@ -642,9 +643,20 @@ class SlackAdapter:
     # -- helpers --------------------------------------------------------------------------
 
     async def _user(self, user_id: str, team: str = "") -> User:
-        cached = self._users.get(f"{team}/{user_id}")
+        """The person behind `user_id`, from `users.info` at most every USER_CACHE_SECONDS; while
+        one lookup is on its way, messages from the same person wait for it, not for their own."""
+        key = f"{team}/{user_id}"
+        cached = self._users.get(key)
         if cached and cached[0] > time.monotonic():
             return cached[1]
+        pending = self._user_lookups.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._look_up_user(user_id, team))
+            self._user_lookups[key] = pending
+            pending.add_done_callback(lambda _: self._user_lookups.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _look_up_user(self, user_id: str, team: str) -> User:
         try:
             info = await self.workspaces.client(team).users_info(user=user_id)
             user = convert.user_from_info(info.get("user") or {}, user_id)

@@ -101,6 +101,7 @@ class FakeSlack:
         self.history: dict[str, list[JSON]] = {}  # messages (ts, user, text, thread_ts) by channel
         self.stream_supported = True
         self._failures: dict[str, list[tuple[int, str, float | None]]] = {}
+        self._held: dict[str, asyncio.Event] = {}  # methods whose answers wait until released
         self._ts = itertools.count(1)
         self._changed = asyncio.Condition()
         self._socket: web.WebSocketResponse | None = None
@@ -191,6 +192,10 @@ class FakeSlack:
         """Make the next calls of `method` fail (429 with Retry-After, or `ok: false`)."""
         self._failures.setdefault(method, []).extend([(status, error, retry_after)] * times)
 
+    def hold(self, method: str) -> asyncio.Event:
+        """Keep every answer to `method` waiting until the returned event is set."""
+        return self._held.setdefault(method, asyncio.Event())
+
     def add_file(self, file_id: str, name: str, mimetype: str, data: bytes) -> JSON:
         """A file object as it appears in a message's `files`."""
         self.files[file_id] = (mimetype, data)
@@ -259,6 +264,8 @@ class FakeSlack:
         if not valid:
             error = "token_revoked" if token in self.revoked else "invalid_auth"
             return web.json_response({"ok": False, "error": error})
+        if held := self._held.get(method):
+            await held.wait()
         failures = self._failures.get(method)
         if failures:
             status, error, retry_after = failures.pop(0)

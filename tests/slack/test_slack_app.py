@@ -44,6 +44,19 @@ async def test_a_mention_is_answered_in_its_thread(rig: Rig) -> None:
     assert start["channel"] == "C1" and start["thread_ts"] == "100.000001"
 
 
+async def test_messages_from_someone_new_wait_for_one_lookup_of_them(rig: Rig) -> None:
+    released = rig.slack.hold("users.info")
+    sends = [
+        asyncio.create_task(rig.event(mention(f"question {i}", f"200.00000{i}"))) for i in range(3)
+    ]
+    await rig.slack.wait_for("users.info")
+    await asyncio.sleep(0.2)  # the other two arrive meanwhile (more time only makes it surer)
+    released.set()
+    assert [response.status for response in await asyncio.gather(*sends)] == [200, 200, 200]
+    await rig.slack.wait_for("chat.stopStream", count=3)
+    assert len(rig.slack.calls_to("users.info")) == 1
+
+
 async def test_a_follow_up_in_the_thread_carries_memory(rig: Rig) -> None:
     await rig.event(mention("my name is Ada"))
     await rig.slack.wait_for("chat.stopStream")
