@@ -413,16 +413,21 @@ async def run(repeats: int) -> list[tuple[str, str, str]]:
 
 
 async def overload(repeats: int) -> list[tuple[str, str, str]]:
-    """Rows at 200 and 300 events/s offered (0 s model) to one and two `web` processes: acks,
-    replies/s, exactly-once and the CPU the server's processes spent per answered turn."""
+    """Rows at 200 and 300 events/s offered (0 s model): to one and two `web` processes that
+    also run the turns, and to one `web` process that only stores them for a `worker`
+    (`TURN_RUNNERS=worker`): acks, replies/s, exactly-once and the CPU the server's processes
+    spent per answered turn."""
     rows: list[tuple[str, str, str]] = []
-    for processes in (1, 2):
+    for processes, workers in ((1, 0), (2, 0), (1, 1)):
         for rate in (200, 300):
-            where = f"0 s model, {rate} ev/s for {OVERLOAD_SECONDS} s, {processes} proc"
+            setup = f"{processes} proc" if not workers else "web stores, 1 worker runs turns"
+            where = f"0 s model, {rate} ev/s for {OVERLOAD_SECONDS} s, {setup}"
             runs = []
             for _ in range(repeats):
                 runs.append(
-                    await run_once(0.0, rate * OVERLOAD_SECONDS, float(rate), 1024, processes)
+                    await run_once(
+                        0.0, rate * OVERLOAD_SECONDS, float(rate), 1024, processes, workers=workers
+                    )
                 )
                 print(f"{where}: {runs[-1]}", file=sys.stderr, flush=True)
             clean = sum(r.exactly_once for r in runs)
