@@ -382,7 +382,6 @@ def _share_metrics() -> None:
 
 
 SERVER_COMMANDS = ("web", "worker", "run")
-SWITCH_INTERVAL = 0.0005  # seconds a thread may hold the interpreter lock while others wait
 
 
 def run_loop(main: Coroutine[object, object, None], *, servers: bool) -> None:
@@ -395,11 +394,6 @@ def run_loop(main: Coroutine[object, object, None], *, servers: bool) -> None:
         except ImportError:  # not installed (Windows): the standard loop does the same, slower
             uvloop = None  # type: ignore[assignment]
         factory = uvloop.new_event_loop if uvloop is not None else None
-        # The database's threads (SQLite's writer, aiosqlite's reader) wait for the interpreter
-        # lock while the event loop holds it, by default up to 5 ms at a time, and SQLite's
-        # writer waits so while holding the write lock that other processes need. Shorter
-        # turns keep acknowledgements prompt under load (see the README's Benchmarks).
-        sys.setswitchinterval(SWITCH_INTERVAL)
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(main)
 
