@@ -19,6 +19,7 @@ from bench import (
     memory_bench,
     postgres_bench,
     schedules_bench,
+    sdk_bench,
     slack_bench,
     tokens_bench,
 )
@@ -47,6 +48,7 @@ BENCHES: dict[str, Callable[[int], Awaitable[Rows]]] = {
     "mcp": mcp_bench.run,
     "admin": admin_bench.run,
     "schedules": schedules_bench.run,
+    "sdk": sdk_bench.run,
 }
 
 
