@@ -33,6 +33,27 @@ async def test_an_item_alone_goes_out_at_once_and_later_ones_share_a_request() -
     assert sent == [[1], [2, 3, 4], [5]], "queued items leave together, at most max_size each"
 
 
+async def test_a_full_batch_leaves_without_waiting_up_to_max_in_flight() -> None:
+    sent: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def send(items: list[int]) -> list[int]:
+        sent.append(items)
+        await release.wait()
+        return items
+
+    batcher: MicroBatcher[int, int] = MicroBatcher(send, max_size=2, max_in_flight=2)
+    futures = [batcher.submit(1)]
+    await asyncio.sleep(0)
+    futures += [batcher.submit(n) for n in (2, 3, 4, 5, 6)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert sent == [[1], [2, 3]], "a full batch goes beside the first; then the limit holds"
+    release.set()
+    assert await asyncio.gather(*futures) == [1, 2, 3, 4, 5, 6]
+    assert sent == [[1], [2, 3], [4, 5], [6]]
+
+
 async def test_a_failed_request_fails_every_item_in_it() -> None:
     async def send(items: list[str]) -> list[str]:
         raise RuntimeError("down")
@@ -57,7 +78,7 @@ async def test_concurrent_moderation_checks_share_requests_and_keep_their_verdic
     )
     assert [v.blocked for v in verdicts] == [False] * 40 + [True]
     requests = len(sim.requests_to("moderations"))
-    assert requests <= 8, requests  # 4 at once, then the rest together
+    assert requests <= 4, requests  # the first alone, a full batch beside it, the rest together
 
 
 @pytest.mark.parametrize("size", [1, 5])
