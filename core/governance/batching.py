@@ -20,8 +20,8 @@ class MicroBatcher(Generic[T, R]):
     Full batches do not wait, so a slow endpoint still gets `max_in_flight` requests at a time.
     With a `window`, a request that could leave while items keep coming (two others within the
     window) waits that long to take more along: under load the window is small beside the
-    queueing it saves. `send` returns one result per item, in order; if it raises, every item of that batch gets
-    the exception.
+    queueing it saves. `send` returns one result per item, in order; if it raises, every item of
+    that batch gets the exception.
     """
 
     def __init__(
