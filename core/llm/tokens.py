@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 
 import bpe_openai
+from bpe_openai import registry as bpe_registry
 
 from core.llm.types import Message
 
@@ -35,7 +36,22 @@ def encoding_name(model: str) -> str:
 
 @lru_cache(maxsize=4)
 def _encoding(name: str) -> bpe_openai.Encoding:
-    return bpe_openai.get_encoding(name)
+    encoding = bpe_openai.get_encoding(name)
+    _drop_loaded_tables()
+    return encoding
+
+
+def _drop_loaded_tables() -> None:
+    """Free the rank tables bpe_openai's loaders keep after building an encoding.
+
+    Importing bpe_openai reads three encodings' tables (for their special tokens) and its
+    loaders cache them (`functools.lru_cache`); each built encoding holds its own copy, so the
+    cached ones only cost memory: about 36 MB of a server's resident set.
+    """
+    for loader in vars(bpe_registry).values():
+        clear = getattr(loader, "cache_clear", None)
+        if callable(clear):
+            clear()
 
 
 class TokenCounter:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx2
 import openai
+from bpe_openai import registry
 
 from core.llm.pricing import PriceTable
 from core.llm.retry import is_retryable, retry_after
@@ -15,6 +16,12 @@ def _status_error(status: int, body: object = None, headers: dict[str, str] | No
     request = httpx2.Request("POST", "http://127.0.0.1/v1/chat/completions")
     response = httpx2.Response(status, headers=headers or {}, request=request)
     return openai.APIStatusError("x", response=response, body=body)
+
+
+def test_a_counter_leaves_no_rank_tables_cached_in_the_tokenizer_library() -> None:
+    counter = TokenCounter("gpt-4-0613")  # an encoding not built before in this process
+    assert counter.count("hello world") == 2
+    assert registry._load_mergeable_ranks.cache_info().currsize == 0  # each holds a table
 
 
 def test_token_counts_are_exact_for_o200k() -> None:
