@@ -18,10 +18,8 @@ class MicroBatcher(Generic[T, R]):
     queue while a request is out and leave together when it returns, so a busy server makes one
     request where it would have made dozens; per-request work is most of what such calls cost.
     Full batches do not wait, so a slow endpoint still gets `max_in_flight` requests at a time.
-    With a `window`, a request that could leave while items keep coming (two others within the
-    window) waits that long to take more along: under load the window is small beside the
-    queueing it saves. `send` returns one result per item, in order; if it raises, every item of
-    that batch gets the exception.
+    `send` returns one result per item, in order; if it raises, every item of that batch gets
+    the exception.
     """
 
     def __init__(
@@ -30,14 +28,10 @@ class MicroBatcher(Generic[T, R]):
         *,
         max_size: int,
         max_in_flight: int,
-        window: float = 0.0,
     ) -> None:
         self._send = send
         self._max_size = max_size
         self._max_in_flight = max_in_flight
-        self._window = window
-        self._recent = (-float("inf"), -float("inf"))  # when the two items before the last came
-        self._timer: asyncio.TimerHandle | None = None
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
         self._scheduled = False
@@ -49,19 +43,9 @@ class MicroBatcher(Generic[T, R]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         self._pending.append((item, future))
-        now = loop.time()
-        # Busy: two other items came within the window (one turn's own input and output do not
-        # count as traffic). Then a request that may leave waits out the window to collect more.
-        busy = now - self._recent[0] < self._window
-        self._recent = (self._recent[1], now)
-        if self._timer is not None and len(self._pending) >= self._max_size:
-            self._flush()  # a full batch does not wait out the window
-        elif not self._scheduled and self._may_send():
+        if not self._scheduled and self._may_send():
             self._scheduled = True
-            if busy:
-                self._timer = loop.call_later(self._window, self._flush)
-            else:
-                loop.call_soon(self._flush)  # items submitted in this iteration join the batch
+            loop.call_soon(self._flush)  # items submitted in this iteration join the batch
         return future
 
     def _may_send(self) -> bool:
@@ -74,9 +58,6 @@ class MicroBatcher(Generic[T, R]):
 
     def _flush(self) -> None:
         self._scheduled = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         while self._may_send():
             batch, self._pending = (
                 self._pending[: self._max_size],

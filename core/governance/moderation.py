@@ -40,7 +40,6 @@ BATCH_SIZE = 32  # texts per moderation request when many turns are moderated at
 # A lone text goes at once; while a request is out, new texts wait to share the next one, unless
 # a full batch is waiting (then up to this many requests are out at once).
 MAX_IN_FLIGHT = 4
-WINDOW = 0.01
 
 INPUT_BLOCKED = (
     "I can't help with that message: it appears to go against the usage policy ({categories}). "
@@ -116,7 +115,7 @@ class Moderator:
         self._keep_text = keep_text
         self.enabled = enabled
         self._texts: MicroBatcher[str, dict[str, float]] = MicroBatcher(
-            self._score_texts, max_size=BATCH_SIZE, max_in_flight=MAX_IN_FLIGHT, window=WINDOW
+            self._score_texts, max_size=BATCH_SIZE, max_in_flight=MAX_IN_FLIGHT
         )
 
     @property
