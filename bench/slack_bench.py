@@ -159,14 +159,20 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _process_env(env: dict[str, str], **extra: str) -> dict[str, str]:
+    """A server process's environment: this one without its platform and OpenAI settings, then
+    `env`, JSON logs at warning level, and `extra`."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "SLACK", "DISCORD"))}
+    full.update(env, LOG_LEVEL="warning", LOG_FORMAT="json", **extra)
+    return full
+
+
 async def _start_server(
     env: dict[str, str], port: int, processes: int, log: IO[bytes]
 ) -> asyncio.subprocess.Process:
     """`python -m bots web` as deployed, its stderr (and its workers') to `log`; returns once all
     its `processes` answer."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "SLACK", "DISCORD"))}
-    full.update(env, PORT=str(port), LOG_LEVEL="warning", LOG_FORMAT="json")
-    full["WEB_CONCURRENCY"] = str(processes)
+    full = _process_env(env, PORT=str(port), WEB_CONCURRENCY=str(processes))
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bots", "web", env=full, stderr=log
     )
@@ -217,10 +223,8 @@ class Result:
 
 async def _start_worker(env: dict[str, str], log: IO[bytes]) -> asyncio.subprocess.Process:
     """`python -m bots worker`, which runs the turns the `web` process stored (TURN_RUNNERS)."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "SLACK", "DISCORD"))}
-    full.update(env, LOG_LEVEL="warning", LOG_FORMAT="json")
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bots", "worker", env=full, stderr=log
+        sys.executable, "-m", "bots", "worker", env=_process_env(env), stderr=log
     )
 
 

@@ -653,8 +653,13 @@ class SlackAdapter:
         if pending is None:
             pending = asyncio.ensure_future(self._look_up_user(user_id, team))
             self._user_lookups[key] = pending
-            pending.add_done_callback(lambda _: self._user_lookups.pop(key, None))
+            pending.add_done_callback(lambda done: self._lookup_done(key, done))
         return await asyncio.shield(pending)
+
+    def _lookup_done(self, key: str, done: asyncio.Future[User]) -> None:
+        self._user_lookups.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved: its waiters may all have gone
 
     async def _look_up_user(self, user_id: str, team: str) -> User:
         try:

@@ -333,10 +333,7 @@ def _statements(script: str) -> list[str]:
 
 def _is_busy(exc: sqlite3.Error) -> bool:
     """Whether SQLite refused because another connection holds a lock."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    return "locked" in str(exc) or "busy" in str(exc)
+    return exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _explain(exc: sqlite3.Error, path: Path) -> StoreError:
